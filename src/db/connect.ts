@@ -1,0 +1,110 @@
+// Opening the database: the configured server or the embedded one, a pool whose connections
+// all use the mirror's schema, and a bounded wait for a database that is not there yet.
+import pg from 'pg';
+import type { DatabaseConfig } from '../config.js';
+import { describeDatabaseUrl, type Logger } from '../log.js';
+import { startEmbeddedDatabase } from './embedded.js';
+
+export type Pool = pg.Pool;
+export type Queryable = pg.Pool | pg.PoolClient;
+
+export class DatabaseUnavailableError extends Error {
+  readonly code = 'DATABASE_UNAVAILABLE';
+}
+
+export interface Database {
+  pool: pg.Pool;
+  schema: string;
+  /** Where the data is, without the password: for messages. */
+  description: string;
+  /** The connection string to print for people (embedded only: it holds no secret). */
+  publicUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export async function openDatabase(config: DatabaseConfig, logger: Logger): Promise<Database> {
+  let url = config.url;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  let publicUrl: string | undefined;
+  if (!url) {
+    const embedded = await startEmbeddedDatabase({ ...config.embedded, logger });
+    url = embedded.url;
+    publicUrl = embedded.url;
+    stopEmbedded = embedded.stop;
+  }
+  const description = describeDatabaseUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    // Unqualified table names resolve to the mirror's schema on every connection.
+    options: `-c search_path=${quoteIdent(config.schema)}`,
+    max: 4,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    application_name: 'provet-sync',
+  });
+  // An idle connection that the server drops must not crash the process.
+  pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost while idle'));
+  try {
+    await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    await stopEmbedded?.();
+    throw err;
+  }
+  return {
+    pool,
+    schema: config.schema,
+    description,
+    publicUrl,
+    close: async () => {
+      await pool.end().catch(() => {});
+      await stopEmbedded?.();
+    },
+  };
+}
+
+/** Retries with backoff until the deadline, then fails naming the database (never the password). */
+export async function waitForDatabase(pool: pg.Pool, description: string, deadlineMs: number, logger: Logger): Promise<void> {
+  const giveUpAt = Date.now() + deadlineMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query('SELECT 1');
+      return;
+    } catch (err) {
+      const message = (err as Error).message;
+      const waitMs = Math.min(500 * 2 ** (attempt - 1), 10_000);
+      if (Date.now() + waitMs > giveUpAt) {
+        throw new DatabaseUnavailableError(
+          `database ${description} is unreachable after ${attempt} attempts over ${Math.round(deadlineMs / 1000)}s: ${message}`,
+          { cause: err },
+        );
+      }
+      logger.warn({ database: description, attempt, retryInMs: waitMs, reason: message }, 'database not reachable yet');
+      await new Promise((r) => setTimeout(r, waitMs));
+    }
+  }
+}
+
+/** Runs fn in a transaction on one pooled connection; always releases it. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    // A connection whose rollback failed is in an unknown state: drop it instead of reusing it.
+    client.release(broken);
+  }
+}
