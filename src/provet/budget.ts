@@ -1,0 +1,187 @@
+// Client-side pacing: a per-endpoint rolling-window budget that mirrors Provet's
+// documented limits, so that a healthy run meets few or no 429s, plus the parsing
+// of `Retry-After` and the backoff schedule used between retries.
+import { ProvetApiError } from './errors.js';
+
+/**
+ * Requests per rolling minute, per endpoint, from the API schema (see
+ * shared/provet-docs/api-facts.md). Keys are `endpointKey` results.
+ */
+export const PROVET_RATE_LIMITS: Readonly<Record<string, number>> = Object.freeze({
+  'GET client/': 125,
+  'GET client/<id>/': 500,
+  'GET patient/': 300,
+  'GET patient/<id>/': 1200,
+  'GET phonenumber/': 900,
+  'GET custom_fields/': 100,
+  'GET custom_field_values/': 100,
+  'GET codelist/species/': 100,
+  'GET codelist/breeds/': 100,
+});
+
+/** Page size whose requests cost one unit; larger pages cost proportionally. */
+export const DEFAULT_PAGE_SIZE = 50;
+
+/**
+ * The rate-limit bucket of a request. `path` is relative to the API root
+ * (`client/123/`); numeric segments become `<id>`, and every custom field value
+ * list (flat or nested under a client or patient) shares one bucket.
+ */
+export function endpointKey(method: string, path: string): string {
+  const pathOnly = path.split(/[?#]/, 1)[0] ?? '';
+  const segments = pathOnly.split('/').filter((s) => s !== '');
+  const verb = method.toUpperCase();
+  if (segments.at(-1) === 'custom_field_values') return `${verb} custom_field_values/`;
+  const normalised = segments.map((s) => (/^\d+$/.test(s) ? '<id>' : s));
+  return `${verb} ${normalised.map((s) => `${s}/`).join('')}`;
+}
+
+/**
+ * Budget units of one request: a page of 500 counts as 10 requests of 50. Rounded
+ * up, since a server that counts fractions would otherwise see us overdraw.
+ */
+export function requestCost(pageSize: number | undefined): number {
+  if (pageSize === undefined || !Number.isFinite(pageSize) || pageSize <= 0) return 1;
+  return Math.max(1, Math.ceil(pageSize / DEFAULT_PAGE_SIZE));
+}
+
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+/** setTimeout as a promise that rejects with PROVET_ABORTED as soon as `signal` aborts. */
+export const sleep: Sleep = (ms, signal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortedError(signal));
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortedError(signal));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+export function abortedError(signal: AbortSignal | undefined, what = 'request'): ProvetApiError {
+  return new ProvetApiError('PROVET_ABORTED', `${what} aborted`, { cause: signal?.reason });
+}
+
+export interface RateBudgetOptions {
+  /** Overrides per endpoint key; keys absent here and in PROVET_RATE_LIMITS are unlimited. */
+  limits?: Partial<Record<string, number>>;
+  windowMs?: number;
+  /** Fraction of the server's limit we allow ourselves (default 0.95): requests that
+   * our clock counts out of the window may still be inside the server's. */
+  safetyFactor?: number;
+  now?: () => number;
+  sleep?: Sleep;
+}
+
+interface Bucket {
+  spent: { at: number; cost: number }[];
+  blockedUntil: number;
+}
+
+export class RateBudget {
+  private readonly limits: Record<string, number | undefined>;
+  private readonly windowMs: number;
+  private readonly safetyFactor: number;
+  private readonly now: () => number;
+  private readonly sleep: Sleep;
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(opts: RateBudgetOptions = {}) {
+    this.limits = { ...PROVET_RATE_LIMITS, ...opts.limits };
+    this.windowMs = opts.windowMs ?? 60_000;
+    this.safetyFactor = opts.safetyFactor ?? 0.95;
+    this.now = opts.now ?? Date.now;
+    this.sleep = opts.sleep ?? sleep;
+  }
+
+  /** Waits until `key` has `cost` units free in the rolling window, then spends them. */
+  async acquire(key: string, cost: number, signal?: AbortSignal): Promise<void> {
+    // Bounded: every wait moves the clock forward until the oldest spend leaves
+    // the window; the cap only guards against a clock that never advances.
+    for (let round = 0; round < 100_000; round++) {
+      if (signal?.aborted) throw abortedError(signal, `${key}: waiting for rate budget`);
+      const wait = this.waitFor(key, cost);
+      if (wait <= 0) {
+        this.bucket(key).spent.push({ at: this.now(), cost });
+        return;
+      }
+      await this.sleep(wait, signal);
+    }
+    throw new ProvetApiError('PROVET_GAVE_UP', `${key}: rate budget never freed up`, { endpoint: key });
+  }
+
+  /** After a 429: nobody uses `key` until `retryAfterMs` has passed. */
+  penalize(key: string, retryAfterMs: number): void {
+    const bucket = this.bucket(key);
+    bucket.blockedUntil = Math.max(bucket.blockedUntil, this.now() + Math.max(0, retryAfterMs));
+  }
+
+  /** Units spent on `key` in the current window (for stats and tests). */
+  spent(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    this.expire(bucket);
+    return bucket.spent.reduce((sum, s) => sum + s.cost, 0);
+  }
+
+  /** Milliseconds until `cost` units fit; 0 or less means now. */
+  private waitFor(key: string, cost: number): number {
+    const bucket = this.bucket(key);
+    const now = this.now();
+    if (bucket.blockedUntil > now) return bucket.blockedUntil - now;
+    const limit = this.limits[key];
+    if (limit === undefined) return 0;
+    const allowed = Math.max(1, Math.floor(limit * this.safetyFactor));
+    this.expire(bucket);
+    let used = bucket.spent.reduce((sum, s) => sum + s.cost, 0);
+    // A request dearer than the whole budget may go once the window is empty,
+    // otherwise it would wait forever.
+    if (used === 0 || used + cost <= allowed) return 0;
+    for (const s of bucket.spent) {
+      used -= s.cost;
+      if (used === 0 || used + cost <= allowed) return s.at + this.windowMs - now + 1;
+    }
+    return 1;
+  }
+
+  private expire(bucket: Bucket): void {
+    const horizon = this.now() - this.windowMs;
+    let drop = 0;
+    while (drop < bucket.spent.length && (bucket.spent[drop]?.at ?? Infinity) <= horizon) drop++;
+    if (drop > 0) bucket.spent.splice(0, drop);
+  }
+
+  private bucket(key: string): Bucket {
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = { spent: [], blockedUntil: 0 };
+      this.buckets.set(key, bucket);
+    }
+    return bucket;
+  }
+}
+
+/**
+ * `Retry-After` in milliseconds: delay-seconds (integer, or decimal as some
+ * servers send) or an HTTP date. `serverNow` should be the response's own `Date`
+ * so that a skewed local clock does not stretch or cancel the wait. Null when
+ * absent or unparseable.
+ */
+export function parseRetryAfter(value: string | undefined, serverNow: number): number | null {
+  if (value === undefined) return null;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  if (!/[a-z]/i.test(text)) return null; // e.g. "-5": not a date either
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : Math.max(0, at - serverNow);
+}
+
+/** Capped exponential backoff with "equal jitter": between half and all of the step. */
+export function backoffDelay(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
+  const step = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(step / 2 + random() * (step / 2));
+}

@@ -1,0 +1,423 @@
+// The Provet REST API client: GET requests on an undici keep-alive pool with auth,
+// per-attempt timeouts, retries with capped exponential backoff, `Retry-After`,
+// a per-endpoint rate budget, and strict page envelopes. Knows HTTP only.
+import type { Logger } from 'pino';
+import { Agent, errors as undiciErrors } from 'undici';
+import { AuthProvider, type ProvetAuth } from './auth.js';
+import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
+import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
+import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
+
+export type { PageResult } from './pages.js';
+
+export interface ProvetClientOptions {
+  /** API root ending in '/api/0.1/' (a missing trailing slash is added). */
+  baseUrl: string;
+  auth: ProvetAuth;
+  logger: Logger;
+  /** Per attempt, covering headers and the whole body. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Total time one request may spend retrying before PROVET_GAVE_UP. Default 180 s. */
+  retryDeadlineMs?: number;
+  /** Default 8. */
+  maxRetries?: number;
+  /** Default 64 MiB; a larger body fails with PROVET_BODY_TOO_LARGE. */
+  maxBodyBytes?: number;
+  /** Keep-alive connections per origin. Default 4. */
+  connections?: number;
+  rateLimits?: Partial<Record<string, number>>;
+  rateWindowMs?: number;
+  /** Fraction of the documented limits the budget allows itself. Default 0.95. */
+  rateSafetyFactor?: number;
+  userAgent?: string;
+  /** First backoff step (default 500 ms) and its cap (default 30 s). */
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+}
+
+export interface RequestStats {
+  requests: number;
+  throttled: number;
+  retries: number;
+  /** OAuth token requests (0 with the legacy token). */
+  tokenRequests: number;
+  byEndpoint: Record<string, { requests: number; throttled: number; costUnits: number }>;
+}
+
+type Query = Record<string, string | number | boolean>;
+
+interface RequestContext {
+  endpoint: string;
+  page?: number;
+  cost: number;
+}
+
+// A truncated body is usually a transient hiccup, but one that keeps coming back is not.
+const MAX_BAD_BODY_RETRIES = 3;
+
+export class ProvetClient {
+  private readonly base: URL;
+  private readonly agent: Agent;
+  private readonly auth: AuthProvider;
+  private readonly budget: RateBudget;
+  private readonly logger: Logger;
+  private readonly timeoutMs: number;
+  private readonly retryDeadlineMs: number;
+  private readonly maxRetries: number;
+  private readonly maxBodyBytes: number;
+  private readonly userAgent: string;
+  private readonly backoffBaseMs: number;
+  private readonly backoffCapMs: number;
+  private readonly counters: Omit<RequestStats, 'tokenRequests'> = { requests: 0, throttled: 0, retries: 0, byEndpoint: {} };
+
+  constructor(options: ProvetClientOptions) {
+    this.base = normaliseBaseUrl(options.baseUrl);
+    this.logger = options.logger;
+    this.timeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.retryDeadlineMs = options.retryDeadlineMs ?? 180_000;
+    this.maxRetries = options.maxRetries ?? 8;
+    this.maxBodyBytes = options.maxBodyBytes ?? 64 * 1024 * 1024;
+    this.userAgent = options.userAgent ?? 'provet-sync';
+    this.backoffBaseMs = options.backoffBaseMs ?? 500;
+    this.backoffCapMs = options.backoffCapMs ?? 30_000;
+    this.agent = new Agent({ connections: options.connections ?? 4, keepAliveTimeout: 10_000 });
+    this.budget = new RateBudget({
+      limits: { ...PROVET_RATE_LIMITS, ...options.rateLimits },
+      ...(options.rateWindowMs === undefined ? {} : { windowMs: options.rateWindowMs }),
+      ...(options.rateSafetyFactor === undefined ? {} : { safetyFactor: options.rateSafetyFactor }),
+    });
+    this.auth = new AuthProvider(options.auth, async (url, headers, body) => {
+      const res = await this.sendOnce(url, 'POST', { ...headers, 'user-agent': this.userAgent }, body, `POST ${url.pathname}`);
+      return { status: res.status, text: res.body.toString('utf8') };
+    });
+  }
+
+  /** GET one page of a list endpoint; `page` in `query` defaults to 1. */
+  async getPage(path: string, query: Query, options: { signal?: AbortSignal } = {}): Promise<PageResult> {
+    const url = this.resolve(path, query);
+    return this.fetchPage(url, this.pageOf(url), options.signal);
+  }
+
+  /** Lazily walks a list from `path`+`query`, following `next` only under the API root. */
+  async *pages(path: string, query: Query, options: { pageSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<PageResult> {
+    const url = this.resolve(path, options.pageSize === undefined ? query : { ...query, page_size: options.pageSize });
+    const { signal } = options;
+    yield* walkPages(url, {
+      base: this.base,
+      endpoint: this.endpointOf(url),
+      fetchPage: (pageUrl, page) => this.fetchPage(pageUrl, page, signal),
+      onPastEnd: (page) => this.logger.warn({ endpoint: this.endpointOf(url), page }, 'page past the end answered 404; list shrank during the walk'),
+    });
+  }
+
+  /** A list that may come as an envelope (pages followed) or as a bare array. */
+  async getAll(path: string, query: Query = {}, options: { signal?: AbortSignal } = {}): Promise<{ records: unknown[]; serverDate: Date | null }> {
+    const url = this.resolve(path, query);
+    const endpoint = this.endpointOf(url);
+    const page = this.pageOf(url);
+    const first = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url) }, options.signal);
+    if (Array.isArray(first.body)) return { records: first.body, serverDate: first.serverDate };
+    if (!looksLikeEnvelope(first.body)) {
+      throw new ProvetApiError('PROVET_BAD_PAGE', `${where(endpoint, page)}: response is neither a list nor a page envelope`, {
+        endpoint,
+        page,
+        url: safeUrl(url),
+      });
+    }
+    const records: unknown[] = [];
+    const walk = walkPages(url, {
+      base: this.base,
+      endpoint,
+      firstPage: this.toPageResult(first.body, first.serverDate, url, endpoint, page),
+      fetchPage: (pageUrl, pageNo) => this.fetchPage(pageUrl, pageNo, options.signal),
+    });
+    for await (const p of walk) for (const record of p.records) records.push(record);
+    return { records, serverDate: first.serverDate };
+  }
+
+  /** GET any resource under the API root and return its parsed JSON. */
+  async getJson(path: string, options: { signal?: AbortSignal } = {}): Promise<{ body: unknown; serverDate: Date | null }> {
+    const url = this.resolve(path, {});
+    return this.getWithRetries(url, { endpoint: this.endpointOf(url), cost: 1 }, options.signal);
+  }
+
+  stats(): RequestStats {
+    const byEndpoint: RequestStats['byEndpoint'] = {};
+    for (const [key, value] of Object.entries(this.counters.byEndpoint)) byEndpoint[key] = { ...value };
+    return { ...this.counters, tokenRequests: this.auth.tokenRequestCount, byEndpoint };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private async fetchPage(url: URL, page: number, signal: AbortSignal | undefined): Promise<PageResult> {
+    const endpoint = this.endpointOf(url);
+    const res = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url) }, signal);
+    return this.toPageResult(res.body, res.serverDate, url, endpoint, page);
+  }
+
+  private toPageResult(body: unknown, serverDate: Date | null, url: URL, endpoint: string, page: number): PageResult {
+    const envelope = parseEnvelope(body, endpoint, page, safeUrl(url));
+    return {
+      endpoint,
+      page,
+      url: safeUrl(url),
+      count: envelope.count,
+      numPages: envelope.num_pages,
+      next: envelope.next,
+      records: envelope.results,
+      serverDate,
+    };
+  }
+
+  /**
+   * One GET with everything around it: budget, auth, retries. Each failure is
+   * either retried (network, timeout, 5xx, 408, 429, truncated JSON), cured once
+   * (a 401 renews the OAuth token), or thrown as it is.
+   */
+  private async getWithRetries(url: URL, ctx: RequestContext, signal: AbortSignal | undefined): Promise<{ body: unknown; serverDate: Date | null }> {
+    const started = Date.now();
+    let renewedAfter401 = false;
+    let badBodies = 0;
+    for (let attempt = 0; attempt <= this.maxRetries + 1; attempt++) {
+      await this.budget.acquire(ctx.endpoint, ctx.cost, signal);
+      let authHeader: string | undefined;
+      try {
+        authHeader = await this.auth.header(signal);
+        return await this.attemptGet(url, ctx, authHeader, signal);
+      } catch (err) {
+        if (!(err instanceof ProvetApiError)) throw err;
+        if (err.code === 'PROVET_AUTH' && err.status === 401 && authHeader !== undefined) {
+          if (this.auth.renewable && !renewedAfter401) {
+            this.auth.invalidate(authHeader);
+            renewedAfter401 = true;
+            this.logger.warn({ endpoint: ctx.endpoint, page: ctx.page }, 'HTTP 401: renewing the OAuth token once');
+            continue;
+          }
+          throw this.unauthorized(url, ctx, err);
+        }
+        if (!err.retryable) throw err;
+        if (err.code === 'PROVET_BAD_PAGE' && ++badBodies > MAX_BAD_BODY_RETRIES) {
+          throw this.gaveUp(url, ctx, err, `${badBodies} malformed bodies`);
+        }
+        const delay = this.retryDelay(err, ctx, attempt);
+        if (attempt >= this.maxRetries) throw this.gaveUp(url, ctx, err, `${attempt + 1} attempts`);
+        if (Date.now() - started + delay > this.retryDeadlineMs) {
+          throw this.gaveUp(url, ctx, err, `the ${this.retryDeadlineMs} ms retry deadline`);
+        }
+        this.counters.retries++;
+        this.logger.warn(
+          { endpoint: ctx.endpoint, page: ctx.page, attempt: attempt + 1, reason: err.code, status: err.status, delayMs: delay },
+          `retrying Provet request: ${err.message}`,
+        );
+        // After a 429 the budget's penalty does the waiting, for every caller of that endpoint.
+        if (err.status !== 429) await sleep(delay, signal);
+      }
+    }
+    throw new ProvetApiError('PROVET_GAVE_UP', `${where(ctx.endpoint, ctx.page)}: retries exhausted`, { endpoint: ctx.endpoint, retryable: true });
+  }
+
+  private retryDelay(err: ProvetApiError, ctx: RequestContext, attempt: number): number {
+    const backoff = backoffDelay(attempt, this.backoffBaseMs, this.backoffCapMs);
+    if (err.status !== 429) return Math.max(err.retryAfterMs ?? 0, backoff);
+    const wait = err.retryAfterMs ?? backoff;
+    this.counters.throttled++;
+    this.endpointStats(ctx.endpoint).throttled++;
+    this.budget.penalize(ctx.endpoint, wait);
+    return wait;
+  }
+
+  private async attemptGet(url: URL, ctx: RequestContext, authHeader: string, signal: AbortSignal | undefined): Promise<{ body: unknown; serverDate: Date | null }> {
+    const stats = this.endpointStats(ctx.endpoint);
+    this.counters.requests++;
+    stats.requests++;
+    stats.costUnits += ctx.cost;
+    const started = performance.now();
+    const headers = { authorization: authHeader, accept: 'application/json', 'user-agent': this.userAgent };
+    const res = await this.sendOnce(url, 'GET', headers, undefined, where(ctx.endpoint, ctx.page), signal);
+    this.logger.debug(
+      { endpoint: ctx.endpoint, page: ctx.page, status: res.status, ms: Math.round(performance.now() - started) },
+      'provet request',
+    );
+    interpretStatus(res, url, ctx.endpoint, ctx.page);
+    try {
+      return { body: JSON.parse(res.body.toString('utf8')) as unknown, serverDate: res.serverDate };
+    } catch (cause) {
+      throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
+        retryable: true,
+        endpoint: ctx.endpoint,
+        ...(ctx.page === undefined ? {} : { page: ctx.page }),
+        url: safeUrl(url),
+        status: res.status,
+        cause,
+      });
+    }
+  }
+
+  private sendOnce(
+    url: URL,
+    method: 'GET' | 'POST',
+    headers: Record<string, string>,
+    body: string | undefined,
+    label: string,
+    signal?: AbortSignal,
+  ): Promise<RawResponse> {
+    return send(this.agent, { url, method, headers, body, label, timeoutMs: this.timeoutMs, maxBodyBytes: this.maxBodyBytes, signal });
+  }
+
+  private unauthorized(url: URL, ctx: RequestContext, cause: ProvetApiError): ProvetApiError {
+    const why = this.auth.renewable ? 'again right after renewing the OAuth token' : 'the API token was rejected';
+    return new ProvetApiError('PROVET_AUTH', `${where(ctx.endpoint, ctx.page)}: HTTP 401, ${why}`, {
+      endpoint: ctx.endpoint,
+      ...(ctx.page === undefined ? {} : { page: ctx.page }),
+      url: safeUrl(url),
+      status: 401,
+      cause,
+    });
+  }
+
+  /** Retryable: the request failed for transient reasons, and a later run may well succeed. */
+  private gaveUp(url: URL, ctx: RequestContext, last: ProvetApiError, after: string): ProvetApiError {
+    return new ProvetApiError('PROVET_GAVE_UP', `${where(ctx.endpoint, ctx.page)}: gave up after ${after}; last error: ${last.message}`, {
+      retryable: true,
+      endpoint: ctx.endpoint,
+      ...(ctx.page === undefined ? {} : { page: ctx.page }),
+      url: safeUrl(url),
+      ...(last.status === undefined ? {} : { status: last.status }),
+      cause: last,
+    });
+  }
+
+  /** `path` (relative to the API root) plus `query`; refuses anything outside the root. */
+  private resolve(path: string, query: Query): URL {
+    const url = new URL(path.replace(/^\/+/, ''), this.base);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
+    if (!isUnderBase(url, this.base)) {
+      throw new ProvetApiError('PROVET_OFF_ORIGIN', `refusing to request ${url.origin}${url.pathname}: not under the API root`, {});
+    }
+    return url;
+  }
+
+  private pageOf(url: URL): number {
+    const page = pageNumberOf(url);
+    if (page === null) throw new RangeError(`page must be a positive integer, got ${url.searchParams.get('page')}`);
+    return page;
+  }
+
+  private endpointOf(url: URL): string {
+    return endpointKey('GET', url.pathname.slice(this.base.pathname.length));
+  }
+
+  private costOf(url: URL): number {
+    const size = Number(url.searchParams.get('page_size'));
+    return requestCost(Number.isFinite(size) && size > 0 ? size : undefined);
+  }
+
+  private endpointStats(endpoint: string): RequestStats['byEndpoint'][string] {
+    let stats = this.counters.byEndpoint[endpoint];
+    if (!stats) {
+      stats = { requests: 0, throttled: 0, costUnits: 0 };
+      this.counters.byEndpoint[endpoint] = stats;
+    }
+    return stats;
+  }
+}
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  serverDate: Date | null;
+  retryAfterMs: number | null;
+}
+
+interface SendRequest {
+  url: URL;
+  method: 'GET' | 'POST';
+  headers: Record<string, string>;
+  body: string | undefined;
+  /** "GET client/ page 3", for messages. */
+  label: string;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * One HTTP exchange. The timeout covers headers and the whole body (undici's own
+ * timeouts only watch the gaps between chunks, so a trickling body would never
+ * end); the body is read with a size cap so an endless one cannot eat memory.
+ */
+async function send(agent: Agent, req: SendRequest): Promise<RawResponse> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, req.timeoutMs);
+  const onAbort = (): void => controller.abort();
+  req.signal?.addEventListener('abort', onAbort, { once: true });
+  const details = { url: safeUrl(req.url) };
+  try {
+    if (req.signal?.aborted) throw abortedError(req.signal, req.label);
+    const res = await agent.request({
+      origin: req.url.origin,
+      path: `${req.url.pathname}${req.url.search}`,
+      method: req.method,
+      headers: req.headers,
+      body: req.body ?? null,
+      signal: controller.signal,
+      headersTimeout: req.timeoutMs,
+      bodyTimeout: req.timeoutMs,
+    });
+    const tooLarge = (): ProvetApiError =>
+      new ProvetApiError('PROVET_BODY_TOO_LARGE', `${req.label}: response body exceeds ${req.maxBodyBytes} bytes`, {
+        ...details,
+        status: res.statusCode,
+      });
+    if (Number(headerValue(res.headers, 'content-length') ?? 0) > req.maxBodyBytes) {
+      controller.abort();
+      throw tooLarge();
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > req.maxBodyBytes) {
+        controller.abort();
+        throw tooLarge();
+      }
+      chunks.push(chunk);
+    }
+    const serverDate = parseHttpDate(headerValue(res.headers, 'date'));
+    const retryAfterMs = parseRetryAfter(headerValue(res.headers, 'retry-after'), serverDate?.getTime() ?? Date.now());
+    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), serverDate, retryAfterMs };
+  } catch (err) {
+    if (err instanceof ProvetApiError) throw err;
+    if (req.signal?.aborted) throw abortedError(req.signal, req.label);
+    throw transportError(err, req.label, timedOut, req.timeoutMs, details);
+  } finally {
+    clearTimeout(timer);
+    req.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function transportError(err: unknown, label: string, timedOut: boolean, timeoutMs: number, details: { url: string }): ProvetApiError {
+  const timeout =
+    timedOut ||
+    err instanceof undiciErrors.HeadersTimeoutError ||
+    err instanceof undiciErrors.BodyTimeoutError ||
+    err instanceof undiciErrors.ConnectTimeoutError;
+  if (timeout) {
+    return new ProvetApiError('PROVET_TIMEOUT', `${label}: no complete response within ${timeoutMs} ms`, { ...details, retryable: true, cause: err });
+  }
+  const reason = err instanceof Error ? ((err as { code?: string }).code ?? err.message) : String(err);
+  return new ProvetApiError('PROVET_NETWORK', `${label}: ${reason}`, { ...details, retryable: true, cause: err });
+}
+
+function parseHttpDate(value: string | undefined): Date | null {
+  if (value === undefined) return null;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
