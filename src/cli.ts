@@ -1,0 +1,188 @@
+#!/usr/bin/env node
+// provet-sync's entry point: argv -> command. The one place that reads the configuration and
+// wires the pieces together (logger, database, API client, engine, scheduler).
+//
+// Exit codes: 0 the run landed (rejected records or not) or the process was asked to stop,
+// 1 the run failed (watermark unchanged), 2 bad configuration or usage, 3 another run holds
+// the lock and nothing was done.
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config, type ProvetConfig } from './config.js';
+import { runDaemon } from './daemon/scheduler.js';
+import { openDatabase, type Database } from './db/connect.js';
+import { migrateSchema } from './db/migrate.js';
+import { readStatus } from './db/status.js';
+import { createLogger, type Logger } from './log.js';
+import { ProvetClient } from './provet/client.js';
+import { runDemo } from './demo.js';
+import { runSync, type RunOutcome } from './sync/run.js';
+import { formatStatus } from './status-format.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
+
+class UsageError extends Error {}
+
+const USAGE = `Usage: provet-sync <command> [options]
+
+Commands:
+  sync [--full]      one sync run, then exit (--full reads everything again)
+  daemon             scheduled sync runs (SYNC_SCHEDULE) until SIGTERM
+  migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
+  status [--json]    watermarks, lag, last run, row counts and rejects
+  simulate [...]     a local Provet API simulator (simulate --help for its options)
+  demo               simulator + full sync + a few clinic edits + incremental sync, on a local database
+
+Configuration comes from environment variables (see README); without DATABASE_URL an embedded
+PostgreSQL is started with its data in .provet-sync/postgres.`;
+
+export function buildProvetClient(config: ProvetConfig, logger: Logger): ProvetClient {
+  return new ProvetClient({
+    baseUrl: config.baseUrl,
+    auth: config.auth,
+    logger: logger.child({ component: 'provet' }),
+    requestTimeoutMs: config.requestTimeoutMs,
+    retryDeadlineMs: config.retryDeadlineMs,
+    maxBodyBytes: config.maxBodyBytes,
+    rateWindowMs: config.rateWindowMs,
+  });
+}
+
+/** Opens the database, applies pending migrations, and hands it to fn; always closes it. */
+async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config.database, logger);
+  try {
+    if (db.publicUrl) logger.info({ database: db.publicUrl }, `embedded PostgreSQL ready: psql ${db.publicUrl}`);
+    await migrateSchema(db.pool, db.schema, logger);
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** SIGTERM/SIGINT ask the work to stop after the current page; a second signal exits at once. */
+function stopSignal(logger: Logger): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(EXIT.failed);
+    }
+    logger.info({ signal }, 'stopping after the current page lands');
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return controller.signal;
+}
+
+function exitCodeOf(outcome: RunOutcome): number {
+  if (outcome.status === 'locked') return EXIT.locked;
+  if (outcome.status === 'failed') return outcome.stopped ? EXIT.ok : EXIT.failed;
+  return EXIT.ok;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (command === 'simulate') {
+    const { runSimulateCommand } = await import('./simulator/cli.js');
+    await runSimulateCommand(rest);
+    return EXIT.ok;
+  }
+  const flags = parseFlags(command, rest);
+  const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' });
+  const logger = createLogger(config.logLevel);
+
+  switch (command) {
+    case 'migrate':
+      return withDatabase(config, logger, async (db) => {
+        logger.info({ schema: db.schema, database: db.description }, 'migrations applied');
+        return EXIT.ok;
+      });
+    case 'status':
+      return withDatabase(config, logger, async (db) => {
+        const status = await readStatus(db.pool, db.schema);
+        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+        return EXIT.ok;
+      });
+    case 'sync': {
+      const signal = stopSignal(logger);
+      const provet = buildProvetClient(config.provet!, logger);
+      try {
+        return await withDatabase(config, logger, async (db) => {
+          const outcome = await runSync(
+            { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal },
+            { full: flags.full },
+          );
+          if (outcome.status === 'failed' && !outcome.stopped) process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
+          if (outcome.status === 'locked') process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+          return exitCodeOf(outcome);
+        });
+      } finally {
+        await provet.close();
+      }
+    }
+    case 'daemon': {
+      const signal = stopSignal(logger);
+      const provet = buildProvetClient(config.provet!, logger);
+      try {
+        return await withDatabase(config, logger, async (db) => {
+          await runDaemon({
+            schedule: config.sync.schedule,
+            logger,
+            signal,
+            runOnce: (runSignal) =>
+              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal }),
+          });
+          return EXIT.ok;
+        });
+      } finally {
+        await provet.close();
+      }
+    }
+    case 'demo':
+      return runDemo({ config, logger, buildProvetClient, out: process.stdout });
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+function parseFlags(command: string, args: string[]): { full: boolean; json: boolean } {
+  const allowed: Record<string, string[]> = { sync: ['full'], status: ['json'], daemon: [], migrate: [], demo: [] };
+  try {
+    const { values } = parseArgs({
+      args,
+      options: { full: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      strict: true,
+      allowPositionals: false,
+    });
+    for (const flag of ['full', 'json'] as const) {
+      if (values[flag] && !(allowed[command] ?? []).includes(flag)) throw new UsageError(`--${flag} does not apply to '${command}'`);
+    }
+    return { full: values.full === true, json: values.json === true };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`provet-sync: ${err.message}\n`);
+      process.exitCode = EXIT.usage;
+    } else if (err instanceof UsageError) {
+      process.stderr.write(`provet-sync: ${err.message}\n\n${USAGE}\n`);
+      process.exitCode = EXIT.usage;
+    } else {
+      const e = err as Error & { code?: string };
+      process.stderr.write(`provet-sync: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
+      process.exitCode = EXIT.failed;
+    }
+  },
+);

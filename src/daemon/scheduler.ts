@@ -1,0 +1,53 @@
+// The daemon's clock: a run at start, then one per cron tick, never two at once in this
+// process (the database lock keeps other processes out). Stops on an AbortSignal: no new run
+// starts, and the current one is asked to stop after the page it is landing.
+import { schedule } from 'node-cron';
+import type { Logger } from '../log.js';
+import type { RunOutcome } from '../sync/run.js';
+
+export interface DaemonOptions {
+  schedule: string;
+  logger: Logger;
+  signal: AbortSignal;
+  /** One sync run; it should stop early when `signal` aborts. */
+  runOnce: (signal: AbortSignal) => Promise<RunOutcome>;
+}
+
+export async function runDaemon(options: DaemonOptions): Promise<void> {
+  const { logger, signal } = options;
+  let current: Promise<void> | null = null;
+
+  const tick = (reason: string): void => {
+    if (signal.aborted) return;
+    if (current) {
+      logger.info({ reason }, 'previous run still going; skipping this tick');
+      return;
+    }
+    current = options
+      .runOnce(signal)
+      .then((outcome) => {
+        if (outcome.status === 'locked') logger.info('another process holds the run lock; skipped this tick');
+      })
+      .catch((err: unknown) => {
+        // A run that cannot even start (database down) is retried on the next tick.
+        logger.error({ err: { message: (err as Error).message } }, 'sync run could not run; retrying on the next tick');
+      })
+      .finally(() => {
+        current = null;
+      });
+  };
+
+  const task = schedule(options.schedule, () => tick('schedule'), { name: 'provet-sync', noOverlap: true });
+  logger.info({ schedule: options.schedule }, 'daemon started');
+  tick('startup');
+
+  await new Promise<void>((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await task.stop();
+  await task.destroy();
+  logger.info('stopping: waiting for the current run to land its page');
+  await current;
+  logger.info('daemon stopped');
+}

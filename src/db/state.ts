@@ -1,0 +1,153 @@
+// provet-sync's own bookkeeping: the run lock, watermarks, run records, rejects and the queue of
+// clients whose patients must be read again.
+import type pg from 'pg';
+
+type Db = pg.Pool | pg.PoolClient;
+
+export type RunStatus = 'running' | 'succeeded' | 'partial' | 'failed';
+export type StreamName = 'clients' | 'patients' | 'custom_fields' | 'species' | 'breeds';
+
+export interface RunLock {
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the schema's run lock on a dedicated connection, or returns null when another process
+ * holds it. The lock lives as long as that connection: a crashed holder releases it.
+ */
+export async function tryAcquireRunLock(pool: pg.Pool, schema: string): Promise<RunLock | null> {
+  const client = await pool.connect();
+  try {
+    const result = await client.query<{ locked: boolean }>(
+      `SELECT pg_try_advisory_lock(hashtext('provet-sync:run'), hashtext($1)) AS locked`,
+      [schema],
+    );
+    if (!result.rows[0]?.locked) {
+      client.release();
+      return null;
+    }
+  } catch (err) {
+    client.release(true);
+    throw err;
+  }
+  let released = false;
+  return {
+    release: async () => {
+      if (released) return;
+      released = true;
+      try {
+        await client.query(`SELECT pg_advisory_unlock(hashtext('provet-sync:run'), hashtext($1))`, [schema]);
+        client.release();
+      } catch {
+        // The connection is gone, and the lock with it.
+        client.release(true);
+      }
+    },
+  };
+}
+
+export async function startRun(db: Db, kind: 'full' | 'incremental'): Promise<number> {
+  const result = await db.query<{ id: string }>(
+    `INSERT INTO sync_runs (kind, status) VALUES ($1, 'running') RETURNING id`,
+    [kind],
+  );
+  return Number(result.rows[0]!.id);
+}
+
+export interface RunTotals {
+  status: Exclude<RunStatus, 'running'>;
+  providerStartedAt: string | null;
+  recordsFetched: number;
+  recordsWritten: number;
+  recordsRejected: number;
+  pages: number;
+  requests: number;
+  throttled: number;
+  streams: Record<string, unknown>;
+  error: string | null;
+}
+
+export async function finishRun(db: Db, runId: number, totals: RunTotals): Promise<void> {
+  await db.query(
+    `UPDATE sync_runs SET status = $2, finished_at = now(), provider_started_at = $3, records_fetched = $4,
+       records_written = $5, records_rejected = $6, pages = $7, requests = $8, throttled = $9, streams = $10,
+       error = $11
+     WHERE id = $1`,
+    [
+      runId,
+      totals.status,
+      totals.providerStartedAt,
+      totals.recordsFetched,
+      totals.recordsWritten,
+      totals.recordsRejected,
+      totals.pages,
+      totals.requests,
+      totals.throttled,
+      JSON.stringify(totals.streams),
+      totals.error,
+    ],
+  );
+}
+
+/** Watermarks as ISO strings (microseconds kept), by stream. */
+export async function readWatermarks(db: Db): Promise<Map<string, string>> {
+  const result = await db.query<{ stream: string; watermark: string | null }>(
+    `SELECT stream, to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS watermark FROM sync_state`,
+  );
+  const map = new Map<string, string>();
+  for (const row of result.rows) if (row.watermark) map.set(row.stream, row.watermark);
+  return map;
+}
+
+/**
+ * Stores a stream's watermark. It only moves forward, so a slow or stale process can never take
+ * it back; `allowBackwards` is for repairing a watermark that was found in the future.
+ */
+export async function advanceWatermark(
+  db: Db,
+  stream: StreamName,
+  watermark: string,
+  runId: number,
+  options: { allowBackwards?: boolean } = {},
+): Promise<void> {
+  await db.query(
+    `INSERT INTO sync_state AS s (stream, watermark, last_run_id, updated_at) VALUES ($1, $2, $3, now())
+     ON CONFLICT (stream) DO UPDATE SET watermark = excluded.watermark, last_run_id = excluded.last_run_id,
+       updated_at = now()
+     WHERE $4 OR s.watermark IS NULL OR s.watermark <= excluded.watermark`,
+    [stream, watermark, runId, options.allowBackwards === true],
+  );
+}
+
+export interface RejectRow {
+  recordId: string | null;
+  reason: string;
+  payload: string;
+}
+
+export async function recordRejects(db: Db, runId: number, stream: string, rejects: readonly RejectRow[]): Promise<void> {
+  if (rejects.length === 0) return;
+  await db.query(
+    `INSERT INTO sync_rejects (run_id, stream, record_id, reason, payload)
+     SELECT $1, $2, r.record_id, r.reason, r.payload
+     FROM unnest($3::text[], $4::text[], $5::text[]) AS r(record_id, reason, payload)`,
+    [runId, stream, rejects.map((r) => r.recordId), rejects.map((r) => r.reason), rejects.map((r) => r.payload)],
+  );
+}
+
+export async function queuePatientRereads(db: Db, clientIds: readonly number[], runId: number): Promise<void> {
+  if (clientIds.length === 0) return;
+  await db.query(
+    `INSERT INTO patient_rereads (client_id, run_id) SELECT unnest($1::bigint[]), $2 ON CONFLICT (client_id) DO NOTHING`,
+    [clientIds, runId],
+  );
+}
+
+export async function pendingPatientRereads(db: Db): Promise<number[]> {
+  const result = await db.query<{ client_id: string }>('SELECT client_id FROM patient_rereads ORDER BY client_id');
+  return result.rows.map((r) => Number(r.client_id));
+}
+
+export async function clearPatientRereads(db: Db, clientIds: readonly number[]): Promise<void> {
+  await db.query('DELETE FROM patient_rereads WHERE client_id = ANY($1::bigint[])', [clientIds]);
+}

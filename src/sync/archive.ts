@@ -1,0 +1,52 @@
+// Step 3: archived records are soft deletes. The upsert keeps every row and makes `archived`
+// follow Provet both ways; this module covers the case polling by `modified` cannot see:
+// when a client is archived or unarchived, Provet flips its patients too, possibly without
+// moving their `modified`. Such clients were queued (with the client page that showed the
+// flip); here their full patient lists are read again and the queue entry is cleared.
+import { clearPatientRereads, pendingPatientRereads } from '../db/state.js';
+import { formatInFilter } from '../provet/filters.js';
+import type { RunContext } from './context.js';
+import { writePatients } from './patients.js';
+import { mapPage, mapPatient } from './rows.js';
+import { readStream } from './stream.js';
+
+/** Clients per request: keeps the URL short while costing one request for many clients. */
+const CLIENTS_PER_REQUEST = 100;
+
+export class IgnoredFilterError extends Error {
+  readonly code = 'PROVET_FILTER_IGNORED';
+}
+
+export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<void> {
+  const pending = await pendingPatientRereads(ctx.pool);
+  if (pending.length === 0) return;
+  ctx.logger.info({ clients: pending.length }, 'reading again the patients of clients archived or unarchived');
+  for (let i = 0; i < pending.length; i += CLIENTS_PER_REQUEST) {
+    const batch = pending.slice(i, i + CLIENTS_PER_REQUEST);
+    try {
+      await rereadBatch(ctx, batch, { client__in: formatInFilter(batch) });
+    } catch (err) {
+      if (!(err instanceof IgnoredFilterError)) throw err;
+      // This installation does not honour client__in: fall back to the documented client__is.
+      ctx.logger.warn({ batch: batch.length }, 'patient/ ignored client__in; reading each client with client__is');
+      for (const clientId of batch) await rereadBatch(ctx, [clientId], { client__is: clientId });
+    }
+    await clearPatientRereads(ctx.pool, batch);
+  }
+}
+
+async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<string, string | number>): Promise<void> {
+  const wanted = new Set(clientIds);
+  await readStream(ctx, {
+    stream: 'patients',
+    path: 'patient/',
+    query,
+    map: (records) => mapPage(records, mapPatient),
+    // Patients of other clients mean Provet ignored the filter and is sending the whole list.
+    checkPage: (rows) => {
+      const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));
+      if (stray) throw new IgnoredFilterError(`patient/ answered ${JSON.stringify(query)} with patient ${stray.id} of another client`);
+    },
+    write: writePatients,
+  });
+}

@@ -1,0 +1,57 @@
+// Step 1: clients changed since the watermark. Each page also brings the clients' phone numbers
+// (nested copy) and custom field values (fields_rel), and queues a patient re-read for every
+// client whose archived state changed, in the same transaction as the client rows.
+import type pg from 'pg';
+import { replaceFieldValues, replacePhoneNumbers, upsertClients } from '../db/mirror.js';
+import { queuePatientRereads } from '../db/state.js';
+import { formatDateTimeFilter } from '../provet/filters.js';
+import type { RunContext } from './context.js';
+import { fillMissingFieldValues } from './custom-fields.js';
+import { fillMissingPhoneNumbers } from './phone-numbers.js';
+import { mapClient, mapPage, type ClientRow } from './rows.js';
+import { readStream } from './stream.js';
+
+export async function syncClients(ctx: RunContext, since: Date | null, options: { queueRereads: boolean }): Promise<void> {
+  await readStream(ctx, {
+    stream: 'clients',
+    path: 'client/',
+    query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
+    ...(since ? { modifiedSince: since.toISOString() } : {}),
+    map: (records) => mapPage(records, mapClient),
+    prepare: async (rows) => {
+      await fillMissingFieldValues(ctx, 'client', rows);
+      await fillMissingPhoneNumbers(ctx, rows);
+    },
+    write: (db, rows) => writeClients(db, rows, ctx.runId, options.queueRereads),
+  });
+}
+
+async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], runId: number, queueRereads: boolean): Promise<number> {
+  const written = await upsertClients(
+    db,
+    rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row),
+  );
+  const writtenIds = new Set(written.map((w) => w.id));
+  const changed = rows.filter((r) => writtenIds.has(r.id));
+  await replacePhoneNumbers(
+    db,
+    changed.map((r) => r.id),
+    changed.flatMap((r) => r.phoneNumbers ?? []),
+  );
+  await replaceFieldValues(
+    db,
+    'client',
+    changed.map((r) => r.id),
+    changed.flatMap((r) => r.fieldValues ?? []),
+  );
+  if (queueRereads) {
+    // Archiving a client archives its patients, and their `modified` may not move: read them again.
+    const archiveFlipped = written.filter((w) => (w.previousArchived === null ? w.archived : w.previousArchived !== w.archived));
+    await queuePatientRereads(
+      db,
+      archiveFlipped.map((w) => w.id),
+      runId,
+    );
+  }
+  return written.length;
+}

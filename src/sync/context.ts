@@ -1,0 +1,103 @@
+// What every step of a run shares: the run's id, the API client, the pool, the logger, the
+// counters that end up in sync_runs, and the Provet server time at which the run started.
+import type pg from 'pg';
+import type { Logger } from '../log.js';
+import type { ProvetClient } from '../provet/client.js';
+import type { PageResult } from '../provet/pages.js';
+
+export class StopRequested extends Error {
+  readonly code = 'SYNC_STOPPED';
+  constructor() {
+    super('the run was asked to stop; everything that landed is kept and the next run resumes');
+  }
+}
+
+export interface StreamCounts {
+  pages: number;
+  fetched: number;
+  written: number;
+  rejected: number;
+}
+
+export interface RunContext {
+  runId: number;
+  provet: ProvetClient;
+  pool: pg.Pool;
+  logger: Logger;
+  pageSize: number;
+  signal: AbortSignal | undefined;
+  /** Provet's clock at the first response of this run: the next run's watermark. */
+  providerStartedAt: Date | null;
+  streams: Record<string, StreamCounts>;
+}
+
+export function countsFor(ctx: RunContext, stream: string): StreamCounts {
+  return (ctx.streams[stream] ??= { pages: 0, fetched: 0, written: 0, rejected: 0 });
+}
+
+/** The first response of the run tells Provet's time; later ones are ignored. */
+export function noteServerDate(ctx: RunContext, date: Date | null): void {
+  if (ctx.providerStartedAt === null && date !== null) ctx.providerStartedAt = date;
+}
+
+export function throwIfStopped(ctx: RunContext): void {
+  if (ctx.signal?.aborted) throw new StopRequested();
+}
+
+/**
+ * Iterates pages while the next one is already being fetched, so the database write of one page
+ * overlaps the download of the next. A prefetch that fails is rethrown when its turn comes.
+ */
+export async function* prefetched(pages: AsyncGenerator<PageResult>): AsyncGenerator<PageResult> {
+  let pending = pages.next();
+  pending.catch(() => {}); // observed below; this only keeps it from counting as unhandled meanwhile
+  try {
+    for (;;) {
+      const current = await pending;
+      if (current.done) return;
+      pending = pages.next();
+      pending.catch(() => {});
+      yield current.value;
+    }
+  } finally {
+    await pages.return(undefined).catch(() => {});
+  }
+}
+
+/** A progress line at most every few seconds on long streams; always one at the end. */
+export class Progress {
+  private lastLog = 0;
+  private readonly started = Date.now();
+  constructor(
+    private readonly logger: Logger,
+    private readonly stream: string,
+    private readonly everyMs = 5_000,
+  ) {}
+
+  page(page: PageResult, counts: StreamCounts): void {
+    const now = Date.now();
+    if (now - this.lastLog < this.everyMs) return;
+    this.lastLog = now;
+    const seconds = (now - this.started) / 1000;
+    this.logger.info(
+      {
+        stream: this.stream,
+        page: page.page,
+        pages: page.numPages,
+        records: counts.fetched,
+        total: page.count,
+        written: counts.written,
+        perSecond: Math.round(counts.fetched / Math.max(seconds, 0.001)),
+      },
+      `${this.stream}: page ${page.page}/${page.numPages}, ${counts.fetched}/${page.count} records`,
+    );
+  }
+
+  done(counts: StreamCounts): void {
+    const seconds = (Date.now() - this.started) / 1000;
+    this.logger.info(
+      { stream: this.stream, ...counts, seconds: Math.round(seconds * 10) / 10 },
+      `${this.stream}: ${counts.fetched} records read, ${counts.written} written, ${counts.rejected} rejected`,
+    );
+  }
+}

@@ -1,0 +1,51 @@
+// Landing one page: every write for the page in one transaction. When the set-based statement
+// trips over one bad row (a value the database refuses), the page is written again row by row
+// so that only that row is rejected and the rest of the page lands.
+import type pg from 'pg';
+import { withTransaction } from '../db/connect.js';
+import { recordRejects } from '../db/state.js';
+import type { Reject } from './rows.js';
+
+/** SQLSTATE classes that mean "this data", not "this connection": 22 data, 23 integrity, 54 limits. */
+function isDataError(err: unknown): err is Error & { code: string } {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|23|54)/.test(code);
+}
+
+export interface LandOptions<Row> {
+  pool: pg.Pool;
+  runId: number;
+  stream: string;
+  rows: readonly Row[];
+  rejects: readonly Reject[];
+  /** Writes the rows and everything that goes with them; returns how many records were written. */
+  write: (db: pg.PoolClient, rows: readonly Row[]) => Promise<number>;
+  /** For a row the database refused: its id and payload. */
+  describe: (row: Row) => { recordId: string; payload: string };
+}
+
+export async function landPage<Row>(options: LandOptions<Row>): Promise<{ written: number; rejects: Reject[] }> {
+  return withTransaction(options.pool, async (db) => {
+    const rejects = [...options.rejects];
+    let written = 0;
+    await db.query('SAVEPOINT page');
+    try {
+      written = await options.write(db, options.rows);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      await db.query('ROLLBACK TO SAVEPOINT page');
+      for (const row of options.rows) {
+        await db.query('SAVEPOINT one_row');
+        try {
+          written += await options.write(db, [row]);
+        } catch (rowErr) {
+          if (!isDataError(rowErr)) throw rowErr;
+          await db.query('ROLLBACK TO SAVEPOINT one_row');
+          rejects.push({ ...options.describe(row), reason: `database refused the record: ${rowErr.message}` });
+        }
+      }
+    }
+    await recordRejects(db, options.runId, options.stream, rejects);
+    return { written, rejects };
+  });
+}

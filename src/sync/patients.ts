@@ -1,0 +1,37 @@
+// Step 2: every patient changed since the watermark, in one paged query (which also catches
+// patients whose client did not change), with their custom field values from fields_rel.
+import type pg from 'pg';
+import { replaceFieldValues, upsertPatients } from '../db/mirror.js';
+import { formatDateTimeFilter } from '../provet/filters.js';
+import type { RunContext } from './context.js';
+import { fillMissingFieldValues } from './custom-fields.js';
+import { mapPage, mapPatient, type PatientRow } from './rows.js';
+import { readStream } from './stream.js';
+
+export async function syncPatients(ctx: RunContext, since: Date | null): Promise<void> {
+  await readStream(ctx, {
+    stream: 'patients',
+    path: 'patient/',
+    query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
+    ...(since ? { modifiedSince: since.toISOString() } : {}),
+    map: (records) => mapPage(records, mapPatient),
+    prepare: (rows) => fillMissingFieldValues(ctx, 'patient', rows),
+    write: writePatients,
+  });
+}
+
+export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow[]): Promise<number> {
+  const written = await upsertPatients(
+    db,
+    rows.map(({ fieldValues: _f, ...row }) => row),
+  );
+  const writtenIds = new Set(written.map((w) => w.id));
+  const changed = rows.filter((r) => writtenIds.has(r.id));
+  await replaceFieldValues(
+    db,
+    'patient',
+    changed.map((r) => r.id),
+    changed.flatMap((r) => r.fieldValues ?? []),
+  );
+  return written.length;
+}

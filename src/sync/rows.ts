@@ -1,0 +1,318 @@
+// Pure mapping from API records to mirror rows: no I/O, unit-tested on its own.
+// Each mapper validates one record and either returns its row or a reject with the reason.
+import type { z } from 'zod';
+import {
+  MAX_RECORD_BYTES,
+  clientRecord,
+  codelistRecord,
+  customFieldRecord,
+  describeIssues,
+  fieldValueEntry,
+  patientRecord,
+  phoneNumberRecord,
+  type FieldValueEntry,
+} from '../provet/records.js';
+
+export type ObjectType = 'client' | 'patient';
+
+export interface Reject {
+  recordId: string | null;
+  reason: string;
+  /** The record as received, as JSON text (text, not jsonb: it may hold what jsonb refuses). */
+  payload: string;
+}
+
+export type Mapped<Row> = { ok: true; row: Row } | { ok: false; reject: Reject };
+
+export interface FieldValueRow {
+  object_type: ObjectType;
+  id: number;
+  field_id: number;
+  object_id: number;
+  label: string | null;
+  value: unknown;
+  raw: unknown;
+}
+
+export interface PhoneNumberRow {
+  id: number;
+  client_id: number;
+  phone_number: string | null;
+  type_code: number | null;
+  description: string | null;
+  raw: unknown;
+}
+
+export interface ClientRow {
+  id: number;
+  title: string | null;
+  firstname: string | null;
+  lastname: string | null;
+  organization_name: string | null;
+  email: string | null;
+  customer_type: number | null;
+  street_address: string | null;
+  zip_code: string | null;
+  city: string | null;
+  country: string | null;
+  home_department_id: number | null;
+  no_sms: boolean | null;
+  no_email: boolean | null;
+  archived: boolean;
+  created: string | null;
+  modified: string;
+  raw: unknown;
+  /** null: the record carried no nested phone numbers (they must come from elsewhere). */
+  phoneNumbers: PhoneNumberRow[] | null;
+  /** null: the record carried no fields_rel (values must come from the nested endpoint). */
+  fieldValues: FieldValueRow[] | null;
+}
+
+export interface PatientRow {
+  id: number;
+  client_id: number | null;
+  name: string | null;
+  species: string | null;
+  species_code: number | null;
+  breed: string | null;
+  breed_code: number | null;
+  gender: string | null;
+  weight: string | null;
+  date_of_birth: string | null;
+  deceased: string | null;
+  microchip: string | null;
+  color: string | null;
+  home_department_id: number | null;
+  archived: boolean;
+  created: string | null;
+  modified: string;
+  raw: unknown;
+  fieldValues: FieldValueRow[] | null;
+}
+
+export interface CustomFieldRow {
+  id: number;
+  label: string | null;
+  type: string | null;
+  model: string | null;
+  raw: unknown;
+}
+
+export interface CodelistRow {
+  id: number;
+  name: string | null;
+  species_id: number | null;
+  raw: unknown;
+}
+
+/**
+ * PostgreSQL stores neither NUL characters nor lone UTF-16 surrogates in text or jsonb. Such
+ * characters are replaced by U+FFFD so the record is stored instead of lost; everything else is kept.
+ */
+export function makeStorable(value: unknown): unknown {
+  if (typeof value === 'string') {
+    const wellFormed = value.isWellFormed() ? value : value.toWellFormed();
+    return wellFormed.includes('\u0000') ? wellFormed.replaceAll('\u0000', '\uFFFD') : wellFormed;
+  }
+  if (Array.isArray(value)) return value.map(makeStorable);
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[makeStorable(k) as string] = makeStorable(v);
+    return out;
+  }
+  return value;
+}
+
+function payloadOf(raw: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(raw) ?? String(raw);
+  } catch {
+    text = String(raw);
+  }
+  return text.length > MAX_RECORD_BYTES ? `${text.slice(0, MAX_RECORD_BYTES)}…[truncated]` : text;
+}
+
+function idOf(raw: unknown): string | null {
+  if (raw !== null && typeof raw === 'object' && 'id' in raw) {
+    const id = (raw as { id: unknown }).id;
+    if (typeof id === 'number' || typeof id === 'string') return String(id).slice(0, 100);
+  }
+  return null;
+}
+
+function reject(raw: unknown, reason: string): { ok: false; reject: Reject } {
+  return { ok: false, reject: { recordId: idOf(raw), reason, payload: payloadOf(raw) } };
+}
+
+/** Validates size and shape; returns the storable raw record and the parsed view of it. */
+function parse<S extends z.ZodType>(schema: S, kind: string, input: unknown): { raw: unknown; parsed: z.infer<S> } | { error: string } {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { error: `${kind} is not a JSON object` };
+  const size = JSON.stringify(input).length;
+  if (size > MAX_RECORD_BYTES) return { error: `${kind} is ${size} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
+  const raw = makeStorable(input);
+  const result = schema.safeParse(raw);
+  if (!result.success) return { error: `invalid ${kind}: ${describeIssues(result.error)}` };
+  return { raw, parsed: result.data };
+}
+
+const PHONE_TYPE_CODES: Record<string, number> = { landline: 0, mobile: 1 };
+
+export function mapFieldValues(objectType: ObjectType, objectId: number, entries: readonly unknown[]): FieldValueRow[] {
+  return entries.map((entry) => {
+    const e: FieldValueEntry = fieldValueEntry.parse(entry);
+    return {
+      object_type: objectType,
+      id: e.id,
+      field_id: e.field_id,
+      object_id: objectId,
+      label: e.label ?? null,
+      value: e.value === undefined ? null : e.value,
+      raw: entry,
+    };
+  });
+}
+
+export function mapClient(input: unknown): Mapped<ClientRow> {
+  const result = parse(clientRecord, 'client', input);
+  if ('error' in result) return reject(input, result.error);
+  const c = result.parsed;
+  const raw = result.raw as { phone_numbers?: unknown[] | null; fields_rel?: unknown[] | null };
+  return {
+    ok: true,
+    row: {
+      id: c.id,
+      title: c.title ?? null,
+      firstname: c.firstname ?? null,
+      lastname: c.lastname ?? null,
+      organization_name: c.organization_name ?? null,
+      email: c.email ?? null,
+      customer_type: c.customer_type ?? null,
+      street_address: c.street_address ?? null,
+      zip_code: c.zip_code ?? null,
+      city: c.city ?? null,
+      country: c.country ?? null,
+      home_department_id: c.home_department ?? null,
+      no_sms: c.no_sms ?? null,
+      no_email: c.no_email ?? null,
+      archived: c.archived ?? false,
+      created: c.created ?? null,
+      modified: c.modified,
+      raw: result.raw,
+      phoneNumbers: Array.isArray(c.phone_numbers)
+        ? c.phone_numbers.map((p, i) => ({
+            id: p.id,
+            client_id: c.id,
+            phone_number: p.number ?? p.phone_number ?? null,
+            type_code: p.type_code ?? (p.type ? (PHONE_TYPE_CODES[p.type.toLowerCase()] ?? null) : null),
+            description: p.description ?? null,
+            raw: raw.phone_numbers?.[i],
+          }))
+        : null,
+      fieldValues: Array.isArray(raw.fields_rel) ? mapFieldValues('client', c.id, raw.fields_rel) : null,
+    },
+  };
+}
+
+export function mapPatient(input: unknown): Mapped<PatientRow> {
+  const result = parse(patientRecord, 'patient', input);
+  if ('error' in result) return reject(input, result.error);
+  const p = result.parsed;
+  const raw = result.raw as { fields_rel?: unknown[] | null };
+  return {
+    ok: true,
+    row: {
+      id: p.id,
+      client_id: p.client ?? null,
+      name: p.name ?? null,
+      species: p.species ?? null,
+      species_code: p.species_code ?? null,
+      breed: p.breed ?? null,
+      breed_code: p.breed_code ?? null,
+      gender: p.gender ?? null,
+      weight: p.weight ?? null,
+      date_of_birth: p.date_of_birth ?? null,
+      deceased: p.deceased ?? null,
+      microchip: p.microchip ?? null,
+      color: p.color ?? null,
+      home_department_id: p.home_department ?? null,
+      archived: p.archived ?? false,
+      created: p.created ?? null,
+      modified: p.modified,
+      raw: result.raw,
+      fieldValues: Array.isArray(raw.fields_rel) ? mapFieldValues('patient', p.id, raw.fields_rel) : null,
+    },
+  };
+}
+
+export function mapPhoneNumber(input: unknown): Mapped<PhoneNumberRow> {
+  const result = parse(phoneNumberRecord, 'phone number', input);
+  if ('error' in result) return reject(input, result.error);
+  const p = result.parsed;
+  if (p.client === null) return reject(input, 'invalid phone number: client is missing');
+  return {
+    ok: true,
+    row: {
+      id: p.id,
+      client_id: p.client,
+      phone_number: p.phone_number ?? null,
+      type_code: p.type_code ?? null,
+      description: p.description ?? null,
+      raw: result.raw,
+    },
+  };
+}
+
+export function mapCustomField(input: unknown): Mapped<CustomFieldRow> {
+  const result = parse(customFieldRecord, 'custom field', input);
+  if ('error' in result) return reject(input, result.error);
+  const f = result.parsed;
+  return { ok: true, row: { id: f.id, label: f.label ?? f.name ?? null, type: f.type ?? null, model: f.model ?? null, raw: result.raw } };
+}
+
+export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
+  const result = parse(codelistRecord, 'codelist entry', input);
+  if ('error' in result) return reject(input, result.error);
+  const c = result.parsed;
+  return {
+    ok: true,
+    row: { id: c.id, name: c.name ?? c.label ?? null, species_id: c.species ?? c.species_id ?? c.species_code ?? null, raw: result.raw },
+  };
+}
+
+/** Maps a page; when a page holds one id twice (pagination drift), the newest version wins. */
+export function mapPage<Row extends { id: number; modified?: string }>(
+  records: readonly unknown[],
+  mapper: (record: unknown) => Mapped<Row>,
+): { rows: Row[]; rejects: Reject[] } {
+  const byId = new Map<number, Row>();
+  const rejects: Reject[] = [];
+  for (const record of records) {
+    const mapped = mapper(record);
+    if (!mapped.ok) {
+      rejects.push(mapped.reject);
+      continue;
+    }
+    const existing = byId.get(mapped.row.id);
+    if (!existing || newerOrSame(mapped.row.modified, existing.modified)) byId.set(mapped.row.id, mapped.row);
+  }
+  return { rows: [...byId.values()], rejects };
+}
+
+function newerOrSame(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return true;
+  return compareTimestamps(a, b) >= 0;
+}
+
+/** Compares two ISO timestamps to the microsecond (Date alone would drop the last three digits). */
+export function compareTimestamps(a: string, b: string): number {
+  const [ams, aus] = splitMicros(a);
+  const [bms, bus] = splitMicros(b);
+  return ams !== bms ? ams - bms : aus - bus;
+}
+
+function splitMicros(ts: string): [number, number] {
+  const frac = /\.(\d{1,6})/.exec(ts)?.[1] ?? '';
+  const micros = Number(frac.padEnd(6, '0')) % 1000;
+  return [Date.parse(ts.replace(' ', 'T')), micros];
+}

@@ -1,0 +1,183 @@
+// One sync run: take the schema's lock, read the definitions and codelists, then the four
+// documented steps in order, and move each stream's watermark only once all of it has landed.
+//
+// The watermark rules, in one place:
+// - The next run's watermark is Provet's clock at this run's first response (its Date header),
+//   never the local clock, so a skewed machine clock cannot make a run skip changes.
+// - A run asks for modified >= watermark - lookback; re-reading the lookback window is free in
+//   the mirror (unchanged rows are not rewritten).
+// - A stream's watermark is written only after every page of that stream has committed. A run
+//   that fails part-way keeps what landed and leaves the watermark where it was.
+import type pg from 'pg';
+import { advanceWatermark, finishRun, readWatermarks, startRun, tryAcquireRunLock, type StreamName } from '../db/state.js';
+import type { Logger } from '../log.js';
+import type { ProvetClient, RequestStats } from '../provet/client.js';
+import { rereadPatientsOfFlippedClients } from './archive.js';
+import { syncClients } from './clients.js';
+import { syncCodelists } from './codelists.js';
+import { StopRequested, type RunContext, type StreamCounts } from './context.js';
+import { syncCustomFieldDefinitions } from './custom-fields.js';
+import { syncPatients } from './patients.js';
+
+export interface SyncDependencies {
+  pool: pg.Pool;
+  schema: string;
+  provet: ProvetClient;
+  logger: Logger;
+  pageSize: number;
+  lookbackSeconds: number;
+  signal?: AbortSignal;
+}
+
+export type RunOutcome =
+  | { status: 'locked' }
+  | {
+      status: 'succeeded' | 'partial' | 'failed';
+      runId: number;
+      kind: 'full' | 'incremental';
+      streams: Record<string, StreamCounts>;
+      requests: number;
+      throttled: number;
+      error?: Error;
+      /** The run stopped because it was asked to (SIGTERM), not because something broke. */
+      stopped: boolean;
+    };
+
+export async function runSync(deps: SyncDependencies, options: { full?: boolean } = {}): Promise<RunOutcome> {
+  const lock = await tryAcquireRunLock(deps.pool, deps.schema);
+  if (!lock) {
+    deps.logger.warn({ schema: deps.schema }, 'another provet-sync run holds this schema; nothing done');
+    return { status: 'locked' };
+  }
+  try {
+    return await runLocked(deps, options.full === true);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<RunOutcome> {
+  const watermarks = await readWatermarks(deps.pool);
+  // A stream without a watermark is read whole (see sinceFor); the run is 'full' when all are.
+  const kind = forceFull || (!watermarks.has('clients') && !watermarks.has('patients')) ? 'full' : 'incremental';
+  const runId = await startRun(deps.pool, kind);
+  const logger = deps.logger.child({ runId });
+  const statsBefore = deps.provet.stats();
+  const ctx: RunContext = {
+    runId,
+    provet: deps.provet,
+    pool: deps.pool,
+    logger,
+    pageSize: deps.pageSize,
+    signal: deps.signal,
+    providerStartedAt: null,
+    streams: {},
+  };
+  logger.info({ kind }, `sync run ${runId} started (${kind})`);
+  let error: Error | undefined;
+  try {
+    await syncCustomFieldDefinitions(ctx);
+    const startedAt = providerStartTime(ctx, logger);
+    await syncCodelists(ctx);
+    await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
+
+    const clientsSince = sinceFor('clients', watermarks, startedAt, deps.lookbackSeconds, kind, logger);
+    await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
+    await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
+
+    const patientsSince = sinceFor('patients', watermarks, startedAt, deps.lookbackSeconds, kind, logger);
+    await syncPatients(ctx, patientsSince.since);
+    await rereadPatientsOfFlippedClients(ctx);
+    await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
+  } catch (err) {
+    error = err instanceof Error ? err : new Error(String(err));
+  }
+  return finish(deps, ctx, kind, statsBefore, error);
+}
+
+/** Provet's time at the run's first response; the local clock only if Provet sent no Date. */
+function providerStartTime(ctx: RunContext, logger: Logger): Date {
+  if (ctx.providerStartedAt) return ctx.providerStartedAt;
+  logger.warn('Provet sent no Date header; the watermark falls back to this machine clock');
+  ctx.providerStartedAt = new Date();
+  return ctx.providerStartedAt;
+}
+
+interface Since {
+  /** null: read the whole list. */
+  since: Date | null;
+  /** The stored watermark is in the future and must be allowed to move back. */
+  repair: boolean;
+}
+
+export function sinceFor(
+  stream: StreamName,
+  watermarks: Map<string, string>,
+  providerNow: Date,
+  lookbackSeconds: number,
+  kind: 'full' | 'incremental',
+  logger: Logger,
+): Since {
+  const stored = watermarks.get(stream);
+  if (kind === 'full' || stored === undefined) return { since: null, repair: false };
+  const watermark = Date.parse(stored);
+  if (watermark > providerNow.getTime()) {
+    logger.warn(
+      { stream, watermark: stored, providerNow: providerNow.toISOString() },
+      `the ${stream} watermark is ahead of Provet's clock; reading the whole list to be safe and resetting it`,
+    );
+    return { since: null, repair: true };
+  }
+  return { since: new Date(watermark - lookbackSeconds * 1000), repair: false };
+}
+
+async function advanceWatermarks(ctx: RunContext, streams: StreamName[], to: Date, repair = false): Promise<void> {
+  for (const stream of streams) {
+    await advanceWatermark(ctx.pool, stream, to.toISOString(), ctx.runId, { allowBackwards: repair });
+  }
+}
+
+async function finish(
+  deps: SyncDependencies,
+  ctx: RunContext,
+  kind: 'full' | 'incremental',
+  statsBefore: RequestStats,
+  error: Error | undefined,
+): Promise<RunOutcome> {
+  const stats = deps.provet.stats();
+  const requests = stats.requests - statsBefore.requests;
+  const throttled = stats.throttled - statsBefore.throttled;
+  const totals = Object.values(ctx.streams).reduce(
+    (sum, c) => ({
+      pages: sum.pages + c.pages,
+      fetched: sum.fetched + c.fetched,
+      written: sum.written + c.written,
+      rejected: sum.rejected + c.rejected,
+    }),
+    { pages: 0, fetched: 0, written: 0, rejected: 0 },
+  );
+  const stopped = error instanceof StopRequested;
+  const status = error ? 'failed' : totals.rejected > 0 ? 'partial' : 'succeeded';
+  try {
+    await finishRun(deps.pool, ctx.runId, {
+      status,
+      providerStartedAt: ctx.providerStartedAt?.toISOString() ?? null,
+      recordsFetched: totals.fetched,
+      recordsWritten: totals.written,
+      recordsRejected: totals.rejected,
+      pages: totals.pages,
+      requests,
+      throttled,
+      streams: ctx.streams,
+      error: error ? error.message : null,
+    });
+  } catch (recordErr) {
+    // The database may be what failed; the run's outcome is still reported to the caller.
+    ctx.logger.error({ err: { message: (recordErr as Error).message } }, 'could not record the run outcome');
+  }
+  const summary = { status, ...totals, requests, throttled };
+  if (error && !stopped) ctx.logger.error({ ...summary, err: { message: error.message, code: (error as { code?: string }).code } }, `sync run ${ctx.runId} failed: ${error.message}`);
+  else if (stopped) ctx.logger.info(summary, `sync run ${ctx.runId} stopped on request; the next run resumes`);
+  else ctx.logger.info(summary, `sync run ${ctx.runId} ${status}: ${totals.written} rows written, ${totals.rejected} rejected, ${requests} requests`);
+  return { status, runId: ctx.runId, kind, streams: ctx.streams, requests, throttled, stopped, ...(error ? { error } : {}) };
+}
