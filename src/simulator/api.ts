@@ -1,0 +1,247 @@
+// The REST resources under /<provet_id>/api/0.1/: routing to an endpoint key (the unit of
+// rate limits, faults and request counts) and the reads and writes the guide documents.
+import { BREEDS, CUSTOM_FIELDS, SPECIES } from './catalog.js';
+import { NotFoundError, ValidationError } from './errors.js';
+import { fieldSpecs, matchingIds, parseFilters, type ListKind } from './filters.js';
+import { json, type Reply } from './http.js';
+import type { RecordKind } from './model.js';
+import { choosePage, envelope } from './pagination.js';
+import type { Renderer } from './render.js';
+import type { Store } from './store.js';
+import { parseClientInput, parsePatientInput, parsePhoneInput, parseValueInput, type Exists } from './validate.js';
+
+interface RouteSpec {
+  pattern: RegExp;
+  template: string;
+  methods: readonly string[];
+  list: boolean;
+}
+
+const ROUTES: readonly RouteSpec[] = [
+  { pattern: /^client\/$/, template: 'client/', methods: ['GET', 'POST'], list: true },
+  { pattern: /^client\/(\d+)\/$/, template: 'client/<id>/', methods: ['GET', 'PATCH'], list: false },
+  { pattern: /^client\/(\d+)\/custom_field_values\/$/, template: 'client/<id>/custom_field_values/', methods: ['GET', 'POST'], list: true },
+  { pattern: /^patient\/$/, template: 'patient/', methods: ['GET', 'POST'], list: true },
+  { pattern: /^patient\/bulk\/$/, template: 'patient/bulk/', methods: ['POST'], list: false },
+  { pattern: /^patient\/(\d+)\/$/, template: 'patient/<id>/', methods: ['GET', 'PATCH'], list: false },
+  { pattern: /^patient\/(\d+)\/custom_field_values\/$/, template: 'patient/<id>/custom_field_values/', methods: ['GET', 'POST'], list: true },
+  { pattern: /^phonenumber\/$/, template: 'phonenumber/', methods: ['GET', 'POST'], list: true },
+  { pattern: /^phonenumber\/(\d+)\/$/, template: 'phonenumber/<id>/', methods: ['GET', 'PATCH', 'DELETE'], list: false },
+  { pattern: /^custom_fields\/$/, template: 'custom_fields/', methods: ['GET'], list: true },
+  { pattern: /^codelist\/species\/$/, template: 'codelist/species/', methods: ['GET'], list: true },
+  { pattern: /^codelist\/breeds\/$/, template: 'codelist/breeds/', methods: ['GET'], list: true },
+];
+
+export interface Route {
+  /** e.g. 'GET client/<id>/'; unmatched paths are '<METHOD> (unknown)'. */
+  key: string;
+  spec: RouteSpec | null;
+  id: number | null;
+}
+
+export function matchRoute(method: string, apiPath: string): Route {
+  for (const spec of ROUTES) {
+    const match = spec.pattern.exec(apiPath);
+    if (match) return { key: `${method} ${spec.template}`, spec, id: match[1] === undefined ? null : Number(match[1]) };
+  }
+  return { key: `${method} (unknown)`, spec: null, id: null };
+}
+
+export interface ApiRequest {
+  method: string;
+  route: Route;
+  params: URLSearchParams;
+  /** The request path, for next/previous links. */
+  path: string;
+  body: string;
+  contentType: string | undefined;
+}
+
+const NOT_FOUND = { detail: 'Not found.' };
+/** How many recent list results to keep: sequential page reads of one query reuse its ids. */
+const CACHED_QUERIES = 8;
+
+export class Api {
+  private readonly specs: Record<ListKind, ReturnType<typeof fieldSpecs>>;
+  private readonly queryCache = new Map<string, { version: number; ids: number[] }>();
+  private readonly exists: Exists;
+
+  constructor(
+    private readonly store: Store,
+    private readonly render: Renderer,
+    /** scheme://host:port, for next/previous links */
+    private readonly origin: string,
+  ) {
+    this.specs = { client: fieldSpecs(store, 'client'), patient: fieldSpecs(store, 'patient'), phonenumber: fieldSpecs(store, 'phonenumber') };
+    this.exists = (kind, id) => store.exists(kind, id);
+  }
+
+  handle(request: ApiRequest): Reply {
+    const { method, route } = request;
+    if (!route.spec) return json(404, NOT_FOUND);
+    if (!route.spec.methods.includes(method)) {
+      return json(405, { detail: `Method "${method}" not allowed.` }, { Allow: route.spec.methods.join(', ') });
+    }
+    try {
+      return this.dispatch(request, route.spec.template, route.id ?? 0);
+    } catch (error) {
+      if (error instanceof ValidationError) return json(400, error.errors);
+      if (error instanceof NotFoundError) return json(404, NOT_FOUND);
+      throw error;
+    }
+  }
+
+  private dispatch(request: ApiRequest, template: string, id: number): Reply {
+    const { method, params, path } = request;
+    const list = (rows: unknown[]) => this.staticList(rows, params, path);
+    switch (`${method} ${template}`) {
+      case 'GET client/':
+        return this.recordList('client', params, path);
+      case 'GET patient/':
+        return this.recordList('patient', params, path);
+      case 'GET phonenumber/':
+        return this.recordList('phonenumber', params, path);
+      case 'GET client/<id>/':
+        return this.detail('client', id);
+      case 'GET patient/<id>/':
+        return this.detail('patient', id);
+      case 'GET phonenumber/<id>/':
+        if (!this.store.phones.exists(id)) return json(404, NOT_FOUND);
+        return json(200, this.render.phone(id));
+      case 'GET custom_fields/':
+        return list(CUSTOM_FIELDS.map((f) => this.render.customField(f)));
+      case 'GET codelist/species/':
+        return list(SPECIES.map((s) => this.render.species(s)));
+      case 'GET codelist/breeds/':
+        return list(BREEDS.map((b) => this.render.breed(b)));
+      case 'GET client/<id>/custom_field_values/':
+      case 'GET patient/<id>/custom_field_values/': {
+        const kind: RecordKind = template.startsWith('client') ? 'client' : 'patient';
+        if (!this.store.exists(kind, id)) return json(404, NOT_FOUND);
+        const state = kind === 'client' ? this.store.client(id) : this.store.patient(id);
+        return list(state.values.map((v) => this.render.value(v)));
+      }
+      default:
+        return this.write(request, template, id);
+    }
+  }
+
+  private write(request: ApiRequest, template: string, id: number): Reply {
+    const { method } = request;
+    const body = this.parseBody(request);
+    if ('status' in body) return body;
+    const data = body.data;
+    const created = (record: unknown) => json(201, record, { Location: (record as { url: string }).url });
+    switch (`${method} ${template}`) {
+      case 'POST client/':
+        return created(this.render.client(this.store.createClient(parseClientInput(data, this.exists, true))));
+      case 'PATCH client/<id>/':
+        if (!this.store.exists('client', id)) return json(404, NOT_FOUND);
+        this.store.updateClient(id, parseClientInput(data, this.exists, false));
+        return json(200, this.render.client(id));
+      case 'POST patient/':
+        return created(this.render.patient(this.store.createPatient(parsePatientInput(data, this.exists, true))));
+      case 'PATCH patient/<id>/':
+        if (!this.store.exists('patient', id)) return json(404, NOT_FOUND);
+        this.store.updatePatient(id, parsePatientInput(data, this.exists, false, this.store.patient(id).species_code));
+        return json(200, this.render.patient(id));
+      case 'POST patient/bulk/':
+        return this.bulkCreate(data, request.params);
+      case 'POST client/<id>/custom_field_values/':
+      case 'POST patient/<id>/custom_field_values/': {
+        const kind: RecordKind = template.startsWith('client') ? 'client' : 'patient';
+        if (!this.store.exists(kind, id)) return json(404, NOT_FOUND);
+        const result = this.store.setValue(kind, id, parseValueInput(data, kind));
+        return json(result.created ? 201 : 200, this.render.value(result.value));
+      }
+      case 'POST phonenumber/':
+        return json(201, this.render.phone(this.store.addPhone(parsePhoneInput(data, this.exists, true))));
+      case 'PATCH phonenumber/<id>/':
+        if (!this.store.phones.exists(id)) return json(404, NOT_FOUND);
+        this.store.updatePhone(id, parsePhoneInput(data, this.exists, false));
+        return json(200, this.render.phone(id));
+      case 'DELETE phonenumber/<id>/':
+        this.store.removePhone(id);
+        return { status: 204, body: '' };
+      default:
+        return json(405, { detail: `Method "${method}" not allowed.` });
+    }
+  }
+
+  /** JSON bodies only, as DRF's JSONParser; other media types get 415. */
+  private parseBody(request: ApiRequest): { data: unknown } | Reply {
+    if (request.method === 'DELETE') return { data: null };
+    const type = request.contentType?.split(';')[0]?.trim().toLowerCase();
+    if (type && type !== 'application/json') {
+      return json(415, { detail: `Unsupported media type "${request.contentType}" in request.` });
+    }
+    try {
+      return { data: request.body === '' ? {} : (JSON.parse(request.body) as unknown) };
+    } catch (error) {
+      return json(400, { detail: `JSON parse error - ${(error as Error).message}` });
+    }
+  }
+
+  /**
+   * The guide: 201 when every patient was created, 400 when none could be (or, without
+   * force_push=true, when any failed: then nothing is created), 207 for a partial success.
+   */
+  private bulkCreate(data: unknown, params: URLSearchParams): Reply {
+    if (!Array.isArray(data) || data.length === 0) {
+      return json(400, { non_field_errors: ['Expected a non-empty list of patients.'] });
+    }
+    const forcePush = ['true', 'True', '1'].includes(params.get('force_push') ?? '');
+    const checked = data.map((item) => {
+      try {
+        return { input: parsePatientInput(item, this.exists, true), errors: null };
+      } catch (error) {
+        if (error instanceof ValidationError) return { input: null, errors: error.errors };
+        throw error;
+      }
+    });
+    const failures = checked.filter((c) => c.errors !== null).length;
+    if (failures === checked.length || (failures > 0 && !forcePush)) {
+      return json(400, checked.map((c) => c.errors ?? {}));
+    }
+    const results = checked.map((c) =>
+      c.input ? { status: 201, data: this.render.patient(this.store.createPatient(c.input)) } : { status: 400, errors: c.errors },
+    );
+    if (failures === 0) return json(201, results.map((r) => r.data));
+    return json(207, results);
+  }
+
+  private detail(kind: RecordKind, id: number): Reply {
+    if (!this.store.exists(kind, id)) return json(404, NOT_FOUND);
+    return json(200, this.render.record(kind, id));
+  }
+
+  private recordList(kind: ListKind, params: URLSearchParams, path: string): Reply {
+    const specs = this.specs[kind];
+    const filters = parseFilters(params, specs, this.render.offsetMinutes);
+    const cacheKey = `${kind}|${filters.key}`;
+    let cached = this.queryCache.get(cacheKey);
+    if (!cached || cached.version !== this.store.version) {
+      cached = { version: this.store.version, ids: matchingIds(this.store, kind, specs, filters) };
+      this.queryCache.delete(cacheKey);
+      this.queryCache.set(cacheKey, cached);
+      if (this.queryCache.size > CACHED_QUERIES) this.queryCache.delete(this.queryCache.keys().next().value!);
+    }
+    const ids = cached.ids;
+    const page = choosePage(ids.length, params, this.origin, path);
+    if (!page) return json(404, { detail: 'Invalid page.' });
+    const rows: string[] = [];
+    for (let i = page.start; i < page.end; i++) {
+      const id = ids[i]!;
+      const record = kind === 'client' ? this.render.client(id) : kind === 'patient' ? this.render.patient(id) : this.render.phone(id);
+      rows.push(JSON.stringify(record));
+    }
+    return { status: 200, body: envelope(page, rows) };
+  }
+
+  /** Lists without filters (definitions, codelists, nested values): every filter is ignored. */
+  private staticList(rows: unknown[], params: URLSearchParams, path: string): Reply {
+    const page = choosePage(rows.length, params, this.origin, path);
+    if (!page) return json(404, { detail: 'Invalid page.' });
+    return { status: 200, body: envelope(page, rows.slice(page.start, page.end).map((r) => JSON.stringify(r))) };
+  }
+}
