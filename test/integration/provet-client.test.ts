@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ProvetClient, type ProvetClientOptions } from '../../src/provet/client.js';
 import type { ProvetApiError } from '../../src/provet/errors.js';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 
 const logger = pino({ level: 'silent' });
 const cleanups: (() => Promise<void>)[] = [];
@@ -221,5 +222,230 @@ describe('ProvetClient against hand-written servers', () => {
     const client = clientFor(provet, { auth: { kind: 'token', token: 'legacy-key' } });
     expect(await drain(client.pages('client/', {}))).toEqual([{ id: 1 }, { id: 2 }]);
     expect(provet.hits.map((h) => h.authorization)).toEqual(['Token legacy-key', 'Token legacy-key']);
+  });
+});
+
+/** A pino logger whose lines we can read back (to prove that no secret is logged). */
+function capturedLogger() {
+  const lines: string[] = [];
+  return { lines, logger: pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) }) };
+}
+
+async function simulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const sim = await startSimulator({ clients: 120, seed: 7, port: 0, ...options });
+  cleanups.push(() => sim.close());
+  return sim;
+}
+
+function simClient(sim: Simulator, options: Partial<ProvetClientOptions> = {}): ProvetClient {
+  const client = new ProvetClient({
+    baseUrl: sim.baseUrl,
+    auth: { kind: 'oauth', clientId: sim.clientId, clientSecret: sim.clientSecret, tokenUrl: sim.tokenUrl },
+    logger,
+    backoffBaseMs: 20,
+    backoffCapMs: 200,
+    ...options,
+  });
+  cleanups.push(() => client.close());
+  return client;
+}
+
+/** Every client id the simulator holds, sorted. */
+function expectedClientIds(sim: Simulator): number[] {
+  return sim
+    .exportState()
+    .clients.map((c) => c['id'] as number)
+    .sort((a, b) => a - b);
+}
+
+async function clientIds(client: ProvetClient, pageSize: number): Promise<number[]> {
+  const records = await drain(client.pages('client/', {}, { pageSize }));
+  return records.map((r) => (r as { id: number }).id);
+}
+
+function sorted(ids: number[]): number[] {
+  return [...ids].sort((a, b) => a - b);
+}
+
+describe('ProvetClient against the simulator', () => {
+  it('walks every page with one OAuth token, yielding each record once', async () => {
+    const sim = await simulator();
+    const { lines, logger: captured } = capturedLogger();
+    const client = simClient(sim, { logger: captured });
+    const pages: number[] = [];
+    const ids: number[] = [];
+    for await (const page of client.pages('client/', {}, { pageSize: 25 })) {
+      pages.push(page.page);
+      ids.push(...page.records.map((r) => (r as { id: number }).id));
+      expect(page.count).toBe(120);
+      expect(page.serverDate).toBeInstanceOf(Date);
+    }
+    expect(pages).toEqual([1, 2, 3, 4, 5]);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(sorted(ids)).toEqual(expectedClientIds(sim));
+    expect(sim.requestCounts()['POST oauth2/token/']).toBe(1);
+    expect(client.stats()).toMatchObject({ requests: 5, tokenRequests: 1, retries: 0 });
+    expect(client.stats().byEndpoint['GET client/']).toEqual({ requests: 5, throttled: 0, costUnits: 5 });
+    expect(lines.filter((l) => l.includes('"provet request"'))).toHaveLength(5);
+    const logged = lines.join('\n');
+    expect(logged).not.toContain(sim.clientSecret);
+    expect(logged).not.toMatch(/Bearer|Basic /);
+  });
+
+  it('renews the token shortly before it expires, without meeting a 401', async () => {
+    const sim = await simulator({ tokenLifetimeSeconds: 1 });
+    const { lines, logger: captured } = capturedLogger();
+    const client = simClient(sim, { logger: captured });
+    for (let i = 0; i < 6; i++) {
+      await client.getPage('client/', { page_size: 5 });
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    expect(sim.requestCounts()['POST oauth2/token/']).toBeGreaterThanOrEqual(2);
+    expect(lines.join('\n')).not.toContain('HTTP 401');
+  });
+
+  it('renews the token once after a 401 (token expired on the server side)', async () => {
+    const sim = await simulator();
+    const client = simClient(sim);
+    await client.getPage('client/', {});
+    sim.setClockOffset(11 * 3_600_000); // past the 10-hour token lifetime
+    const page = await client.getPage('client/', { page: 2 });
+    expect(page.page).toBe(2);
+    expect(page.serverDate!.getTime()).toBeGreaterThan(Date.now() + 10 * 3_600_000);
+    expect(sim.requestCounts()['POST oauth2/token/']).toBe(2);
+  });
+
+  it('authenticates with the legacy token', async () => {
+    const sim = await simulator({ legacyToken: 'legacy-key-123' });
+    const client = simClient(sim, { auth: { kind: 'token', token: 'legacy-key-123' } });
+    expect(sorted(await clientIds(client, 50))).toEqual(expectedClientIds(sim));
+    expect(sim.requestCounts()['POST oauth2/token/']).toBeUndefined();
+  });
+
+  it('fails with PROVET_AUTH on a wrong secret, without the secret in the error', async () => {
+    const sim = await simulator();
+    const wrong = 'wrong-secret-value';
+    const { lines, logger: captured } = capturedLogger();
+    const client = simClient(sim, {
+      logger: captured,
+      auth: { kind: 'oauth', clientId: sim.clientId, clientSecret: wrong, tokenUrl: sim.tokenUrl },
+    });
+    const err = await failure(client.getPage('client/', {}));
+    expect(err).toMatchObject({ code: 'PROVET_AUTH', retryable: false, status: 401 });
+    expect(err.message).toContain('invalid_client');
+    for (const text of [err.message, JSON.stringify(err), String(err.stack), lines.join('\n')]) expect(text).not.toContain(wrong);
+    expect(sim.requestCounts()['POST oauth2/token/']).toBe(1);
+  });
+
+  it('rejects a wrong legacy token as fatal', async () => {
+    const sim = await simulator({ legacyToken: 'right' });
+    const err = await failure(simClient(sim, { auth: { kind: 'token', token: 'wrong' } }).getPage('client/', {}));
+    expect(err).toMatchObject({ code: 'PROVET_AUTH', status: 401 });
+    expect(sim.requestCounts()['GET client/']).toBe(1);
+  });
+
+  it('honours 429 Retry-After, and its budget keeps a run nearly free of 429s', async () => {
+    const limits = { 'GET client/': 6 };
+    const sim = await simulator({ rateLimit: { windowMs: 1000, limits } });
+    // Without a budget of its own, the client meets 429s and still finishes by waiting them out.
+    const blind = simClient(sim, { rateLimits: { 'GET client/': 1_000_000 } });
+    expect(sorted(await clientIds(blind, 10))).toEqual(expectedClientIds(sim));
+    expect(sim.requestCounts()['GET client/ 429']).toBeGreaterThan(0);
+    expect(blind.stats().throttled).toBe(sim.requestCounts()['GET client/ 429']);
+
+    await new Promise((r) => setTimeout(r, 1100));
+    sim.resetRequestCounts();
+    const paced = simClient(sim, { rateLimits: limits, rateWindowMs: 1000 });
+    const started = Date.now();
+    expect(sorted(await clientIds(paced, 10))).toEqual(expectedClientIds(sim));
+    expect(sim.requestCounts()['GET client/ 429'] ?? 0).toBeLessThanOrEqual(1);
+    // 12 pages at 5 per second (6 x 0.95): the budget did make it wait.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+  });
+
+  it('counts a larger page as several requests against the budget', async () => {
+    const sim = await simulator({ rateLimit: { windowMs: 1000, limits: { 'GET client/': 20 } } });
+    const client = simClient(sim, { rateLimits: { 'GET client/': 20 }, rateWindowMs: 1000 });
+    expect(sorted(await clientIds(client, 500))).toEqual(expectedClientIds(sim));
+    await drain(client.pages('client/', {}, { pageSize: 500 }));
+    expect(client.stats().byEndpoint['GET client/']?.costUnits).toBe(20);
+    expect(sim.requestCounts()['GET client/ 429'] ?? 0).toBe(0);
+  });
+
+  it('retries 5xx answers and dropped connections until the walk is complete', async () => {
+    const sim = await simulator();
+    sim.setFaults('GET client/', { errorRate: 0.3, dropRate: 0.2 });
+    const client = simClient(sim);
+    expect(sorted(await clientIds(client, 10))).toEqual(expectedClientIds(sim));
+    expect(client.stats().retries).toBeGreaterThan(0);
+  });
+
+  it('retries truncated bodies', async () => {
+    const sim = await simulator();
+    sim.setFaults('GET client/', { truncateRate: 0.4 });
+    const client = simClient(sim);
+    expect(sorted(await clientIds(client, 10))).toEqual(expectedClientIds(sim));
+    expect(client.stats().retries).toBeGreaterThan(0);
+  });
+
+  it('times out a body that trickles past the timeout, then retries', async () => {
+    const sim = await simulator();
+    sim.setFaults('GET client/', { slowBodyMs: 2000 });
+    const { lines, logger: captured } = capturedLogger();
+    const client = simClient(sim, { logger: captured, requestTimeoutMs: 500 });
+    setTimeout(() => sim.setFaults('GET client/', null), 700);
+    const started = Date.now();
+    const page = await client.getPage('client/', {});
+    expect(page.records.length).toBe(50);
+    expect(client.stats().retries).toBeGreaterThanOrEqual(1);
+    expect(lines.some((l) => l.includes('PROVET_TIMEOUT'))).toBe(true);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('gives up with PROVET_GAVE_UP once the retry deadline has passed', async () => {
+    const sim = await simulator();
+    sim.setFaults('GET client/', { errorRate: 1 });
+    const client = simClient(sim, { retryDeadlineMs: 1500, maxRetries: 1000, backoffBaseMs: 100, backoffCapMs: 400 });
+    const started = Date.now();
+    const err = await failure(client.getPage('client/', { page: 2 }));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(err).toMatchObject({ code: 'PROVET_GAVE_UP', endpoint: 'GET client/', page: 2 });
+    expect(err.message).toMatch(/^GET client\/ page 2: gave up/);
+    expect((err.cause as ProvetApiError).code).toBe('PROVET_HTTP');
+    expect([500, 502, 503]).toContain((err.cause as ProvetApiError).status);
+  });
+
+  it('gives up after maxRetries', async () => {
+    const sim = await simulator();
+    sim.setFaults('GET client/', { dropRate: 1 });
+    const client = simClient(sim, { maxRetries: 2 });
+    const err = await failure(client.getPage('client/', {}));
+    expect(err.code).toBe('PROVET_GAVE_UP');
+    expect((err.cause as ProvetApiError).code).toBe('PROVET_NETWORK');
+    expect(sim.requestCounts()['GET client/']).toBe(3);
+  });
+
+  it('caps the body size', async () => {
+    const sim = await simulator();
+    const err = await failure(simClient(sim, { maxBodyBytes: 8 * 1024 }).getPage('client/', { page_size: 100 }));
+    expect(err).toMatchObject({ code: 'PROVET_BODY_TOO_LARGE', retryable: false });
+  });
+
+  it('reads codelists and custom field definitions with getAll', async () => {
+    const sim = await simulator();
+    const client = simClient(sim);
+    const state = sim.exportState();
+    expect((await client.getAll('codelist/species/')).records).toHaveLength(state.species.length);
+    expect((await client.getAll('codelist/breeds/', { page_size: 7 })).records).toHaveLength(state.breeds.length);
+    expect((await client.getAll('custom_fields/')).records).toHaveLength(state.customFields.length);
+  });
+
+  it('fails with a 404 for a missing record, not retried', async () => {
+    const sim = await simulator();
+    const client = simClient(sim);
+    const err = await failure(client.getJson('client/999999/'));
+    expect(err).toMatchObject({ code: 'PROVET_HTTP', status: 404, retryable: false, endpoint: 'GET client/<id>/' });
+    const one = await client.getJson(`client/${expectedClientIds(sim)[0]}/`);
+    expect(one.body).toMatchObject({ id: expectedClientIds(sim)[0] });
   });
 });

@@ -1,7 +1,7 @@
 // One PostgreSQL server for the whole test run; each test file then makes its own database on it.
 // Where it comes from, in order: TEST_DATABASE_URL or DATABASE_URL; a testcontainers PostgreSQL
 // where a Docker engine answers; else an embedded PostgreSQL (real binaries from npm) in /tmp.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +50,8 @@ async function tryTestcontainers(): Promise<{ url: string; stop: () => Promise<v
 
 async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'provet-sync-test-pg-'));
+  // mkdtemp makes the folder private; as root, PostgreSQL runs as 'postgres' and must enter it.
+  await chmod(dir, 0o755);
   const port = await freePort();
   const server = new EmbeddedPostgres({
     databaseDir: join(dir, 'data'),

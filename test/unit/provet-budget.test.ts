@@ -50,6 +50,7 @@ describe('requestCost', () => {
     expect(requestCost(500)).toBe(10);
     expect(requestCost(1000)).toBe(20);
     expect(requestCost(75)).toBe(2);
+    expect(requestCost(5000)).toBe(20); // the API clamps page_size to 1000
   });
 });
 

@@ -1,0 +1,184 @@
+import { describe, expect, it } from 'vitest';
+import { compareTimestamps, makeStorable, mapClient, mapPage, mapPatient, mapPhoneNumber } from '../../src/sync/rows.js';
+
+const base = 'https://provetcloud.com/4/api/0.1/';
+
+function client(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 218,
+    url: `${base}client/218/`,
+    title: '',
+    firstname: 'Anna',
+    lastname: 'Hill',
+    organization_name: null,
+    email: 'anna@example.com',
+    customer_type: 0,
+    country: 'FI',
+    home_department: `${base}department/3/`,
+    archived: false,
+    no_sms: false,
+    no_email: true,
+    phone_numbers: [{ id: 9, number: '+358401234567', type: 'mobile', description: '', is_secondary_owners_phone_number: false }],
+    fields_rel: [{ id: 70, field_id: 42, label: 'Referred by', value: 'Dr. Brown' }],
+    created: '2021-11-10T15:45:50.179386+02:00',
+    modified: '2021-11-10T15:45:50.179414+02:00',
+    brand_new_field: { nested: true },
+    ...overrides,
+  };
+}
+
+function patient(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    id: 2130,
+    url: `${base}patient/2130/`,
+    client: `${base}client/218/`,
+    name: 'Fenton',
+    species: 'Dog (Canine - Domestic)',
+    species_code: 15461002,
+    breed: 'None',
+    gender: 'Female',
+    weight: '32.5',
+    date_of_birth: null,
+    deceased: '2024-03-20',
+    microchip: null,
+    archived: false,
+    created: '2021-11-10T15:45:50.179386+02:00',
+    modified: '2021-11-10T15:45:50.179414+02:00',
+    fields_rel: [{ id: 5, field_id: 55, label: 'Diet', value: [{ id: 101, name: 'Option A' }] }],
+    ...overrides,
+  };
+}
+
+describe('mapClient', () => {
+  it('maps the documented fields, URL references, nested phone numbers and fields_rel', () => {
+    const mapped = mapClient(client());
+    expect(mapped.ok).toBe(true);
+    if (!mapped.ok) return;
+    const row = mapped.row;
+    expect(row).toMatchObject({
+      id: 218,
+      title: null,
+      firstname: 'Anna',
+      organization_name: null,
+      customer_type: 0,
+      home_department_id: 3,
+      no_sms: false,
+      no_email: true,
+      archived: false,
+      modified: '2021-11-10T15:45:50.179414+02:00',
+    });
+    expect(row.phoneNumbers).toEqual([
+      expect.objectContaining({ id: 9, client_id: 218, phone_number: '+358401234567', type_code: 1 }),
+    ]);
+    expect(row.fieldValues).toEqual([
+      expect.objectContaining({ object_type: 'client', id: 70, field_id: 42, object_id: 218, value: 'Dr. Brown' }),
+    ]);
+    expect((row.raw as Record<string, unknown>).brand_new_field).toEqual({ nested: true });
+  });
+
+  it('tells an absent fields_rel (fetch elsewhere) from an empty one (no values)', () => {
+    const { fields_rel: _omit, ...withoutFields } = client();
+    const absent = mapClient(withoutFields);
+    const empty = mapClient(client({ fields_rel: [] }));
+    expect(absent.ok && absent.row.fieldValues).toBeNull();
+    expect(empty.ok && empty.row.fieldValues).toEqual([]);
+  });
+
+  it.each([
+    [{ id: undefined }, /id/],
+    [{ id: 'abc' }, /id/],
+    [{ id: -4 }, /id/],
+    [{ modified: undefined }, /modified/],
+    [{ modified: '2021-11-10T15:45:50' }, /modified: must be an ISO 8601 timestamp with an offset/],
+    [{ modified: '2021-13-45T15:45:50+02:00' }, /modified/],
+    [{ archived: 'perhaps' }, /archived/],
+    [{ customer_type: 'company' }, /customer_type/],
+    [{ firstname: { first: 'A' } }, /firstname/],
+  ])('rejects %o with a reason naming the field', (overrides, reason) => {
+    const mapped = mapClient(client(overrides));
+    expect(mapped.ok).toBe(false);
+    if (mapped.ok) return;
+    expect(mapped.reject.reason).toMatch(reason);
+    expect(mapped.reject.payload).toContain('"lastname":"Hill"');
+  });
+
+  it('rejects records that are not objects, and oversized ones', () => {
+    expect(mapClient('nope').ok).toBe(false);
+    expect(mapClient(null).ok).toBe(false);
+    const huge = mapClient(client({ remarks: 'x'.repeat(2 * 1024 * 1024) }));
+    expect(huge.ok).toBe(false);
+    if (!huge.ok) expect(huge.reject.reason).toMatch(/over the 1048576-byte limit/);
+  });
+});
+
+describe('mapPatient', () => {
+  it('keeps display texts, codes, decimal weight and dates as sent', () => {
+    const mapped = mapPatient(patient());
+    expect(mapped.ok).toBe(true);
+    if (!mapped.ok) return;
+    expect(mapped.row).toMatchObject({
+      id: 2130,
+      client_id: 218,
+      species: 'Dog (Canine - Domestic)',
+      species_code: 15461002,
+      breed: 'None',
+      weight: '32.5',
+      deceased: '2024-03-20',
+      date_of_birth: null,
+    });
+    expect(mapped.row.fieldValues?.[0]?.value).toEqual([{ id: 101, name: 'Option A' }]);
+  });
+
+  it('accepts numbers sent as strings and "" for empty values', () => {
+    const mapped = mapPatient(patient({ species_code: '15461002', weight: 12, microchip: '', deceased: '' }));
+    expect(mapped.ok && mapped.row).toMatchObject({ species_code: 15461002, weight: '12', microchip: null, deceased: null });
+  });
+
+  it.each([
+    [{ deceased: '2024-02-30' }, /deceased: is not a real calendar date/],
+    [{ weight: 'heavy' }, /weight/],
+    [{ client: 'https://x/client/abc/' }, /client/],
+  ])('rejects %o', (overrides, reason) => {
+    const mapped = mapPatient(patient(overrides));
+    expect(mapped.ok).toBe(false);
+    if (!mapped.ok) expect(mapped.reject.reason).toMatch(reason);
+  });
+});
+
+describe('mapPhoneNumber', () => {
+  it('takes the client id from its URL', () => {
+    const mapped = mapPhoneNumber({ id: 3, client: `${base}client/456/`, phone_number: '+441234567890', type_code: 1 });
+    expect(mapped.ok && mapped.row).toMatchObject({ id: 3, client_id: 456, type_code: 1 });
+  });
+});
+
+describe('makeStorable', () => {
+  it('replaces what PostgreSQL cannot store and keeps everything else', () => {
+    const stored = makeStorable({ a: 'x\u0000y', b: ['\uD800'], 'k\u0000': 1, n: 5, t: true, z: null }) as Record<string, unknown>;
+    expect(stored).toEqual({ a: 'x\uFFFDy', b: ['\uFFFD'], 'k\uFFFD': 1, n: 5, t: true, z: null });
+  });
+
+  it('lets a record with a NUL character be stored rather than lost', () => {
+    const mapped = mapClient(client({ lastname: 'Hi\u0000ll' }));
+    expect(mapped.ok && mapped.row.lastname).toBe('Hi\uFFFDll');
+  });
+});
+
+describe('mapPage', () => {
+  it('keeps the newest version when a page holds one id twice, and collects rejects', () => {
+    const older = client({ modified: '2024-01-01T10:00:00.000001+02:00', firstname: 'Old' });
+    const newer = client({ modified: '2024-01-01T10:00:00.000002+02:00', firstname: 'New' });
+    const { rows, rejects } = mapPage([newer, older, { id: 'x' }], mapClient);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.firstname).toBe('New');
+    expect(rejects).toHaveLength(1);
+  });
+});
+
+describe('compareTimestamps', () => {
+  it('orders to the microsecond across offsets', () => {
+    expect(compareTimestamps('2024-01-01T10:00:00.000002+02:00', '2024-01-01T08:00:00.000001Z')).toBeGreaterThan(0);
+    expect(compareTimestamps('2024-01-01T10:00:00.000001+02:00', '2024-01-01T08:00:00.000001Z')).toBe(0);
+    expect(compareTimestamps('2024-01-01T10:00:00+02:00', '2024-01-01T08:00:00.000001Z')).toBeLessThan(0);
+  });
+});
