@@ -21,6 +21,8 @@ export const PROVET_RATE_LIMITS: Readonly<Record<string, number>> = Object.freez
 
 /** Page size whose requests cost one unit; larger pages cost proportionally. */
 export const DEFAULT_PAGE_SIZE = 50;
+/** The API clamps larger page sizes to this, and charges for this. */
+export const MAX_PAGE_SIZE = 1000;
 
 /**
  * The rate-limit bucket of a request. `path` is relative to the API root
@@ -42,7 +44,7 @@ export function endpointKey(method: string, path: string): string {
  */
 export function requestCost(pageSize: number | undefined): number {
   if (pageSize === undefined || !Number.isFinite(pageSize) || pageSize <= 0) return 1;
-  return Math.max(1, Math.ceil(pageSize / DEFAULT_PAGE_SIZE));
+  return Math.max(1, Math.ceil(Math.min(pageSize, MAX_PAGE_SIZE) / DEFAULT_PAGE_SIZE));
 }
 
 export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
