@@ -177,11 +177,13 @@ export class ProvetClient {
    * (a 401 renews the OAuth token), or thrown as it is.
    */
   private async getWithRetries(url: URL, ctx: RequestContext, signal: AbortSignal | undefined): Promise<{ body: unknown; serverDate: Date | null }> {
-    const started = Date.now();
+    // The deadline runs from the first attempt: waiting for the budget is pacing, not retrying.
+    let started: number | undefined;
     let renewedAfter401 = false;
     let badBodies = 0;
     for (let attempt = 0; attempt <= this.maxRetries + 1; attempt++) {
       await this.budget.acquire(ctx.endpoint, ctx.cost, signal);
+      started ??= Date.now();
       let authHeader: string | undefined;
       try {
         authHeader = await this.auth.header(signal);
