@@ -157,8 +157,9 @@ export class Store {
     const state = this.requireClient(id);
     Object.assign(state, input.changes);
     if (input.values) this.replaceValues('client', id, input.values);
-    if (input.archived !== undefined) this.setClientArchived(id, input.archived);
+    // The client is saved first and its patients after, as the cascade would run.
     this.stamp('client', id);
+    if (input.archived !== undefined) this.setClientArchived(id, input.archived);
     this.changed();
   }
 
