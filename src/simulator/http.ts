@@ -72,9 +72,10 @@ export async function sendReply(res: ServerResponse, reply: Reply, clock: Simula
     const step = Math.ceil(body.length / pieces);
     res.flushHeaders();
     for (let offset = 0; offset < body.length; offset += step) {
+      // Waiting before each piece makes the last byte arrive after the whole slowBodyMs.
+      await sleep(plan.slowBodyMs / pieces);
       if (res.destroyed) return;
       res.write(body.subarray(offset, offset + step));
-      await sleep(plan.slowBodyMs / pieces);
     }
     res.end();
     return;

@@ -87,3 +87,8 @@ export function idOf(url: unknown): number {
   if (!match) throw new Error(`not a record URL: ${String(url)}`);
   return Number(match[1]);
 }
+
+/** A string field's value, '' for null or anything else. */
+export function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
