@@ -83,8 +83,12 @@ function exitCodeOf(outcome: RunOutcome): number {
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    if (command === undefined) {
+      process.stderr.write(`${USAGE}\n`);
+      return EXIT.usage;
+    }
     process.stdout.write(`${USAGE}\n`);
-    return command === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
   if (command === 'simulate') {
     const { runSimulateCommand } = await import('./simulator/cli.js');
@@ -93,13 +97,14 @@ async function main(argv: string[]): Promise<number> {
   }
   const flags = parseFlags(command, rest);
   const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' });
-  const logger = createLogger(config.logLevel);
+  // The demo speaks to a person: only warnings and errors as log lines, unless asked for more.
+  const logger = createLogger(command === 'demo' && !config.logLevelExplicit ? 'warn' : config.logLevel);
 
   switch (command) {
     case 'migrate':
-      return withDatabase(config, logger, async (db) => {
+      return withDatabase(config, logger, (db) => {
         logger.info({ schema: db.schema, database: db.description }, 'migrations applied');
-        return EXIT.ok;
+        return Promise.resolve(EXIT.ok);
       });
     case 'status':
       return withDatabase(config, logger, async (db) => {

@@ -110,7 +110,8 @@ export interface DatabaseConfig {
   url: string | undefined;
   schema: string;
   connectDeadlineMs: number;
-  embedded: { dataDir: string; port: number };
+  /** dataDirChosen: EMBEDDED_PG_DIR was set (else a fallback folder may be used, see db/embedded.ts). */
+  embedded: { dataDir: string; dataDirChosen: boolean; port: number };
 }
 
 export interface Config {
@@ -118,6 +119,8 @@ export interface Config {
   database: DatabaseConfig;
   sync: { schedule: string; lookbackSeconds: number };
   logLevel: Settings['LOG_LEVEL'];
+  /** LOG_LEVEL was set (the demo is quieter by default than the daemon). */
+  logLevelExplicit: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -130,6 +133,7 @@ function readRawSettings(env: Env, problems: string[]): Partial<Record<SettingNa
     const file = env[`${name}_FILE`];
     if (direct !== undefined && direct !== '' && file) {
       problems.push(`${name} and ${name}_FILE are both set; set only one`);
+      raw[name] = direct; // so the conflict is the only problem reported about this setting
       continue;
     }
     if (file) {
@@ -179,10 +183,11 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       url: s.DATABASE_URL,
       schema: s.PROVET_DB_SCHEMA,
       connectDeadlineMs: s.DATABASE_CONNECT_DEADLINE_SECONDS * 1000,
-      embedded: { dataDir: s.EMBEDDED_PG_DIR, port: s.EMBEDDED_PG_PORT },
+      embedded: { dataDir: s.EMBEDDED_PG_DIR, dataDirChosen: raw.EMBEDDED_PG_DIR !== undefined, port: s.EMBEDDED_PG_PORT },
     },
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
     logLevel: s.LOG_LEVEL,
+    logLevelExplicit: raw.LOG_LEVEL !== undefined,
   };
 }
 

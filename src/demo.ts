@@ -101,7 +101,8 @@ function makeClinicChanges(sim: DemoSimulator): ClinicChanges {
   const livingPatients = state.patients.filter((p) => p.archived === false && (p.deceased === null || p.deceased === ''));
   const edited = activeClients[0]!;
   const archived = activeClients[1]!;
-  const deceased = livingPatients[0]!;
+  const others = livingPatients.filter((p) => p.client !== archived.url);
+  const deceased = others[0]!;
   const patientField = state.customFields.find((f) => String(f.model).toLowerCase().includes('patient') && f.type === 'text');
   const today = sim.now().toISOString().slice(0, 10);
 
@@ -115,7 +116,7 @@ function makeClinicChanges(sim: DemoSimulator): ClinicChanges {
   ];
   const patientIds = [num(deceased.id)];
   if (patientField) {
-    const target = livingPatients[1]!;
+    const target = others[1]!;
     sim.updatePatient(num(target.id), {
       fields_rel: [{ field_id: num(patientField.id), value: 'Seen in the demo' }],
     });
@@ -147,7 +148,8 @@ function seconds(since: number): string {
 function formatRows(rows: Record<string, unknown>[]): string {
   if (rows.length === 0) return '(no rows)';
   const columns = Object.keys(rows[0]!);
-  const cells = rows.map((r) => columns.map((c) => (r[c] === null ? '' : r[c] instanceof Date ? (r[c] as Date).toISOString().slice(0, 10) : String(r[c]))));
+  const text = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  const cells = rows.map((r) => columns.map((c) => text(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join(' | ');
   return [line(columns), widths.map((w) => '-'.repeat(w)).join('-+-'), ...cells.map(line)].join('\n');

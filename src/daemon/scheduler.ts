@@ -15,15 +15,16 @@ export interface DaemonOptions {
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
   const { logger, signal } = options;
-  let current: Promise<void> | null = null;
+  // Held in an object so the type checker does not narrow it across the callbacks that set it.
+  const inFlight: { run: Promise<void> | null } = { run: null };
 
   const tick = (reason: string): void => {
     if (signal.aborted) return;
-    if (current) {
+    if (inFlight.run) {
       logger.info({ reason }, 'previous run still going; skipping this tick');
       return;
     }
-    current = options
+    inFlight.run = options
       .runOnce(signal)
       .then((outcome) => {
         if (outcome.status === 'locked') logger.info('another process holds the run lock; skipped this tick');
@@ -33,7 +34,7 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
         logger.error({ err: { message: (err as Error).message } }, 'sync run could not run; retrying on the next tick');
       })
       .finally(() => {
-        current = null;
+        inFlight.run = null;
       });
   };
 
@@ -48,6 +49,6 @@ export async function runDaemon(options: DaemonOptions): Promise<void> {
   await task.stop();
   await task.destroy();
   logger.info('stopping: waiting for the current run to land its page');
-  await current;
+  await inFlight.run;
   logger.info('daemon stopped');
 }

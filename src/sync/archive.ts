@@ -39,6 +39,7 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
   const wanted = new Set(clientIds);
   await readStream(ctx, {
     stream: 'patients',
+    label: 'patients of archived or unarchived clients',
     path: 'patient/',
     query,
     map: (records) => mapPage(records, mapPatient),

@@ -68,36 +68,43 @@ export async function* prefetched(pages: AsyncGenerator<PageResult>): AsyncGener
 export class Progress {
   private lastLog = 0;
   private readonly started = Date.now();
+  private readonly counts: StreamCounts = { pages: 0, fetched: 0, written: 0, rejected: 0 };
+  /** `logger` already carries the stream's name. */
   constructor(
     private readonly logger: Logger,
-    private readonly stream: string,
+    private readonly label: string,
     private readonly everyMs = 5_000,
   ) {}
 
-  page(page: PageResult, counts: StreamCounts): void {
+  page(page: PageResult, landed: { written: number; rejected: number }): void {
+    const c = this.counts;
+    c.pages += 1;
+    c.fetched += page.records.length;
+    c.written += landed.written;
+    c.rejected += landed.rejected;
     const now = Date.now();
     if (now - this.lastLog < this.everyMs) return;
     this.lastLog = now;
     const seconds = (now - this.started) / 1000;
     this.logger.info(
       {
-        stream: this.stream,
         page: page.page,
         pages: page.numPages,
-        records: counts.fetched,
+        records: c.fetched,
         total: page.count,
-        written: counts.written,
-        perSecond: Math.round(counts.fetched / Math.max(seconds, 0.001)),
+        written: c.written,
+        perSecond: Math.round(c.fetched / Math.max(seconds, 0.001)),
       },
-      `${this.stream}: page ${page.page}/${page.numPages}, ${counts.fetched}/${page.count} records`,
+      `${this.label}: page ${page.page}/${page.numPages}, ${c.fetched}/${page.count} records`,
     );
   }
 
-  done(counts: StreamCounts): void {
+  done(): void {
     const seconds = (Date.now() - this.started) / 1000;
+    const c = this.counts;
     this.logger.info(
-      { stream: this.stream, ...counts, seconds: Math.round(seconds * 10) / 10 },
-      `${this.stream}: ${counts.fetched} records read, ${counts.written} written, ${counts.rejected} rejected`,
+      { ...c, seconds: Math.round(seconds * 10) / 10 },
+      `${this.label}: ${c.fetched} records read, ${c.written} written, ${c.rejected} rejected`,
     );
   }
 }

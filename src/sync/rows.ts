@@ -135,7 +135,7 @@ function payloadOf(raw: unknown): string {
 
 function idOf(raw: unknown): string | null {
   if (raw !== null && typeof raw === 'object' && 'id' in raw) {
-    const id = (raw as { id: unknown }).id;
+    const id = raw.id;
     if (typeof id === 'number' || typeof id === 'string') return String(id).slice(0, 100);
   }
   return null;

@@ -8,6 +8,8 @@ import { compareTimestamps, type Reject } from './rows.js';
 
 export interface StreamSpec<Row extends { id: number; modified: string; raw: unknown }> {
   stream: string;
+  /** For progress lines, when it is not just the stream's name. */
+  label?: string;
   path: string;
   query: Record<string, string | number | boolean>;
   map: (records: readonly unknown[]) => { rows: Row[]; rejects: Reject[] };
@@ -26,7 +28,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
 ): Promise<void> {
   const counts = countsFor(ctx, spec.stream);
   const logger = ctx.logger.child({ stream: spec.stream });
-  const progress = new Progress(logger, spec.stream);
+  const progress = new Progress(logger, spec.label ?? spec.stream);
   let warnedIgnoredFilter = false;
   const pages = ctx.provet.pages(spec.path, spec.query, { pageSize: ctx.pageSize, signal: ctx.signal });
   for await (const page of prefetched(pages)) {
@@ -60,8 +62,8 @@ export async function readStream<Row extends { id: number; modified: string; raw
         `${landed.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
       );
     }
-    progress.page(page, counts);
+    progress.page(page, { written: landed.written, rejected: landed.rejects.length });
     throwIfStopped(ctx);
   }
-  progress.done(counts);
+  progress.done();
 }

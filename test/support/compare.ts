@@ -18,7 +18,7 @@ const PATIENT_COLUMNS = [
 
 function sameValue(column: string, expected: unknown, actual: unknown): boolean {
   if (expected === null || actual === null) return expected === actual;
-  if (column === 'created' || column === 'modified') return compareTimestamps(String(expected), String(actual).replace(/([+-]\d\d)$/, '$1:00')) === 0;
+  if (column === 'created' || column === 'modified') return compareTimestamps(expected as string, (actual as string).replace(/([+-]\d\d)$/, '$1:00')) === 0;
   if (column === 'weight') return Number(expected) === Number(actual);
   if (typeof expected === 'number') return expected === Number(actual);
   return expected === actual;

@@ -28,7 +28,7 @@ export async function startHarness(
   const testDatabase = await createTestDatabase();
   const schema = options.schema ?? 'provet';
   const db = await openDatabase(
-    { url: testDatabase.url, schema, connectDeadlineMs: 10_000, embedded: { dataDir: 'unused', port: 1 } },
+    { url: testDatabase.url, schema, connectDeadlineMs: 10_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
     logger,
   );
   await migrateSchema(db.pool, schema, logger);
