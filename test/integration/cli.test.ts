@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../../src/db/connect.js';
+import { migrateSchema } from '../../src/db/migrate.js';
 import { tryAcquireRunLock } from '../../src/db/state.js';
 import { createLogger } from '../../src/log.js';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
@@ -18,12 +19,16 @@ interface Result {
   stderr: string;
 }
 
+function spawnCli(args: string[], env: Record<string, string>) {
+  return spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 function runCli(args: string[], env: Record<string, string>): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnCli(args, env);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -124,6 +129,48 @@ describe('provet-sync CLI', () => {
       expect(result.stderr).toMatch(/sync failed: .*client\//);
     } finally {
       sim.setFaults('GET client/', null);
+    }
+  });
+
+  it('runs as a daemon on its schedule, follows changes, and stops on SIGTERM with exit 0', async () => {
+    const db: Database = await openDatabase(
+      { url: testDb.url, schema: 'clinic_a', connectDeadlineMs: 5_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
+      createLogger('silent'),
+    );
+    await migrateSchema(db.pool, 'clinic_a', createLogger('silent'));
+    const finishedRuns = async () =>
+      Number((await db.pool.query(`SELECT count(*)::int AS n FROM sync_runs WHERE status <> 'running'`)).rows[0].n);
+    const runsBefore = await finishedRuns();
+    const child = spawnCli(['daemon'], { ...env, SYNC_SCHEDULE: '*/1 * * * * *', LOG_LEVEL: 'info' });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    try {
+      // Let the start-up run land first, so the change below can only arrive through a scheduled tick.
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && (await finishedRuns()) === runsBefore) await new Promise((r) => setTimeout(r, 100));
+      expect(await finishedRuns()).toBeGreaterThan(runsBefore);
+      const patient = sim.exportState().patients[0]!;
+      sim.updatePatient(Number(patient.id), { name: 'Seen by the daemon' });
+      let name: unknown;
+      while (Date.now() < deadline) {
+        const rows = await db.pool.query('SELECT name FROM patients WHERE id = $1', [patient.id]).catch(() => ({ rows: [] as { name: unknown }[] }));
+        name = rows.rows[0]?.name;
+        if (name === 'Seen by the daemon') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(name).toBe('Seen by the daemon');
+      const stoppedAt = Date.now();
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+      expect(stdout).toMatch(/"msg":"daemon started"/);
+      expect(stdout).toMatch(/"msg":"daemon stopped"/);
+      const runs = await db.pool.query(`SELECT count(*)::int AS n FROM sync_runs WHERE status = 'running'`);
+      expect(runs.rows[0].n).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await db.close();
     }
   });
 
