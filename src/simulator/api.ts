@@ -5,7 +5,7 @@ import { NotFoundError, ValidationError } from './errors.js';
 import { fieldSpecs, matchingIds, parseFilters, type ListKind } from './filters.js';
 import { json, type Reply } from './http.js';
 import type { RecordKind } from './model.js';
-import { choosePage, envelope } from './pagination.js';
+import { choosePage, PageWriter } from './pagination.js';
 import type { Renderer } from './render.js';
 import type { Store } from './store.js';
 import { parseClientInput, parsePatientInput, parsePhoneInput, parseValueInput, type Exists } from './validate.js';
@@ -60,6 +60,8 @@ export interface ApiRequest {
 const NOT_FOUND = { detail: 'Not found.' };
 /** How many recent list results to keep: sequential page reads of one query reuse its ids. */
 const CACHED_QUERIES = 8;
+/** Typical rendered sizes, so a page's buffer rarely has to grow. */
+const ROW_BYTES: Record<ListKind, number> = { client: 1400, patient: 1000, phonenumber: 200 };
 
 export class Api {
   private readonly specs: Record<ListKind, ReturnType<typeof fieldSpecs>>;
@@ -229,19 +231,21 @@ export class Api {
     const ids = cached.ids;
     const page = choosePage(ids.length, params, this.origin, path);
     if (!page) return json(404, { detail: 'Invalid page.' });
-    const rows: string[] = [];
+    const writer = new PageWriter(page, (page.end - page.start) * ROW_BYTES[kind]);
     for (let i = page.start; i < page.end; i++) {
       const id = ids[i]!;
       const record = kind === 'client' ? this.render.client(id) : kind === 'patient' ? this.render.patient(id) : this.render.phone(id);
-      rows.push(JSON.stringify(record));
+      writer.row(JSON.stringify(record));
     }
-    return { status: 200, body: envelope(page, rows) };
+    return { status: 200, body: writer.finish() };
   }
 
   /** Lists without filters (definitions, codelists, nested values): every filter is ignored. */
   private staticList(rows: unknown[], params: URLSearchParams, path: string): Reply {
     const page = choosePage(rows.length, params, this.origin, path);
     if (!page) return json(404, { detail: 'Invalid page.' });
-    return { status: 200, body: envelope(page, rows.slice(page.start, page.end).map((r) => JSON.stringify(r))) };
+    const writer = new PageWriter(page, 0);
+    for (const row of rows.slice(page.start, page.end)) writer.row(JSON.stringify(row));
+    return { status: 200, body: writer.finish() };
   }
 }

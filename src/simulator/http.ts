@@ -7,7 +7,7 @@ import type { SimulatorClock } from './time.js';
 export interface Reply {
   status: number;
   /** Serialized body; '' for none. */
-  body: string;
+  body: string | Buffer;
   contentType?: string;
   headers?: Record<string, string>;
 }
@@ -46,13 +46,12 @@ export async function sendReply(res: ServerResponse, reply: Reply, clock: Simula
     res.socket?.destroy();
     return;
   }
-  const body = Buffer.from(reply.body, 'utf8');
   res.sendDate = false;
   res.statusCode = reply.status;
   res.setHeader('Date', clock.now().toUTCString());
   if (reply.status !== 204) {
     res.setHeader('Content-Type', reply.contentType ?? 'application/json');
-    res.setHeader('Content-Length', body.length);
+    res.setHeader('Content-Length', typeof reply.body === 'string' ? Buffer.byteLength(reply.body) : reply.body.length);
   }
   res.setHeader('Vary', 'Accept, Authorization');
   for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
@@ -61,6 +60,12 @@ export async function sendReply(res: ServerResponse, reply: Reply, clock: Simula
     return;
   }
 
+  if (!plan.truncate && plan.slowBodyMs === 0) {
+    // A string is handed over as it is: node encodes it straight into the socket's buffer.
+    res.end(reply.body);
+    return;
+  }
+  const body = typeof reply.body === 'string' ? Buffer.from(reply.body, 'utf8') : reply.body;
   if (plan.truncate && body.length > 1) {
     // The announced length is the full one: a client must notice the body ended early.
     const cut = Math.max(1, Math.floor(body.length / 2));

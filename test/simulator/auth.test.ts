@@ -54,7 +54,7 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('answers 401 with WWW-Authenticate without a token or with a made-up one', async () => {
-    for (const headers of [{}, { Authorization: 'Bearer not-a-token' }, { Authorization: 'Basic abc' }]) {
+    for (const headers of [{}, { Authorization: 'Bearer not-a-token' }, { Authorization: 'Basic abc' }] as Record<string, string>[]) {
       const res = await fetch(`${sim.baseUrl}client/`, { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);

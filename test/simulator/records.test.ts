@@ -36,7 +36,7 @@ describe('record shapes', () => {
     );
   });
 
-  it('uses absolute URLs for foreign keys, the installation offset with microseconds, and both "" and null', async () => {
+  it('uses absolute URLs for foreign keys, the installation offset with microseconds, and both "" and null', () => {
     const { clients, patients, phoneNumbers } = sim.exportState();
     for (const c of clients) {
       expect(c.url).toBe(`${sim.baseUrl}client/${String(c.id)}/`);
