@@ -49,10 +49,14 @@ export function fieldSpecs(store: Store, kind: ListKind): Map<string, FieldSpec>
   specs.set('modified', { type: 'datetime', get: (id) => table.modified[id]! });
   specs.set('archived', { type: 'bool', get: (id) => table.isArchived(id) });
   if (kind === 'client') {
-    // One record is built per id even when several conditions read it.
-    let lastId = -1;
+    // One record is built per id even when several conditions read it (and rebuilt after any change).
+    let lastKey = '';
     let last: ClientState | null = null;
-    const client = (id: number): ClientState => (id === lastId && last ? last : ((lastId = id), (last = store.client(id))));
+    const client = (id: number): ClientState => {
+      const key = `${id}@${store.version}`;
+      if (key !== lastKey || !last) [lastKey, last] = [key, store.client(id)];
+      return last;
+    };
     for (const name of ['firstname', 'lastname', 'organization_name', 'email', 'city', 'zip_code', 'country', 'vat_number'] as const) {
       specs.set(name, { type: 'string', get: (id) => client(id)[name] });
     }
@@ -63,9 +67,13 @@ export function fieldSpecs(store: Store, kind: ListKind): Map<string, FieldSpec>
     });
     return specs;
   }
-  let lastId = -1;
+  let lastKey = '';
   let last: PatientState | null = null;
-  const patient = (id: number): PatientState => (id === lastId && last ? last : ((lastId = id), (last = store.patient(id))));
+  const patient = (id: number): PatientState => {
+    const key = `${id}@${store.version}`;
+    if (key !== lastKey || !last) [lastKey, last] = [key, store.patient(id)];
+    return last;
+  };
   specs.set('client', { type: 'ref', refPath: 'client', get: (id) => table.owner[id]! });
   for (const name of ['name', 'microchip', 'gender', 'official_name'] as const) {
     specs.set(name, { type: 'string', get: (id) => patient(id)[name] });

@@ -70,6 +70,20 @@ describe('pagination', () => {
     expect(page).toEqual({ count: 0, num_pages: 1, next: null, previous: null, results: [] });
   });
 
+  it('drifts like page-number pagination does: a record that starts matching mid-read shifts later pages', async () => {
+    const since = '2030-01-01T00:00:00%2B02:00';
+    // Twenty records match a future watermark; read them five to a page.
+    const matching = Array.from({ length: 20 }, (_, i) => 100 + i * 10);
+    sim.touchRecords('client', matching, '2030-06-01T00:00:00+02:00');
+    const first = await list(call, `client/?modified__gte=${since}&page_size=5`);
+    expect(ids(first.results)).toEqual(matching.slice(0, 5));
+    // A record with a lower id starts matching between page 1 and page 2 ...
+    sim.touchRecords('client', [2], '2030-06-01T00:00:00+02:00');
+    const second = await list(call, first.next!);
+    // ... so the last row of page 1 comes again: a client must tolerate duplicates (and, the other way, skips).
+    expect(ids(second.results)[0]).toBe(matching[4]);
+  });
+
   it('needs the trailing slash', async () => {
     expect((await call('GET', 'client')).status).toBe(404);
   });

@@ -63,6 +63,16 @@ describe('record shapes', () => {
     expect(patients.some((p) => typeof p.deceased === 'string')).toBe(true);
   });
 
+  it('exports every record ordered by id, exactly as the API renders it', async () => {
+    const state = sim.exportState();
+    for (const rows of [state.clients, state.patients, state.phoneNumbers]) {
+      const order = rows.map((r) => Number(r.id));
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+    }
+    expect(await all(call, 'client/?page_size=1000')).toEqual(state.clients);
+    expect(await all(call, 'patient/?page_size=1000')).toEqual(state.patients);
+  });
+
   it('nests a phone_numbers copy with its own field names, consistent with phonenumber/', async () => {
     const client = sim.exportState().clients.find((c) => (c.phone_numbers as unknown[]).length > 0) as Row;
     const nested = client.phone_numbers as Row[];

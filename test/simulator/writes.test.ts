@@ -130,6 +130,17 @@ describe('patient writes', () => {
 describe('patient/bulk/', () => {
   const good = (clientId: number, name: string) => ({ client: clientId, name, species: DOG });
 
+  it('stamps created patients with the write clock, later than anything seeded', async () => {
+    const owner = livingClient();
+    const latestSeeded = Math.max(...sim.exportState().patients.map((p) => Date.parse(String(p.modified))));
+    const answer = await call<Row[]>('POST', 'patient/bulk/', [good(owner.id, 'Stamp A'), good(owner.id, 'Stamp B')]);
+    for (const p of answer.body) {
+      expect(p.created).toBe(p.modified);
+      expect(Date.parse(String(p.modified))).toBeGreaterThanOrEqual(latestSeeded);
+    }
+    expect(answer.body[0]!.modified).not.toBe(answer.body[1]!.modified);
+  });
+
   it('201: every patient created', async () => {
     const owner = livingClient();
     const answer = await call<Row[]>('POST', 'patient/bulk/', [good(owner.id, 'Bulk A'), good(owner.id, 'Bulk B')]);
@@ -268,6 +279,18 @@ describe('phone numbers and custom field values', () => {
     expect(bad.status).toBe(400);
     const wrongModel = await call('POST', `client/${client.id}/custom_field_values/`, { field_id: 51, value: 'Calm' });
     expect(wrongModel.status).toBe(400);
+  });
+
+  it('moves the record’s modified on a nested value POST when switched on', async () => {
+    const other = await connect({ clients: 10, behaviour: { customValueChangeMovesModified: true } });
+    try {
+      const patient = other.sim.exportState().patients[0] as Row;
+      const answer = await other.call('POST', `patient/${patient.id}/custom_field_values/`, { field_id: 54, value: 'True' });
+      expect(answer.status).toBeLessThan(300);
+      expect((await other.call<Row>('GET', `patient/${patient.id}/`)).body.modified).not.toBe(patient.modified);
+    } finally {
+      await other.sim.close();
+    }
   });
 
   it('in-process value changes behave like their HTTP equivalents', async () => {
