@@ -3,7 +3,8 @@
 // holds. The simulator runs in a child process (its own core), the reader here uses undici
 // with keep-alive, as the product's client does.
 //
-//   npx tsx bench/simulator-pages.ts [--clients 100000] [--big-clients 1000000] [--skip-big]
+//   npx tsx bench/simulator-pages.ts [--clients 100000] [--big-clients 1000000] [--skip-big] [--connections 1]
+// (from the repository root: the child process loads tsx from there)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -117,9 +117,8 @@ export function requestHandler(parts: FrontParts): (req: IncomingMessage, res: S
     handle(req, res).catch((error: unknown) => {
       // A bug in the simulator must show as a 500, not as a hung test.
       if (!res.headersSent) {
-        res.statusCode = 500;
-        res.setHeader('Content-Type', 'application/json');
-        res.end(JSON.stringify({ detail: `simulator error: ${error instanceof Error ? error.message : String(error)}` }));
+        const detail = `simulator error: ${error instanceof Error ? error.message : String(error)}`;
+        void sendReply(res, json(500, { detail }), parts.clock, NO_FAULTS);
       } else res.destroy();
     });
   };
