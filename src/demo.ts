@@ -25,7 +25,13 @@ export async function runDemo({ config, logger, buildProvetClient, out }: DemoOp
   const sim = await startSimulator({ clients: DEMO_CLIENTS, seed: 42 });
   say(`1. A simulated Provet clinic with ${DEMO_CLIENTS} clients is serving ${sim.baseUrl}`);
 
-  const db = await openDatabase({ ...config.database, schema: DEMO_SCHEMA }, logger);
+  let db;
+  try {
+    db = await openDatabase({ ...config.database, schema: DEMO_SCHEMA }, logger);
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
   const provet = buildProvetClient(
     {
       baseUrl: sim.baseUrl,

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { loadEmbeddedPostgres } from '../../src/db/embedded.js';
+import { startEmbeddedServer } from '../../src/db/embedded-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -52,24 +52,14 @@ async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void>
   const dir = await mkdtemp(join(tmpdir(), 'provet-sync-test-pg-'));
   // mkdtemp makes the folder private; as root, PostgreSQL runs as 'postgres' and must enter it.
   await chmod(dir, 0o755);
-  const port = await freePort();
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const server = new EmbeddedPostgres({
-    databaseDir: join(dir, 'data'),
-    port,
-    user: 'postgres',
-    password: 'unused',
-    persistent: false,
-    createPostgresUser: process.getuid?.() === 0,
-    initdbFlags: ['--auth-local=trust', '--auth-host=trust', '--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=off'],
-    onLog: () => {},
-    onError: () => {},
+  const server = await startEmbeddedServer({
+    dataDir: join(dir, 'data'),
+    port: await freePort(),
+    // A throwaway cluster: durability buys nothing here, speed does.
+    settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '200' },
   });
-  await server.initialise();
-  await server.start();
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres@127.0.0.1:${server.port}/postgres`,
     stop: async () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
