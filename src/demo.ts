@@ -80,8 +80,8 @@ export async function runDemo({ config, logger, buildProvetClient, out }: DemoOp
     say();
     if (db.publicUrl) {
       say(`Connect with: psql ${db.publicUrl}   (then: SET search_path TO ${DEMO_SCHEMA};)`);
-      say('The embedded PostgreSQL stops with this command; its data stays in', );
-      say(`${config.database.embedded.dataDir}, and any provet-sync command run without DATABASE_URL starts it again.`);
+      say(`The embedded PostgreSQL stops with this command; its data stays in ${db.embeddedDataDir ?? config.database.embedded.dataDir},`);
+      say('and any provet-sync command run without DATABASE_URL starts it again.');
     }
     return 0;
   } finally {

@@ -25,6 +25,8 @@ export interface Database {
   description: string;
   /** The connection string to print for people (embedded only: it holds no secret). */
   publicUrl: string | undefined;
+  /** Embedded only: the folder holding the data. */
+  embeddedDataDir: string | undefined;
   close(): Promise<void>;
 }
 
@@ -36,10 +38,12 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   let url = config.url;
   let stopEmbedded: (() => Promise<void>) | undefined;
   let publicUrl: string | undefined;
+  let embeddedDataDir: string | undefined;
   if (!url) {
     const embedded = await startEmbeddedDatabase({ ...config.embedded, logger });
     url = embedded.url;
     publicUrl = embedded.url;
+    embeddedDataDir = embedded.dataDir;
     stopEmbedded = () => embedded.stop();
   }
   const description = describeDatabaseUrl(url);
@@ -66,6 +70,7 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     schema: config.schema,
     description,
     publicUrl,
+    embeddedDataDir,
     close: async () => {
       await pool.end().catch(() => {});
       await stopEmbedded?.();

@@ -10,6 +10,8 @@ import { EmbeddedServerError, firstClosedParent, startEmbeddedServer } from './e
 export interface EmbeddedDatabase {
   /** Connection string for the mirror's database (no password: trust on loopback). */
   url: string;
+  /** Where the data is (the configured folder, or its fallback under the temp folder). */
+  dataDir: string;
   /** Stops the server, if this process started it. */
   stop(): Promise<void>;
 }
@@ -32,7 +34,7 @@ export async function startEmbeddedDatabase(options: {
   if (await servesDataDir(serverUrl, dataDir)) {
     options.logger.debug({ dataDir, port: options.port }, 'using the embedded PostgreSQL already running');
     await ensureDatabase(serverUrl);
-    return { url, stop: async () => {} };
+    return { url, dataDir, stop: async () => {} };
   }
   options.logger.info({ dataDir, port: options.port }, 'starting the embedded PostgreSQL');
   let server;
@@ -46,7 +48,7 @@ export async function startEmbeddedDatabase(options: {
     );
   }
   await ensureDatabase(serverUrl);
-  return { url, stop: () => server.stop() };
+  return { url, dataDir, stop: () => server.stop() };
 }
 
 /**
