@@ -1,6 +1,7 @@
 // Pure mapping from API records to mirror rows: no I/O, unit-tested on its own.
 // Each mapper validates one record and either returns its row or a reject with the reason.
 import type { z } from 'zod';
+import type { ClientUpsertRow, FieldValueUpsertRow, PatientUpsertRow, PhoneNumberUpsertRow } from '../db/mirror.js';
 import {
   MAX_RECORD_BYTES,
   clientRecord,
@@ -24,71 +25,20 @@ export interface Reject {
 
 export type Mapped<Row> = { ok: true; row: Row } | { ok: false; reject: Reject };
 
-export interface FieldValueRow {
-  object_type: ObjectType;
-  id: number;
-  field_id: number;
-  object_id: number;
-  label: string | null;
-  value: unknown;
-  raw: unknown;
-}
+/** Rows as the database layer writes them (db/mirror.ts), plus what a record carries along. */
+export type FieldValueRow = FieldValueUpsertRow;
+export type PhoneNumberRow = PhoneNumberUpsertRow;
 
-export interface PhoneNumberRow {
-  id: number;
-  client_id: number;
-  phone_number: string | null;
-  type_code: number | null;
-  description: string | null;
-  raw: unknown;
-}
-
-export interface ClientRow {
-  id: number;
-  title: string | null;
-  firstname: string | null;
-  lastname: string | null;
-  organization_name: string | null;
-  email: string | null;
-  customer_type: number | null;
-  street_address: string | null;
-  zip_code: string | null;
-  city: string | null;
-  country: string | null;
-  home_department_id: number | null;
-  no_sms: boolean | null;
-  no_email: boolean | null;
-  archived: boolean;
-  created: string | null;
-  modified: string;
-  raw: unknown;
+export type ClientRow = ClientUpsertRow & {
   /** null: the record carried no nested phone numbers (they must come from elsewhere). */
   phoneNumbers: PhoneNumberRow[] | null;
   /** null: the record carried no fields_rel (values must come from the nested endpoint). */
   fieldValues: FieldValueRow[] | null;
-}
+};
 
-export interface PatientRow {
-  id: number;
-  client_id: number | null;
-  name: string | null;
-  species: string | null;
-  species_code: number | null;
-  breed: string | null;
-  breed_code: number | null;
-  gender: string | null;
-  weight: string | null;
-  date_of_birth: string | null;
-  deceased: string | null;
-  microchip: string | null;
-  color: string | null;
-  home_department_id: number | null;
-  archived: boolean;
-  created: string | null;
-  modified: string;
-  raw: unknown;
+export type PatientRow = PatientUpsertRow & {
   fieldValues: FieldValueRow[] | null;
-}
+};
 
 export interface CustomFieldRow {
   id: number;
