@@ -188,3 +188,18 @@ export const patientRereads = pgTable(
   },
   (t) => [primaryKey({ columns: [t.clientId] })],
 );
+
+/**
+ * The fencing token of the run that may write: one row, naming the run that last took the run
+ * lock. Every page and watermark write checks it in its own transaction, so a process that lost
+ * the lock while paused (its connection dropped, another run took over) cannot write when it wakes.
+ */
+export const syncLease = pgTable(
+  'sync_lease',
+  {
+    singleton: boolean('singleton').notNull().default(true).primaryKey(),
+    runId: bigint('run_id', { mode: 'number' }).notNull(),
+    takenAt: instant('taken_at').notNull().default(sql`now()`),
+  },
+  (t) => [check('sync_lease_singleton_check', sql`${t.singleton}`)],
+);

@@ -46,6 +46,32 @@ export async function tryAcquireRunLock(pool: pg.Pool, schema: string): Promise<
   };
 }
 
+export class LeaseLostError extends Error {
+  readonly code = 'SYNC_LEASE_LOST';
+  constructor(runId: number, holder: number | null) {
+    super(`run ${runId} lost its lease to run ${holder ?? '(none)'}: another process took over while this one was stalled; nothing more is written`);
+  }
+}
+
+/** Makes this run the one allowed to write (called right after the run lock is taken). */
+export async function takeLease(db: Db, runId: number): Promise<void> {
+  await db.query(
+    `INSERT INTO sync_lease (singleton, run_id) VALUES (true, $1)
+     ON CONFLICT (singleton) DO UPDATE SET run_id = excluded.run_id, taken_at = now()`,
+    [runId],
+  );
+}
+
+/**
+ * Inside a write transaction: fails unless this run still holds the lease. The row lock (FOR SHARE)
+ * makes a takeover wait for this transaction, so a write either lands before the takeover or not at all.
+ */
+export async function assertLease(db: pg.PoolClient, runId: number): Promise<void> {
+  const result = await db.query<{ run_id: string }>('SELECT run_id FROM sync_lease WHERE singleton FOR SHARE');
+  const holder = result.rows[0] ? Number(result.rows[0].run_id) : null;
+  if (holder !== runId) throw new LeaseLostError(runId, holder);
+}
+
 export async function startRun(db: Db, kind: 'full' | 'incremental'): Promise<number> {
   const result = await db.query<{ id: string }>(
     `INSERT INTO sync_runs (kind, status) VALUES ($1, 'running') RETURNING id`,
@@ -104,7 +130,7 @@ export async function readWatermarks(db: Db): Promise<Map<string, string>> {
  * it back; `allowBackwards` is for repairing a watermark that was found in the future.
  */
 export async function advanceWatermark(
-  db: Db,
+  db: pg.PoolClient,
   stream: StreamName,
   watermark: string,
   runId: number,

@@ -3,7 +3,7 @@
 // so that only that row is rejected and the rest of the page lands.
 import type pg from 'pg';
 import { withTransaction } from '../db/connect.js';
-import { recordRejects } from '../db/state.js';
+import { assertLease, recordRejects } from '../db/state.js';
 import type { Reject } from './rows.js';
 
 /** SQLSTATE classes that mean "this data", not "this connection": 22 data, 23 integrity, 54 limits. */
@@ -26,6 +26,7 @@ export interface LandOptions<Row> {
 
 export async function landPage<Row>(options: LandOptions<Row>): Promise<{ written: number; rejects: Reject[] }> {
   return withTransaction(options.pool, async (db) => {
+    await assertLease(db, options.runId);
     const rejects = [...options.rejects];
     let written = 0;
     await db.query('SAVEPOINT page');

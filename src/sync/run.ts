@@ -9,7 +9,8 @@
 // - A stream's watermark is written only after every page of that stream has committed. A run
 //   that fails part-way keeps what landed and leaves the watermark where it was.
 import type pg from 'pg';
-import { advanceWatermark, finishRun, readWatermarks, startRun, tryAcquireRunLock, type StreamName } from '../db/state.js';
+import { withTransaction } from '../db/connect.js';
+import { advanceWatermark, assertLease, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, type StreamName } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient, RequestStats } from '../provet/client.js';
 import { rereadPatientsOfFlippedClients } from './archive.js';
@@ -61,6 +62,7 @@ async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<Ru
   // A stream without a watermark is read whole (see sinceFor); the run is 'full' when all are.
   const kind = forceFull || (!watermarks.has('clients') && !watermarks.has('patients')) ? 'full' : 'incremental';
   const runId = await startRun(deps.pool, kind);
+  await takeLease(deps.pool, runId);
   const logger = deps.logger.child({ runId });
   const statsBefore = deps.provet.stats();
   const ctx: RunContext = {
@@ -132,9 +134,12 @@ export function sinceFor(
 }
 
 async function advanceWatermarks(ctx: RunContext, streams: StreamName[], to: Date, repair = false): Promise<void> {
-  for (const stream of streams) {
-    await advanceWatermark(ctx.pool, stream, to.toISOString(), ctx.runId, { allowBackwards: repair });
-  }
+  await withTransaction(ctx.pool, async (db) => {
+    await assertLease(db, ctx.runId);
+    for (const stream of streams) {
+      await advanceWatermark(db, stream, to.toISOString(), ctx.runId, { allowBackwards: repair });
+    }
+  });
 }
 
 async function finish(
