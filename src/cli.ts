@@ -14,6 +14,7 @@ import { readStatus } from './db/status.js';
 import { createLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
 import { runDemo } from './demo.js';
+import { crashPointsFrom } from './sync/crash-points.js';
 import { runSync, type RunOutcome } from './sync/run.js';
 import { formatStatus } from './status-format.js';
 
@@ -118,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         return await withDatabase(config, logger, async (db) => {
           const outcome = await runSync(
-            { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal },
+            { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, crashPoint: crashPointsFrom(config.sync.crashAt) },
             { full: flags.full },
           );
           if (outcome.status === 'failed' && !outcome.stopped) process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
@@ -139,7 +140,7 @@ async function main(argv: string[]): Promise<number> {
             logger,
             signal,
             runOnce: (runSignal) =>
-              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal }),
+              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
           });
           return EXIT.ok;
         });

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { validate as isValidCron } from 'node-cron';
 import { z } from 'zod';
+import { CRASH_POINTS, type CrashPointName } from './sync/crash-points.js';
 
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
@@ -35,6 +36,7 @@ const SETTING_NAMES = [
   'SYNC_SCHEDULE',
   'SYNC_LOOKBACK_SECONDS',
   'LOG_LEVEL',
+  'PROVET_SYNC_CRASH_AT',
 ] as const;
 type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -87,6 +89,15 @@ const schema = z.object({
   // Each incremental run re-reads this much before the watermark, to absorb clock and commit lag.
   SYNC_LOOKBACK_SECONDS: integer(0, 7 * 24 * 3600).default(120),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Test-only: kill the process (SIGKILL) at a named point, '<point>' or '<point>:<n>'; see sync/crash-points.ts.
+  PROVET_SYNC_CRASH_AT: z
+    .string()
+    .regex(new RegExp(`^(${CRASH_POINTS.join('|')})(:[1-9]\\d*)?$`), `must be <point>[:<n>] with a point among ${CRASH_POINTS.join(', ')}`)
+    .transform((s) => {
+      const [point, n] = s.split(':');
+      return { point: point as CrashPointName, occurrence: n ? Number(n) : 1 };
+    })
+    .optional(),
 });
 
 export type Settings = z.infer<typeof schema>;
@@ -117,7 +128,7 @@ export interface DatabaseConfig {
 export interface Config {
   provet: ProvetConfig | undefined;
   database: DatabaseConfig;
-  sync: { schedule: string; lookbackSeconds: number };
+  sync: { schedule: string; lookbackSeconds: number; crashAt: { point: CrashPointName; occurrence: number } | undefined };
   logLevel: Settings['LOG_LEVEL'];
   /** LOG_LEVEL was set (the demo is quieter by default than the daemon). */
   logLevelExplicit: boolean;
@@ -185,7 +196,7 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       connectDeadlineMs: s.DATABASE_CONNECT_DEADLINE_SECONDS * 1000,
       embedded: { dataDir: s.EMBEDDED_PG_DIR, dataDirChosen: raw.EMBEDDED_PG_DIR !== undefined, port: s.EMBEDDED_PG_PORT },
     },
-    sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
+    sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS, crashAt: s.PROVET_SYNC_CRASH_AT },
     logLevel: s.LOG_LEVEL,
     logLevelExplicit: raw.LOG_LEVEL !== undefined,
   };

@@ -6,6 +6,8 @@
 // version is newer (modified later) or is the same version with different content (Provet can
 // change a record without moving `modified`, e.g. the archive cascade). An older version never
 // replaces a newer one, and re-reading an unchanged record writes nothing.
+// One exception: a stored `modified` later than Provet's own clock now can only come from a
+// clock that has since stepped back; such stamps order nothing, so different content is taken.
 import type pg from 'pg';
 
 type Db = pg.PoolClient;
@@ -86,6 +88,7 @@ function versionedUpsertSql(table: string, definition: string): string {
         synced_at = now()
       WHERE t.modified < excluded.modified
          OR (t.modified = excluded.modified AND t.raw IS DISTINCT FROM excluded.raw)
+         OR (t.modified > $2::timestamptz AND t.raw IS DISTINCT FROM excluded.raw)
       RETURNING t.id, t.archived
     )
     SELECT w.id, w.archived, p.archived AS previous_archived FROM written w LEFT JOIN previous p USING (id)`;
@@ -94,20 +97,22 @@ function versionedUpsertSql(table: string, definition: string): string {
 const UPSERT_CLIENTS = versionedUpsertSql('clients', CLIENT_COLUMNS);
 const UPSERT_PATIENTS = versionedUpsertSql('patients', PATIENT_COLUMNS);
 
-async function versionedUpsert(db: Db, sql: string, rows: readonly object[]): Promise<WrittenRecord[]> {
+/** `providerNow`: Provet's clock at the start of this run (null: unknown, no exception applies). */
+async function versionedUpsert(db: Db, sql: string, rows: readonly object[], providerNow: string | null): Promise<WrittenRecord[]> {
   if (rows.length === 0) return [];
   const result = await db.query<{ id: string; archived: boolean; previous_archived: boolean | null }>(sql, [
     JSON.stringify(rows),
+    providerNow,
   ]);
   return result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived }));
 }
 
-export function upsertClients(db: Db, rows: readonly ClientUpsertRow[]): Promise<WrittenRecord[]> {
-  return versionedUpsert(db, UPSERT_CLIENTS, rows);
+export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null): Promise<WrittenRecord[]> {
+  return versionedUpsert(db, UPSERT_CLIENTS, rows, providerNow);
 }
 
-export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[]): Promise<WrittenRecord[]> {
-  return versionedUpsert(db, UPSERT_PATIENTS, rows);
+export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[], providerNow: string | null): Promise<WrittenRecord[]> {
+  return versionedUpsert(db, UPSERT_PATIENTS, rows, providerNow);
 }
 
 export interface FieldValueUpsertRow {

@@ -52,6 +52,6 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
       const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));
       if (stray) throw new IgnoredFilterError(`patient/ answered ${JSON.stringify(query)} with patient ${stray.id} of another client`);
     },
-    write: writePatients,
+    write: (db, rows) => writePatients(db, rows, ctx),
   });
 }

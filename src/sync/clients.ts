@@ -22,14 +22,15 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
       await fillMissingFieldValues(ctx, 'client', rows);
       await fillMissingPhoneNumbers(ctx, rows);
     },
-    write: (db, rows) => writeClients(db, rows, ctx.runId, options.queueRereads),
+    write: (db, rows) => writeClients(db, rows, ctx, options.queueRereads),
   });
 }
 
-async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], runId: number, queueRereads: boolean): Promise<number> {
+async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], ctx: RunContext, queueRereads: boolean): Promise<number> {
   const written = await upsertClients(
     db,
     rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row),
+    ctx.providerStartedAt?.toISOString() ?? null,
   );
   const writtenIds = new Set(written.map((w) => w.id));
   const changed = rows.filter((r) => writtenIds.has(r.id));
@@ -50,7 +51,7 @@ async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], runId
     await queuePatientRereads(
       db,
       archiveFlipped.map((w) => w.id),
-      runId,
+      ctx.runId,
     );
   }
   return written.length;

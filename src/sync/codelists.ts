@@ -15,9 +15,7 @@ export async function syncCodelists(ctx: RunContext): Promise<void> {
     const { records, serverDate } = await ctx.provet.getAll(list.path, {}, { signal: ctx.signal });
     noteServerDate(ctx, serverDate);
     const { rows, rejects } = mapPage(records, mapCodelistEntry);
-    const landed = await landPage({
-      pool: ctx.pool,
-      runId: ctx.runId,
+    const landed = await landPage(ctx, {
       stream: list.stream,
       rows,
       rejects,

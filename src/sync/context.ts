@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
 import type { PageResult } from '../provet/pages.js';
+import type { CrashPoint } from './crash-points.js';
 
 export class StopRequested extends Error {
   readonly code = 'SYNC_STOPPED';
@@ -29,6 +30,8 @@ export interface RunContext {
   /** Provet's clock at the first response of this run: the next run's watermark. */
   providerStartedAt: Date | null;
   streams: Record<string, StreamCounts>;
+  /** Test-only: where the process may be killed on purpose (see crash-points.ts). */
+  crashPoint: CrashPoint;
 }
 
 export function countsFor(ctx: RunContext, stream: string): StreamCounts {

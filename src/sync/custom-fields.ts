@@ -11,9 +11,7 @@ export async function syncCustomFieldDefinitions(ctx: RunContext): Promise<void>
   noteServerDate(ctx, serverDate);
   const { rows, rejects } = mapPage(records, mapCustomField);
   const counts = countsFor(ctx, 'custom_fields');
-  const landed = await landPage({
-    pool: ctx.pool,
-    runId: ctx.runId,
+  const landed = await landPage(ctx, {
     stream: 'custom_fields',
     rows,
     rejects,

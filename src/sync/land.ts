@@ -4,6 +4,7 @@
 import type pg from 'pg';
 import { withTransaction } from '../db/connect.js';
 import { assertLease, recordRejects } from '../db/state.js';
+import type { RunContext } from './context.js';
 import type { Reject } from './rows.js';
 
 /** SQLSTATE classes that mean "this data", not "this connection": 22 data, 23 integrity, 54 limits. */
@@ -13,8 +14,6 @@ function isDataError(err: unknown): err is Error & { code: string } {
 }
 
 export interface LandOptions<Row> {
-  pool: pg.Pool;
-  runId: number;
   stream: string;
   rows: readonly Row[];
   rejects: readonly Reject[];
@@ -24,9 +23,13 @@ export interface LandOptions<Row> {
   describe: (row: Row) => { recordId: string; payload: string };
 }
 
-export async function landPage<Row>(options: LandOptions<Row>): Promise<{ written: number; rejects: Reject[] }> {
-  return withTransaction(options.pool, async (db) => {
-    await assertLease(db, options.runId);
+export async function landPage<Row>(
+  ctx: Pick<RunContext, 'pool' | 'runId' | 'crashPoint'>,
+  options: LandOptions<Row>,
+): Promise<{ written: number; rejects: Reject[] }> {
+  const landed = await withTransaction(ctx.pool, async (db) => {
+    await assertLease(db, ctx.runId);
+    ctx.crashPoint('before-upsert');
     const rejects = [...options.rejects];
     let written = 0;
     await db.query('SAVEPOINT page');
@@ -46,7 +49,10 @@ export async function landPage<Row>(options: LandOptions<Row>): Promise<{ writte
         }
       }
     }
-    await recordRejects(db, options.runId, options.stream, rejects);
+    await recordRejects(db, ctx.runId, options.stream, rejects);
+    ctx.crashPoint('after-upsert');
     return { written, rejects };
   });
+  ctx.crashPoint('after-commit');
+  return landed;
 }

@@ -16,14 +16,15 @@ export async function syncPatients(ctx: RunContext, since: Date | null): Promise
     ...(since ? { modifiedSince: since.toISOString() } : {}),
     map: (records) => mapPage(records, mapPatient),
     prepare: (rows) => fillMissingFieldValues(ctx, 'patient', rows),
-    write: writePatients,
+    write: (db, rows) => writePatients(db, rows, ctx),
   });
 }
 
-export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow[]): Promise<number> {
+export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow[], ctx: Pick<RunContext, 'providerStartedAt'>): Promise<number> {
   const written = await upsertPatients(
     db,
     rows.map(({ fieldValues: _f, ...row }) => row),
+    ctx.providerStartedAt?.toISOString() ?? null,
   );
   const writtenIds = new Set(written.map((w) => w.id));
   const changed = rows.filter((r) => writtenIds.has(r.id));

@@ -17,6 +17,7 @@ import { rereadPatientsOfFlippedClients } from './archive.js';
 import { syncClients } from './clients.js';
 import { syncCodelists } from './codelists.js';
 import { StopRequested, type RunContext, type StreamCounts } from './context.js';
+import { noCrashPoints, type CrashPoint } from './crash-points.js';
 import { syncCustomFieldDefinitions } from './custom-fields.js';
 import { syncPatients } from './patients.js';
 
@@ -28,6 +29,8 @@ export interface SyncDependencies {
   pageSize: number;
   lookbackSeconds: number;
   signal?: AbortSignal;
+  /** Test-only crash points (PROVET_SYNC_CRASH_AT). */
+  crashPoint?: CrashPoint;
 }
 
 export type RunOutcome =
@@ -74,6 +77,7 @@ async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<Ru
     signal: deps.signal,
     providerStartedAt: null,
     streams: {},
+    crashPoint: deps.crashPoint ?? noCrashPoints,
   };
   logger.info({ kind }, `sync run ${runId} started (${kind})`);
   let error: Error | undefined;
@@ -139,6 +143,7 @@ async function advanceWatermarks(ctx: RunContext, streams: StreamName[], to: Dat
     for (const stream of streams) {
       await advanceWatermark(db, stream, to.toISOString(), ctx.runId, { allowBackwards: repair });
     }
+    ctx.crashPoint('in-watermark');
   });
 }
 

@@ -43,9 +43,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
       );
     }
     await spec.prepare?.(rows);
-    const landed = await landPage({
-      pool: ctx.pool,
-      runId: ctx.runId,
+    const landed = await landPage(ctx, {
       stream: spec.stream,
       rows,
       rejects,
