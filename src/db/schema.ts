@@ -46,6 +46,9 @@ export const clients = pgTable(
     noEmail: boolean('no_email'),
     archived: boolean('archived').notNull().default(false),
     archivedSeenAt: instant('archived_seen_at'),
+    // Set by reconciliation or a webhook re-fetch when Provet no longer has the record (a hard
+    // delete, which polling by modified cannot see); cleared when it is seen again. Never dropped.
+    deletedAt: instant('deleted_at'),
     created: instant('created'),
     modified: instant('modified').notNull(),
     raw: jsonb('raw').notNull(),
@@ -73,6 +76,9 @@ export const patients = pgTable(
     homeDepartmentId: providerId('home_department_id'),
     archived: boolean('archived').notNull().default(false),
     archivedSeenAt: instant('archived_seen_at'),
+    // Set by reconciliation or a webhook re-fetch when Provet no longer has the record (a hard
+    // delete, which polling by modified cannot see); cleared when it is seen again. Never dropped.
+    deletedAt: instant('deleted_at'),
     created: instant('created'),
     modified: instant('modified').notNull(),
     raw: jsonb('raw').notNull(),

@@ -1,0 +1,108 @@
+// Reconciliation: what polling by `modified` cannot see. A hard delete in Provet leaves no record
+// to poll, and a record can change without moving `modified`; both leave the mirror out of step.
+//
+// A pass walks the whole id space of clients and of patients cheaply: for an id range it asks
+// Provet for the number of records (`id__gte`/`id__lt`, page_size=1: one budget unit) and for how
+// many of them are newer than the mirror's latest `modified` in that range (one more unit), and
+// compares with the mirror. Equal ranges cost nothing more; a differing range is halved until it
+// is small, then read whole: its records land through the usual versioned upsert, and mirror rows
+// whose ids Provet no longer returns get deleted_at (never dropped).
+//
+// What it cannot see: a range where one record vanished and another appeared with no change in
+// count or `modified`; content changed without `modified` in a range that otherwise agrees
+// (`sync --full` compares every record's content, at the cost of a full read).
+import { mirrorIdCeiling, mirrorLiveIds, mirrorRangeSummary, type RecordTable } from '../db/reconcile.js';
+import { ProvetApiError } from '../provet/errors.js';
+import { countsFor, noteServerDate, throwIfStopped } from './context.js';
+import { mapClient, mapPage, mapPatient, type Mapped } from './rows.js';
+import { findingsFor, landRecords, markGone, withSideRun, type SideRunContext, type SideRunDependencies, type SideRunOutcome } from './side-run.js';
+
+/** A differing range with at most this many records upstream is read instead of halved (a few budget units). */
+const READ_THRESHOLD = 200;
+/** Provet's default page size: a request for up to this many records costs one budget unit. */
+const UNIT_PAGE = 50;
+
+interface Kind {
+  table: RecordTable;
+  path: string;
+  map: (input: unknown) => Mapped<{ id: number; modified: string; raw: unknown }>;
+}
+
+const KINDS: Kind[] = [
+  { table: 'clients', path: 'client/', map: mapClient },
+  { table: 'patients', path: 'patient/', map: mapPatient },
+];
+
+export class FilterIgnoredError extends Error {
+  readonly code = 'RECONCILE_FILTER_IGNORED';
+}
+
+export function runReconcile(deps: SideRunDependencies): Promise<SideRunOutcome> {
+  return withSideRun(deps, 'reconcile', async (ctx) => {
+    for (const kind of KINDS) await reconcileKind(ctx, kind);
+  });
+}
+
+async function reconcileKind(ctx: SideRunContext, kind: Kind): Promise<void> {
+  countsFor(ctx, kind.table);
+  // An empty range must count 0: Provet answers an unknown filter with the whole list, and a
+  // reconcile that believed such answers would mark nothing right and read everything.
+  const probe = await upstreamCount(ctx, kind, { id__gte: 0, id__lt: 0 });
+  if (probe !== 0) throw new FilterIgnoredError(`${kind.path}: Provet ignored the id range filter (an empty range counted ${probe}); reconciliation stopped`);
+  const ceiling = await mirrorIdCeiling(ctx.pool, kind.table);
+  await checkRange(ctx, kind, 0, ceiling);
+  // Ids above anything the mirror has seen: records the next poll would bring too; read them now.
+  if ((await upstreamCount(ctx, kind, { id__gte: ceiling })) > 0) await readRange(ctx, kind, ceiling, null, ctx.pageSize);
+  const f = findingsFor(ctx, kind.table);
+  ctx.logger.info({ stream: kind.table, ...f }, `reconcile ${kind.table}: ${f.rangesChecked} ranges checked, ${f.rangesRead} read, ${f.markedDeleted} marked deleted`);
+}
+
+async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: number): Promise<void> {
+  throwIfStopped(ctx);
+  if (from >= to) return;
+  const findings = findingsFor(ctx, kind.table);
+  findings.rangesChecked = (findings.rangesChecked ?? 0) + 1;
+  const upstream = await upstreamCount(ctx, kind, { id__gte: from, id__lt: to });
+  if (upstream > to - from) throw new FilterIgnoredError(`${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`);
+  const mirror = await mirrorRangeSummary(ctx.pool, kind.table, from, to);
+  let differs = upstream !== mirror.count;
+  if (!differs && upstream > 0 && mirror.maxModified) {
+    differs = (await upstreamCount(ctx, kind, { id__gte: from, id__lt: to, modified__gt: mirror.maxModified })) > 0;
+  }
+  if (!differs) return;
+  findings.rangesDiffering = (findings.rangesDiffering ?? 0) + 1;
+  if (upstream <= READ_THRESHOLD || to - from <= 1) {
+    await readRange(ctx, kind, from, to, upstream);
+    return;
+  }
+  const middle = Math.floor((from + to) / 2);
+  await checkRange(ctx, kind, from, middle);
+  await checkRange(ctx, kind, middle, to);
+}
+
+/** Records in [from, to) (to null: no upper bound) land; mirror rows Provet did not return are marked deleted. */
+async function readRange(ctx: SideRunContext, kind: Kind, from: number, to: number | null, expected: number): Promise<void> {
+  const findings = findingsFor(ctx, kind.table);
+  findings.rangesRead = (findings.rangesRead ?? 0) + 1;
+  // The budget charges by page_size asked for, not by records returned: ask for no more than needed.
+  const pageSize = Math.min(ctx.pageSize, Math.max(UNIT_PAGE, Math.ceil(expected / UNIT_PAGE) * UNIT_PAGE));
+  const query: Record<string, number> = to === null ? { id__gte: from } : { id__gte: from, id__lt: to };
+  const seen = new Set<number>();
+  for await (const page of ctx.provet.pages(kind.path, query, { pageSize, signal: ctx.signal })) {
+    const mapped = mapPage(page.records, kind.map);
+    for (const row of mapped.rows) seen.add(row.id);
+    for (const reject of mapped.rejects) if (reject.recordId !== null && /^\d+$/.test(reject.recordId)) seen.add(Number(reject.recordId));
+    countsFor(ctx, kind.table).pages += 1;
+    await landRecords(ctx, kind.table, mapped as Parameters<typeof landRecords>[2], page.serverDate);
+    throwIfStopped(ctx);
+  }
+  const live = await mirrorLiveIds(ctx.pool, kind.table, from, to ?? Number.MAX_SAFE_INTEGER);
+  await markGone(ctx, kind.table, live.filter((id) => !seen.has(id)));
+}
+
+async function upstreamCount(ctx: SideRunContext, kind: Kind, filters: Record<string, string | number>): Promise<number> {
+  const page = await ctx.provet.getPage(kind.path, { ...filters, page_size: 1 }, ctx.signal ? { signal: ctx.signal } : {});
+  noteServerDate(ctx, page.serverDate);
+  if (!Number.isSafeInteger(page.count)) throw new ProvetApiError('PROVET_BAD_PAGE', `${kind.path}: count is not an integer`);
+  return page.count;
+}
