@@ -72,6 +72,19 @@ export async function assertLease(db: pg.PoolClient, runId: number): Promise<voi
   if (holder !== runId) throw new LeaseLostError(runId, holder);
 }
 
+/**
+ * Runs still marked 'running' when the lock is free were cut off (killed, or their database went
+ * away mid-run): record them as failed so status and readiness do not see them as going.
+ */
+export async function closeInterruptedRuns(db: Db): Promise<number> {
+  const result = await db.query(
+    `UPDATE sync_runs SET status = 'failed', finished_at = now(),
+       error = coalesce(error, 'interrupted: the process stopped before the run finished; what had landed was kept')
+     WHERE status = 'running'`,
+  );
+  return result.rowCount ?? 0;
+}
+
 export async function startRun(db: Db, kind: 'full' | 'incremental'): Promise<number> {
   const result = await db.query<{ id: string }>(
     `INSERT INTO sync_runs (kind, status) VALUES ($1, 'running') RETURNING id`,

@@ -10,7 +10,7 @@
 //   that fails part-way keeps what landed and leaves the watermark where it was.
 import type pg from 'pg';
 import { withTransaction } from '../db/connect.js';
-import { advanceWatermark, assertLease, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, type StreamName } from '../db/state.js';
+import { advanceWatermark, assertLease, closeInterruptedRuns, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, type StreamName } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient, RequestStats } from '../provet/client.js';
 import { rereadPatientsOfFlippedClients } from './archive.js';
@@ -61,6 +61,8 @@ export async function runSync(deps: SyncDependencies, options: { full?: boolean 
 }
 
 async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<RunOutcome> {
+  const interrupted = await closeInterruptedRuns(deps.pool);
+  if (interrupted > 0) deps.logger.warn({ runs: interrupted }, 'earlier runs were interrupted; marked failed (what they landed is kept)');
   const watermarks = await readWatermarks(deps.pool);
   // A stream without a watermark is read whole (see sinceFor); the run is 'full' when all are.
   const kind = forceFull || (!watermarks.has('clients') && !watermarks.has('patients')) ? 'full' : 'incremental';

@@ -1,0 +1,146 @@
+// The four invariants every fault test checks, and the bookkeeping they need:
+// 1. convergence: after one clean run the mirror equals the source (test/support/compare.ts);
+// 2. watermark safety: no stored watermark passes a change that had not landed;
+// 3. monotonic rows: no mirror row goes back to an older version of its record;
+// 4. idempotence: a run with no source changes writes no rows.
+// Triggers installed in the test's own database record every watermark write (with a snapshot
+// of the mirror at that moment) and every row that moved back in `modified`.
+import type pg from 'pg';
+import { expect } from 'vitest';
+import type { Simulator } from '../../src/simulator/index.js';
+import { mirrorDifferences } from '../support/compare.js';
+import type { Harness } from '../support/harness.js';
+
+export async function installAudit(pool: pg.Pool): Promise<void> {
+  await pool.query(`
+    CREATE TABLE IF NOT EXISTS watermark_audit (
+      id bigserial PRIMARY KEY, stream text, watermark timestamptz, written_at timestamptz DEFAULT clock_timestamp(),
+      snapshot jsonb);
+    CREATE TABLE IF NOT EXISTS row_regressions (tbl text, id bigint, old_modified timestamptz, new_modified timestamptz);
+    CREATE OR REPLACE FUNCTION audit_watermark() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.stream IN ('clients', 'patients') AND NEW.watermark IS DISTINCT FROM OLD.watermark THEN
+        INSERT INTO watermark_audit (stream, watermark, snapshot)
+        SELECT NEW.stream, NEW.watermark,
+          CASE NEW.stream
+            WHEN 'clients' THEN (SELECT coalesce(jsonb_object_agg(id::text, md5(raw::text)), '{}') FROM clients)
+            ELSE (SELECT coalesce(jsonb_object_agg(id::text, md5(raw::text)), '{}') FROM patients) END;
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE OR REPLACE FUNCTION audit_regression() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.modified < OLD.modified THEN
+        INSERT INTO row_regressions VALUES (TG_TABLE_NAME, OLD.id, OLD.modified, NEW.modified);
+      END IF;
+      RETURN NEW;
+    END $$;
+    DROP TRIGGER IF EXISTS audit_watermark ON sync_state;
+    CREATE TRIGGER audit_watermark AFTER INSERT OR UPDATE ON sync_state FOR EACH ROW EXECUTE FUNCTION audit_watermark();
+    DROP TRIGGER IF EXISTS audit_regression ON clients;
+    CREATE TRIGGER audit_regression BEFORE UPDATE ON clients FOR EACH ROW EXECUTE FUNCTION audit_regression();
+    DROP TRIGGER IF EXISTS audit_regression ON patients;
+    CREATE TRIGGER audit_regression BEFORE UPDATE ON patients FOR EACH ROW EXECUTE FUNCTION audit_regression();
+  `);
+}
+
+interface Version {
+  kind: 'client' | 'patient';
+  id: number;
+  /** The simulator's clock right after the change: when it happened at the source. */
+  at: number;
+  raw: Record<string, unknown>;
+}
+
+/** Records every version the test makes at the source, to check watermark writes against. */
+export class SourceHistory {
+  readonly versions: Version[] = [];
+  constructor(private readonly sim: Simulator) {}
+
+  /** Call after a change: records the current source version of each named record. */
+  record(kind: 'client' | 'patient', ids: readonly number[]): void {
+    const state = this.sim.exportState();
+    const list = kind === 'client' ? state.clients : state.patients;
+    const wanted = new Set(ids);
+    const at = this.sim.now().getTime();
+    for (const raw of list) if (wanted.has(Number(raw.id))) this.versions.push({ kind, id: Number(raw.id), at, raw });
+  }
+
+  /** Records every record of the source as it is now (e.g. before a first run). */
+  recordAll(): void {
+    const state = this.sim.exportState();
+    const at = this.sim.now().getTime();
+    for (const raw of state.clients) this.versions.push({ kind: 'client', id: Number(raw.id), at, raw });
+    for (const raw of state.patients) this.versions.push({ kind: 'patient', id: Number(raw.id), at, raw });
+  }
+}
+
+/**
+ * Invariant 2. For every audited watermark write W of a stream, every record whose latest source
+ * version before W was made strictly before W must already be in the mirror snapshot taken at that
+ * write, with exactly that version or a later one. Returns the violations.
+ */
+export async function watermarkViolations(pool: pg.Pool, history: SourceHistory): Promise<string[]> {
+  const audits = (await pool.query<{ stream: string; w: number; snapshot: Record<string, string> }>(
+    'SELECT stream, extract(epoch FROM watermark)::float8 * 1000 AS w, snapshot FROM watermark_audit ORDER BY id',
+  )).rows;
+  // md5 of each version as PostgreSQL would store it, computed by PostgreSQL itself.
+  const hashes = (await pool.query<{ h: string }>('SELECT md5(v::jsonb::text) AS h FROM unnest($1::text[]) AS v', [
+    history.versions.map((v) => JSON.stringify(v.raw)),
+  ])).rows.map((r) => r.h);
+  const violations: string[] = [];
+  for (const audit of audits) {
+    const w = audit.w;
+    const kind = audit.stream === 'clients' ? 'client' : 'patient';
+    const latestBefore = new Map<number, number[]>();
+    history.versions.forEach((v, i) => {
+      if (v.kind !== kind || v.at >= w) return;
+      const list = latestBefore.get(v.id) ?? [];
+      list.push(i);
+      latestBefore.set(v.id, list);
+    });
+    for (const [id, indexes] of latestBefore) {
+      const mirrored = audit.snapshot[String(id)];
+      const acceptable = history.versions.map((_, i) => i).filter((i) => history.versions[i]!.kind === kind && history.versions[i]!.id === id && i >= indexes[indexes.length - 1]!);
+      if (!mirrored || !acceptable.some((i) => hashes[i] === mirrored)) {
+        violations.push(`${audit.stream} watermark ${new Date(w).toISOString()} passed ${kind} ${id} (changed before it, not in the mirror at that moment)`);
+      }
+    }
+  }
+  return violations;
+}
+
+export async function rowRegressions(pool: pg.Pool): Promise<unknown[]> {
+  return (await pool.query('SELECT * FROM row_regressions')).rows;
+}
+
+/** Row versions (xmin) of every mirrored row. */
+export async function rowVersions(pool: pg.Pool): Promise<Map<string, string>> {
+  const result = await pool.query<{ key: string; v: string }>(`
+    SELECT 'c' || id AS key, xmin::text AS v FROM clients UNION ALL
+    SELECT 'p' || id, xmin::text FROM patients UNION ALL
+    SELECT 'n' || id, xmin::text FROM phone_numbers UNION ALL
+    SELECT 'v' || object_type || id, xmin::text FROM custom_field_values`);
+  return new Map(result.rows.map((r) => [r.key, r.v]));
+}
+
+/**
+ * After the faults have stopped: one clean run lands; the mirror equals the source; no watermark
+ * write passed a change; no row went back; and a further run with no change writes nothing.
+ */
+export async function expectInvariants(h: Harness, history: SourceHistory): Promise<void> {
+  // A killed process's connection (and its run lock) lingers until the server notices: retry briefly.
+  let clean = await h.sync();
+  for (let i = 0; i < 50 && clean.status === 'locked'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    clean = await h.sync();
+  }
+  if (clean.status !== 'succeeded' && clean.status !== 'partial') throw new Error(`the clean run did not land: ${clean.status === 'failed' ? clean.error?.message : clean.status}`);
+  expect(await mirrorDifferences(h.db.pool, h.sim.exportState()), 'convergence').toEqual([]);
+  expect(await watermarkViolations(h.db.pool, history), 'watermark safety').toEqual([]);
+  expect(await rowRegressions(h.db.pool), 'monotonic rows').toEqual([]);
+  const before = await rowVersions(h.db.pool);
+  const idle = await h.sync();
+  expect(idle.status).toBe('succeeded');
+  expect(await rowVersions(h.db.pool), 'idempotence').toEqual(before);
+}
