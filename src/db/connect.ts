@@ -49,15 +49,22 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   const description = describeDatabaseUrl(url);
   const pool = new pg.Pool({
     connectionString: url,
-    // Unqualified table names resolve to the mirror's schema on every connection.
-    options: `-c search_path=${quoteIdent(config.schema)}`,
+    // Unqualified table names resolve to the mirror's schema on every connection. A transaction
+    // left open by a stalled process (paused, swapped out) is ended by the server after a minute,
+    // so its locks cannot hold up the run that takes over; page transactions never idle that long.
+    options: `-c search_path=${quoteIdent(config.schema)} -c idle_in_transaction_session_timeout=60000`,
     max: 4,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'provet-sync',
   });
-  // An idle connection that the server drops must not crash the process.
+  // A connection the server drops must not crash the process: idle ones report through the pool,
+  // checked-out ones (a page transaction, the run lock) through their own listener, while the
+  // query in flight, if any, fails and the run handles that failure.
   pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost while idle'));
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost'));
+  });
   try {
     await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
   } catch (err) {
