@@ -1,0 +1,93 @@
+// Scenario 1, backfill without rate limits: provet-sync against (a) fetching every page at the
+// same concurrency and (b) COPY of the same rows into the same tables; optionally a CPU profile.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { measureCopyBound, measureFetchBound } from '../lib/bounds.js';
+import { summariseProfile, type ProfileSummary } from '../lib/profile.js';
+import { fmt, type ResultRow } from '../lib/report.js';
+import { startSimulatorProcess } from '../lib/simulator-process.js';
+import { measureSync, type SyncMeasurement } from '../lib/sync-process.js';
+import type { BenchContext } from './context.js';
+
+/** PROVET_RATE_WINDOW_SECONDS for a simulator without limits: the client's budget never waits. */
+export const UNLIMITED_WINDOW_SECONDS = 0.001;
+
+export interface BackfillResult {
+  rows: ResultRow[];
+  sync: SyncMeasurement;
+  records: { clients: number; patients: number; phoneNumbers: number; fieldValues: number };
+  fetch: Awaited<ReturnType<typeof measureFetchBound>>;
+  copy: Awaited<ReturnType<typeof measureCopyBound>>;
+  profile: ProfileSummary | null;
+}
+
+export async function runBackfill(ctx: BenchContext, clients: number, options: { profile: boolean }): Promise<BackfillResult> {
+  const sim = await startSimulatorProcess({ clients, seed: 1, rateLimit: false });
+  const schema = 'bench_backfill';
+  try {
+    await sim.setLatency(ctx.latencyMs);
+    ctx.log(`scenario 1: simulator with ${fmt.int(clients)} clients up in ${fmt.s(sim.startupMs)}; warming it up with one read of every page`);
+    await measureFetchBound(sim.baseUrl, sim.clientId, sim.clientSecret);
+    const target = { ...sim, databaseUrl: ctx.db.url, schema, rateWindowSeconds: UNLIMITED_WINDOW_SECONDS };
+    await ctx.db.dropSchema(schema);
+    ctx.log('scenario 1: full sync (node dist/cli.js sync)');
+    const sync = await measureSync(target, ctx.db.pool, { logFile: join(ctx.workDir, 'backfill.log') });
+    const { rows } = await ctx.db.pool.query(
+      `SELECT (SELECT count(*) FROM ${schema}.clients) AS clients, (SELECT count(*) FROM ${schema}.patients) AS patients,
+              (SELECT count(*) FROM ${schema}.phone_numbers) AS phones, (SELECT count(*) FROM ${schema}.custom_field_values) AS vals`,
+    );
+    const records = { clients: Number(rows[0].clients), patients: Number(rows[0].patients), phoneNumbers: Number(rows[0].phones), fieldValues: Number(rows[0].vals) };
+    ctx.log(`scenario 1: synced in ${fmt.s(sync.wallMs)}; bound (a): fetching every page`);
+    const fetch = await measureFetchBound(sim.baseUrl, sim.clientId, sim.clientSecret);
+    ctx.log(`scenario 1: bound (a) ${fmt.s(fetch.ms)}; bound (b): COPY into empty copies of the tables`);
+    const copy = await measureCopyBound(ctx.db.pool, schema, 'bench_copy');
+    ctx.log(`scenario 1: bound (b) ${fmt.s(copy.ms)}`);
+
+    let profile: ProfileSummary | null = null;
+    if (options.profile) {
+      ctx.log('scenario 1: the same backfill again under --cpu-prof');
+      const dir = join(ctx.workDir, 'profile');
+      await mkdir(dir, { recursive: true });
+      await ctx.db.dropSchema('bench_profile');
+      const profiled = await measureSync({ ...target, schema: 'bench_profile' }, ctx.db.pool, { logFile: join(ctx.workDir, 'profile.log'), profileDir: dir });
+      if (profiled.profilePath) profile = await summariseProfile(profiled.profilePath);
+      await ctx.db.dropSchema('bench_profile');
+    }
+    return { rows: backfillRows(sync, records, fetch, copy, profile), sync, records, fetch, copy, profile };
+  } finally {
+    await sim.stop();
+  }
+}
+
+function backfillRows(
+  sync: SyncMeasurement,
+  records: BackfillResult['records'],
+  fetch: BackfillResult['fetch'],
+  copy: BackfillResult['copy'],
+  profile: ProfileSummary | null,
+): ResultRow[] {
+  const s = `1 backfill, no limits (${fmt.int(records.clients)} clients, ${fmt.int(records.patients)} patients)`;
+  const mirrored = records.clients + records.patients;
+  const larger = Math.max(fetch.ms, copy.ms);
+  const ratio = sync.wallMs / larger;
+  const rows: ResultRow[] = [
+    { scenario: s, figure: 'provet-sync wall time (process start to exit)', value: fmt.s(sync.wallMs), target: '', met: null },
+    { scenario: s, figure: 'provet-sync records/s (clients + patients)', value: fmt.int(mirrored / (sync.wallMs / 1000)), target: '', met: null },
+    { scenario: s, figure: 'bound (a): fetch every page, 1 in flight', value: `${fmt.s(fetch.ms)} (${fmt.int(mirrored / (fetch.ms / 1000))}/s)`, target: '', met: null },
+    { scenario: s, figure: 'bound (b): COPY the same rows, same indexes', value: `${fmt.s(copy.ms)} (${fmt.int(copy.rows)} rows)`, target: '', met: null },
+    { scenario: s, figure: 'wall time / larger bound', value: fmt.x(ratio), target: '<= 1.50x', met: ratio <= 1.5 },
+  ];
+  if (profile) {
+    rows.push(
+      { scenario: s, figure: 'profile: main thread busy', value: fmt.pct(profile.busyShare), target: '', met: null },
+      {
+        scenario: s,
+        figure: 'profile: JSON + validation/mapping share of wall time',
+        value: fmt.pct(profile.jsonAndMappingShare),
+        target: '< 50% (not CPU-bound on them)',
+        met: profile.jsonAndMappingShare < 0.5,
+      },
+    );
+  }
+  return rows;
+}
