@@ -7,7 +7,13 @@
 // the lock and nothing was done.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config, type ProvetConfig } from './config.js';
+import { HintQueue } from './daemon/hints.js';
+import { DaemonMetrics } from './daemon/metrics.js';
+import { checkReadiness, scheduleIntervalSeconds } from './daemon/readiness.js';
+import { scheduleReconcile } from './daemon/reconcile-schedule.js';
 import { runDaemon } from './daemon/scheduler.js';
+import { startHttpServer } from './daemon/server.js';
+import { grantReader, ROLE_NAME } from './db/roles.js';
 import { openDatabase, type Database } from './db/connect.js';
 import { migrateSchema } from './db/migrate.js';
 import { readStatus } from './db/status.js';
@@ -15,7 +21,10 @@ import { createLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
 import { runDemo } from './demo.js';
 import { crashPointsFrom } from './sync/crash-points.js';
+import { runReconcile } from './sync/reconcile.js';
+import { refetchRecords } from './sync/refetch.js';
 import { runSync, type RunOutcome } from './sync/run.js';
+import type { SideRunDependencies } from './sync/side-run.js';
 import { formatStatus } from './status-format.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
@@ -26,7 +35,10 @@ const USAGE = `Usage: provet-sync <command> [options]
 
 Commands:
   sync [--full]      one sync run, then exit (--full reads everything again)
-  daemon             scheduled sync runs (SYNC_SCHEDULE) until SIGTERM
+  daemon             scheduled sync runs (SYNC_SCHEDULE) and reconciliation (RECONCILE_SCHEDULE) until
+                     SIGTERM, with /healthz, /readyz, /metrics and webhooks on HTTP_PORT
+  reconcile          compare the whole mirror with Provet by id ranges; mark hard deletes, repair drift
+  grant-reader ROLE  let ROLE read the mirror's tables and views (not its bookkeeping); safe to repeat
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
   simulate [...]     a local Provet API simulator (simulate --help for its options)
@@ -97,7 +109,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const flags = parseFlags(command, rest);
-  const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' });
+  const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile' });
   // The demo speaks to a person: only warnings and errors as log lines, unless asked for more.
   const logger = createLogger(command === 'demo' && !config.logLevelExplicit ? 'warn' : config.logLevel);
 
@@ -134,19 +146,40 @@ async function main(argv: string[]): Promise<number> {
       const signal = stopSignal(logger);
       const provet = buildProvetClient(config.provet!, logger);
       try {
+        return await withDatabase(config, logger, (db) => runDaemonCommand(config, logger, db, provet, signal));
+      } finally {
+        await provet.close();
+      }
+    }
+    case 'reconcile': {
+      const signal = stopSignal(logger);
+      const provet = buildProvetClient(config.provet!, logger);
+      try {
         return await withDatabase(config, logger, async (db) => {
-          await runDaemon({
-            schedule: config.sync.schedule,
-            logger,
-            signal,
-            runOnce: (runSignal) =>
-              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
-          });
-          return EXIT.ok;
+          const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal });
+          if (outcome.status === 'locked') {
+            process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+            return EXIT.locked;
+          }
+          process.stdout.write(`${JSON.stringify({ runId: outcome.runId, status: outcome.status, requests: outcome.requests, streams: outcome.streams })}\n`);
+          if (outcome.status === 'failed') process.stderr.write(`provet-sync: reconcile failed: ${outcome.error?.message}\n`);
+          return outcome.status === 'failed' ? EXIT.failed : EXIT.ok;
         });
       } finally {
         await provet.close();
       }
+    }
+    case 'grant-reader': {
+      const role = flags.positionals[0]!;
+      if (!ROLE_NAME.test(role)) throw new UsageError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+      return withDatabase(config, logger, async (db) => {
+        const { created } = await grantReader(db.pool, db.schema, role);
+        process.stdout.write(
+          `${created ? 'created role' : 'role'} ${role} (NOLOGIN) may now read the mirror in schema ${db.schema}.\n` +
+            `Log in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n`,
+        );
+        return EXIT.ok;
+      });
     }
     case 'demo':
       return runDemo({ config, logger, buildProvetClient, out: process.stdout });
@@ -155,19 +188,82 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function parseFlags(command: string, args: string[]): { full: boolean; json: boolean } {
-  const allowed: Record<string, string[]> = { sync: ['full'], status: ['json'], daemon: [], migrate: [], demo: [] };
+/**
+ * The daemon's pieces, started in order and stopped in reverse: metrics, webhook queue, HTTP
+ * server, reconcile schedule, then the poll schedule, which runs until the stop signal.
+ */
+async function runDaemonCommand(config: Config, logger: Logger, db: Database, provet: ProvetClient, signal: AbortSignal): Promise<number> {
+  const settings = config.daemon;
+  const pageSize = config.provet!.pageSize;
+  const side: SideRunDependencies = { pool: db.pool, schema: db.schema, provet, logger, pageSize, signal };
+  const metrics = new DaemonMetrics({ provet, providerBaseUrl: config.provet!.baseUrl, pool: db.pool, logger });
+  const maxRunAgeSeconds = settings.readyMaxRunAgeSeconds ?? 3 * (await scheduleIntervalSeconds(config.sync.schedule));
+  const webhook = settings.webhook;
+  const hints = webhook
+    ? new HintQueue({
+        debounceMs: webhook.debounceMs,
+        retryMs: 5_000,
+        maxQueued: 10_000,
+        maxPerRun: 100,
+        maxTries: 3,
+        logger,
+        onSizeChange: (size) => metrics.hintQueue.set(size),
+        refetch: async (ids) => {
+          const outcome = await metrics.time('webhook', () => refetchRecords(side, ids));
+          return outcome.status === 'locked' ? 'locked' : outcome.status === 'failed' ? 'failed' : 'done';
+        },
+      })
+    : null;
+  const server = await startHttpServer({
+    host: settings.httpHost,
+    port: settings.httpPort,
+    logger,
+    metrics: metrics.registry,
+    readiness: () => checkReadiness({ pool: db.pool, maxRunAgeSeconds, maxRunningSeconds: settings.readyMaxRunningSeconds }),
+    ...(webhook && hints
+      ? { webhook: { secret: webhook.secret, maxBodyBytes: webhook.maxBodyBytes, onHint: (h) => hints.add(h), count: (result) => metrics.webhookHints.inc({ result }) } }
+      : {}),
+  });
+  const reconcile = settings.reconcileSchedule
+    ? scheduleReconcile({ schedule: settings.reconcileSchedule, logger, signal, runOnce: () => metrics.time('reconcile', () => runReconcile(side)) })
+    : null;
   try {
-    const { values } = parseArgs({
+    await runDaemon({
+      schedule: config.sync.schedule,
+      logger,
+      signal,
+      runOnce: (runSignal) =>
+        metrics.time('poll', () =>
+          runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
+        ),
+    });
+  } finally {
+    await reconcile?.stop();
+    await hints?.stop();
+    await server.close();
+    metrics.close();
+  }
+  return EXIT.ok;
+}
+
+function parseFlags(command: string, args: string[]): { full: boolean; json: boolean; positionals: string[] } {
+  const allowed: Record<string, string[]> = { sync: ['full'], status: ['json'], daemon: [], migrate: [], demo: [], reconcile: [], 'grant-reader': [] };
+  try {
+    const { values, positionals } = parseArgs({
       args,
       options: { full: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
     });
     for (const flag of ['full', 'json'] as const) {
       if (values[flag] && !(allowed[command] ?? []).includes(flag)) throw new UsageError(`--${flag} does not apply to '${command}'`);
     }
-    return { full: values.full === true, json: values.json === true };
+    // Only grant-reader takes an argument: the role's name.
+    const wanted = command === 'grant-reader' ? 1 : 0;
+    if (positionals.length !== wanted) {
+      throw new UsageError(wanted ? `'${command}' takes exactly one role name` : `unexpected argument '${positionals[0]}'`);
+    }
+    return { full: values.full === true, json: values.json === true, positionals };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);

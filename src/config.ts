@@ -15,7 +15,7 @@ export class ConfigError extends Error {
 }
 
 /** Settings that hold secrets: never logged, never echoed back in an error. */
-export const SECRET_SETTINGS = ['PROVET_CLIENT_SECRET', 'PROVET_API_TOKEN', 'DATABASE_URL'] as const;
+export const SECRET_SETTINGS = ['PROVET_CLIENT_SECRET', 'PROVET_API_TOKEN', 'DATABASE_URL', 'WEBHOOK_SECRET'] as const;
 
 const SETTING_NAMES = [
   'PROVET_BASE_URL',
@@ -37,6 +37,14 @@ const SETTING_NAMES = [
   'SYNC_LOOKBACK_SECONDS',
   'LOG_LEVEL',
   'PROVET_SYNC_CRASH_AT',
+  'HTTP_HOST',
+  'HTTP_PORT',
+  'READY_MAX_RUN_AGE_SECONDS',
+  'READY_MAX_RUNNING_SECONDS',
+  'WEBHOOK_SECRET',
+  'WEBHOOK_MAX_BODY_BYTES',
+  'WEBHOOK_DEBOUNCE_SECONDS',
+  'RECONCILE_SCHEDULE',
 ] as const;
 type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -98,6 +106,27 @@ const schema = z.object({
       return { point: point as CrashPointName, occurrence: n ? Number(n) : 1 };
     })
     .optional(),
+  // The daemon's HTTP server (/healthz, /readyz, /metrics, webhooks): address and port (0: any free port).
+  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  HTTP_PORT: integer(0, 65535).default(8080),
+  // /readyz fails when the last scheduled run landed longer ago than this; unset: 3 × the schedule's interval.
+  READY_MAX_RUN_AGE_SECONDS: positiveSeconds(30 * 24 * 3600).optional(),
+  // /readyz fails when a run has been 'running' longer than this (stuck).
+  READY_MAX_RUNNING_SECONDS: positiveSeconds(7 * 24 * 3600).default(3600),
+  // Enables POST /webhooks/provet/<WEBHOOK_SECRET>; unset, the endpoint does not exist. It sits in a URL path.
+  WEBHOOK_SECRET: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{24,256}$/, 'must be 24 to 256 URL-safe characters (letters, digits, . _ ~ -)')
+    .optional(),
+  // Webhook bodies larger than this are refused with 413 (Provet sends a type and an id).
+  WEBHOOK_MAX_BODY_BYTES: integer(64, 1024 * 1024).default(8192),
+  // Hints are collected this long before a re-fetch run, so a burst for one record costs one fetch.
+  WEBHOOK_DEBOUNCE_SECONDS: z.coerce.number().min(0).max(300).default(2),
+  // When the daemon reconciles (cron), or 'off'. Default daily at 03:17.
+  RECONCILE_SCHEDULE: z
+    .string()
+    .refine((s) => s === 'off' || isValidCron(s), "is not a valid cron expression (or 'off')")
+    .default('17 3 * * *'),
 });
 
 export type Settings = z.infer<typeof schema>;
@@ -125,9 +154,22 @@ export interface DatabaseConfig {
   embedded: { dataDir: string; dataDirChosen: boolean; port: number };
 }
 
+export interface DaemonConfig {
+  httpHost: string;
+  httpPort: number;
+  /** undefined: 3 × the schedule's interval. */
+  readyMaxRunAgeSeconds: number | undefined;
+  readyMaxRunningSeconds: number;
+  /** null: no scheduled reconciliation. */
+  reconcileSchedule: string | null;
+  /** undefined: no webhook endpoint. */
+  webhook: { secret: string; maxBodyBytes: number; debounceMs: number } | undefined;
+}
+
 export interface Config {
   provet: ProvetConfig | undefined;
   database: DatabaseConfig;
+  daemon: DaemonConfig;
   sync: { schedule: string; lookbackSeconds: number; crashAt: { point: CrashPointName; occurrence: number } | undefined };
   logLevel: Settings['LOG_LEVEL'];
   /** LOG_LEVEL was set (the demo is quieter by default than the daemon). */
@@ -197,6 +239,16 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       embedded: { dataDir: s.EMBEDDED_PG_DIR, dataDirChosen: raw.EMBEDDED_PG_DIR !== undefined, port: s.EMBEDDED_PG_PORT },
     },
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS, crashAt: s.PROVET_SYNC_CRASH_AT },
+    daemon: {
+      httpHost: s.HTTP_HOST,
+      httpPort: s.HTTP_PORT,
+      readyMaxRunAgeSeconds: s.READY_MAX_RUN_AGE_SECONDS,
+      readyMaxRunningSeconds: s.READY_MAX_RUNNING_SECONDS,
+      reconcileSchedule: s.RECONCILE_SCHEDULE === 'off' ? null : s.RECONCILE_SCHEDULE,
+      webhook: s.WEBHOOK_SECRET
+        ? { secret: s.WEBHOOK_SECRET, maxBodyBytes: s.WEBHOOK_MAX_BODY_BYTES, debounceMs: s.WEBHOOK_DEBOUNCE_SECONDS * 1000 }
+        : undefined,
+    },
     logLevel: s.LOG_LEVEL,
     logLevelExplicit: raw.LOG_LEVEL !== undefined,
   };

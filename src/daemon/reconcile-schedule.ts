@@ -1,0 +1,50 @@
+// Reconciliation on its own cron (RECONCILE_SCHEDULE, daily by default), beside the poll's. A
+// tick that finds the run lock taken (a poll is going) tries again a minute later, a bounded
+// number of times, then waits for the next tick.
+import { schedule } from 'node-cron';
+import type { Logger } from '../log.js';
+
+export interface ReconcileScheduleOptions {
+  schedule: string;
+  logger: Logger;
+  signal: AbortSignal;
+  /** One reconcile run; 'locked' when another run holds the lock. */
+  runOnce: () => Promise<{ status: string }>;
+  retryMs?: number;
+  maxRetries?: number;
+}
+
+export function scheduleReconcile(options: ReconcileScheduleOptions): { stop(): Promise<void> } {
+  const { logger, signal } = options;
+  let inFlight: Promise<void> | null = null;
+  let retryTimer: NodeJS.Timeout | null = null;
+
+  const attempt = (retriesLeft: number): void => {
+    if (signal.aborted || inFlight) return;
+    inFlight = options
+      .runOnce()
+      .then((outcome) => {
+        if (outcome.status !== 'locked') return;
+        if (retriesLeft <= 0) {
+          logger.warn('reconcile skipped: the run lock stayed busy; next try at the next tick');
+          return;
+        }
+        retryTimer = setTimeout(() => attempt(retriesLeft - 1), options.retryMs ?? 60_000);
+      })
+      .catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'reconcile could not run; next try at the next tick'))
+      .finally(() => {
+        inFlight = null;
+      });
+  };
+
+  const task = schedule(options.schedule, () => attempt(options.maxRetries ?? 30), { name: 'provet-sync-reconcile', noOverlap: true });
+  logger.info({ schedule: options.schedule }, 'reconcile scheduled');
+  return {
+    async stop() {
+      if (retryTimer) clearTimeout(retryTimer);
+      await task.stop();
+      await task.destroy();
+      await inFlight;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+// A read-only role for analytics tools (Metabase, Grafana, dbt, psql). It may read the mirrored
+// tables, the views and the run history, and nothing else: not sync_rejects (raw payloads of
+// refused records), not sync_state, the lease or the queues, and it can write nowhere.
+// Safe to run again (after an upgrade, say): GRANT and REVOKE are idempotent.
+import type pg from 'pg';
+import { quoteIdent } from './connect.js';
+
+/** What analysts get SELECT on. Anything added to the schema later is not readable until listed here. */
+export const READABLE_RELATIONS = [
+  'clients',
+  'patients',
+  'phone_numbers',
+  'custom_fields',
+  'custom_field_values',
+  'species',
+  'breeds',
+  'active_clients',
+  'active_patients',
+  'sync_runs',
+] as const;
+
+export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export class RoleNameError extends Error {
+  readonly code = 'ROLE_NAME_INVALID';
+}
+
+/**
+ * Creates the role (NOLOGIN: people or tools log in as members of it) unless it exists, and
+ * grants it read access to the mirror in `schema`. Returns whether the role was created.
+ */
+export async function grantReader(pool: pg.Pool, schema: string, role: string): Promise<{ created: boolean }> {
+  if (!ROLE_NAME.test(role)) throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+  const r = quoteIdent(role);
+  const s = quoteIdent(schema);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    // Serialises concurrent grant-reader runs: CREATE ROLE has no IF NOT EXISTS.
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('provet-sync:grant-reader'))`);
+    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    if (exists.rowCount === 0) await client.query(`CREATE ROLE ${r} NOLOGIN`);
+    await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${r}`);
+    await client.query(`REVOKE CREATE ON SCHEMA ${s} FROM ${r}`);
+    // Start from nothing (views included), so a privilege granted by hand on sync_rejects goes too.
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`);
+    const readable = READABLE_RELATIONS.map((t) => `${s}.${quoteIdent(t)}`).join(', ');
+    await client.query(`GRANT SELECT ON ${readable} TO ${r}`);
+    await client.query('COMMIT');
+    return { created: exists.rowCount === 0 };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
