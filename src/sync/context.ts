@@ -27,8 +27,11 @@ export interface RunContext {
   logger: Logger;
   pageSize: number;
   signal: AbortSignal | undefined;
-  /** Provet's clock at the first response of this run: the next run's watermark. */
+  /** Provet's clock at the first response of this run. */
   providerStartedAt: Date | null;
+  /** The earliest Date Provet sent in this run: the next run's watermark. It is earlier than
+   *  providerStartedAt only when Provet's clock stepped back during the run. */
+  earliestServerDate?: Date | null;
   streams: Record<string, StreamCounts>;
   /** Test-only: where the process may be killed on purpose (see crash-points.ts). */
   crashPoint: CrashPoint;
@@ -40,7 +43,9 @@ export function countsFor(ctx: RunContext, stream: string): StreamCounts {
 
 /** The first response of the run tells Provet's time; later ones are ignored. */
 export function noteServerDate(ctx: RunContext, date: Date | null): void {
-  if (ctx.providerStartedAt === null && date !== null) ctx.providerStartedAt = date;
+  if (date === null) return;
+  if (ctx.providerStartedAt === null) ctx.providerStartedAt = date;
+  if (!ctx.earliestServerDate || date < ctx.earliestServerDate) ctx.earliestServerDate = date;
 }
 
 export function throwIfStopped(ctx: RunContext): void {

@@ -89,11 +89,12 @@ async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<Ru
     await syncCodelists(ctx);
     await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
 
-    const clientsSince = sinceFor('clients', watermarks, startedAt, deps.lookbackSeconds, kind, logger);
+    const stepBackMs = await clockStepBack(deps.pool, runId, startedAt, logger);
+    const clientsSince = sinceFor('clients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
     await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
     await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
 
-    const patientsSince = sinceFor('patients', watermarks, startedAt, deps.lookbackSeconds, kind, logger);
+    const patientsSince = sinceFor('patients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
     await syncPatients(ctx, patientsSince.since);
     await rereadPatientsOfFlippedClients(ctx);
     await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
@@ -101,6 +102,46 @@ async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<Ru
     error = err instanceof Error ? err : new Error(String(err));
   }
   return finish(deps, ctx, kind, statsBefore, error);
+}
+
+/** Two clocks read a second apart at best (Date headers have whole seconds), plus request time. */
+const CLOCK_TOLERANCE_MS = 5_000;
+
+/**
+ * How far Provet's clock has stepped back since the last run that landed, measured against the
+ * database's clock (sync_runs.started_at): changes made after such a step carry stamps older
+ * than the stored watermark, so the run reads back that much further.
+ */
+async function clockStepBack(pool: pg.Pool, runId: number, providerNow: Date, logger: Logger): Promise<number> {
+  const result = await pool.query<{ previous: number | null; current: number | null }>(
+    `SELECT (SELECT extract(epoch FROM provider_started_at - started_at) * 1000 FROM sync_runs
+              WHERE id < $1 AND provider_started_at IS NOT NULL AND status IN ('succeeded', 'partial')
+              ORDER BY id DESC LIMIT 1)::float8 AS previous,
+            (SELECT extract(epoch FROM $2::timestamptz - started_at) * 1000 FROM sync_runs WHERE id = $1)::float8 AS current`,
+    [runId, providerNow.toISOString()],
+  );
+  const { previous, current } = result.rows[0] ?? { previous: null, current: null };
+  if (previous === null || current === null) return 0;
+  const drift = previous - current;
+  if (drift <= CLOCK_TOLERANCE_MS) return 0;
+  // Generous on purpose: the measurement itself is only good to the tolerance.
+  const stepBack = drift + CLOCK_TOLERANCE_MS;
+  logger.warn({ stepBackSeconds: Math.round(stepBack / 1000) }, "Provet's clock stepped back since the last run; reading back that much further");
+  return stepBack;
+}
+
+/**
+ * The watermark this run may store: Provet's earliest time seen, never later than its start. When
+ * Provet's clock stepped back during the run, that is earlier than the stored watermark may be,
+ * and the watermark must be allowed to move back to it.
+ */
+function watermarkOf(ctx: RunContext, startedAt: Date): { to: Date; steppedBack: boolean } {
+  const earliest = ctx.earliestServerDate;
+  const steppedBack = earliest !== null && earliest !== undefined && earliest.getTime() < startedAt.getTime() - CLOCK_TOLERANCE_MS;
+  if (steppedBack) {
+    ctx.logger.warn({ startedAt: startedAt.toISOString(), earliest: earliest.toISOString() }, "Provet's clock stepped back during this run; the watermark takes the earlier time");
+  }
+  return { to: earliest && earliest < startedAt ? earliest : startedAt, steppedBack };
 }
 
 /** Provet's time at the run's first response; the local clock only if Provet sent no Date. */
@@ -139,11 +180,12 @@ export function sinceFor(
   return { since: new Date(watermark - lookbackSeconds * 1000), repair: false };
 }
 
-async function advanceWatermarks(ctx: RunContext, streams: StreamName[], to: Date, repair = false): Promise<void> {
+async function advanceWatermarks(ctx: RunContext, streams: StreamName[], startedAt: Date, repair = false): Promise<void> {
+  const { to, steppedBack } = watermarkOf(ctx, startedAt);
   await withTransaction(ctx.pool, async (db) => {
     await assertLease(db, ctx.runId);
     for (const stream of streams) {
-      await advanceWatermark(db, stream, to.toISOString(), ctx.runId, { allowBackwards: repair });
+      await advanceWatermark(db, stream, to.toISOString(), ctx.runId, { allowBackwards: repair || steppedBack });
     }
     ctx.crashPoint('in-watermark');
   });

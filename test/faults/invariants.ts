@@ -49,6 +49,8 @@ interface Version {
   id: number;
   /** The simulator's clock right after the change: when it happened at the source. */
   at: number;
+  /** This machine's clock then: a watermark written before this moment cannot owe this version. */
+  realAt: number;
   raw: Record<string, unknown>;
 }
 
@@ -57,32 +59,45 @@ export class SourceHistory {
   readonly versions: Version[] = [];
   constructor(private readonly sim: Simulator) {}
 
-  /** Call after a change: records the current source version of each named record. */
+  /**
+   * Call after a change: records the current source version of each named record, and for
+   * clients of their patients too (archiving a client changes them as well).
+   */
   record(kind: 'client' | 'patient', ids: readonly number[]): void {
     const state = this.sim.exportState();
-    const list = kind === 'client' ? state.clients : state.patients;
     const wanted = new Set(ids);
     const at = this.sim.now().getTime();
-    for (const raw of list) if (wanted.has(Number(raw.id))) this.versions.push({ kind, id: Number(raw.id), at, raw });
+    if (kind === 'patient') {
+      for (const raw of state.patients) if (wanted.has(Number(raw.id))) this.versions.push({ kind, id: Number(raw.id), at, realAt: Date.now(), raw });
+      return;
+    }
+    const urls = new Set<unknown>();
+    for (const raw of state.clients) {
+      if (!wanted.has(Number(raw.id))) continue;
+      this.versions.push({ kind, id: Number(raw.id), at, realAt: Date.now(), raw });
+      urls.add(raw.url);
+    }
+    for (const raw of state.patients) if (urls.has(raw.client)) this.versions.push({ kind: 'patient', id: Number(raw.id), at, realAt: Date.now(), raw });
   }
 
   /** Records every record of the source as it is now (e.g. before a first run). */
   recordAll(): void {
     const state = this.sim.exportState();
     const at = this.sim.now().getTime();
-    for (const raw of state.clients) this.versions.push({ kind: 'client', id: Number(raw.id), at, raw });
-    for (const raw of state.patients) this.versions.push({ kind: 'patient', id: Number(raw.id), at, raw });
+    for (const raw of state.clients) this.versions.push({ kind: 'client', id: Number(raw.id), at, realAt: Date.now(), raw });
+    for (const raw of state.patients) this.versions.push({ kind: 'patient', id: Number(raw.id), at, realAt: Date.now(), raw });
   }
 }
 
 /**
- * Invariant 2. For every audited watermark write W of a stream, every record whose latest source
- * version before W was made strictly before W must already be in the mirror snapshot taken at that
- * write, with exactly that version or a later one. Returns the violations.
+ * Invariant 2. For every audited watermark write W of a stream, every record changed at the source
+ * before W (by the source's clock) and before the write itself (in real time) must already be in
+ * the mirror snapshot taken at that write, with that version or a later one. Returns the violations.
  */
 export async function watermarkViolations(pool: pg.Pool, history: SourceHistory): Promise<string[]> {
-  const audits = (await pool.query<{ stream: string; w: number; snapshot: Record<string, string> }>(
-    'SELECT stream, extract(epoch FROM watermark)::float8 * 1000 AS w, snapshot FROM watermark_audit ORDER BY id',
+  const audits = (await pool.query<{ stream: string; w: number; writtenAt: number; snapshot: Record<string, string> }>(
+    `SELECT stream, extract(epoch FROM watermark)::float8 * 1000 AS w, extract(epoch FROM written_at)::float8 * 1000 AS "writtenAt",
+            snapshot FROM watermark_audit ORDER BY id`,
   )).rows;
   // md5 of each version as PostgreSQL would store it, computed by PostgreSQL itself.
   const hashes = (await pool.query<{ h: string }>('SELECT md5(v::jsonb::text) AS h FROM unnest($1::text[]) AS v', [
@@ -94,7 +109,7 @@ export async function watermarkViolations(pool: pg.Pool, history: SourceHistory)
     const kind = audit.stream === 'clients' ? 'client' : 'patient';
     const latestBefore = new Map<number, number[]>();
     history.versions.forEach((v, i) => {
-      if (v.kind !== kind || v.at >= w) return;
+      if (v.kind !== kind || v.at >= w || v.realAt >= audit.writtenAt) return;
       const list = latestBefore.get(v.id) ?? [];
       list.push(i);
       latestBefore.set(v.id, list);
