@@ -45,6 +45,7 @@ export function runReconcile(deps: SideRunDependencies): Promise<SideRunOutcome>
 
 async function reconcileKind(ctx: SideRunContext, kind: Kind): Promise<void> {
   countsFor(ctx, kind.table);
+  Object.assign(findingsFor(ctx, kind.table), { rangesChecked: 0, rangesDiffering: 0, rangesRead: 0 });
   // An empty range must count 0: Provet answers an unknown filter with the whole list, and a
   // reconcile that believed such answers would mark nothing right and read everything.
   const probe = await upstreamCount(ctx, kind, { id__gte: 0, id__lt: 0 });
@@ -61,7 +62,7 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
   throwIfStopped(ctx);
   if (from >= to) return;
   const findings = findingsFor(ctx, kind.table);
-  findings.rangesChecked = (findings.rangesChecked ?? 0) + 1;
+  findings.rangesChecked! += 1;
   const upstream = await upstreamCount(ctx, kind, { id__gte: from, id__lt: to });
   if (upstream > to - from) throw new FilterIgnoredError(`${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`);
   const mirror = await mirrorRangeSummary(ctx.pool, kind.table, from, to);
@@ -70,7 +71,7 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
     differs = (await upstreamCount(ctx, kind, { id__gte: from, id__lt: to, modified__gt: mirror.maxModified })) > 0;
   }
   if (!differs) return;
-  findings.rangesDiffering = (findings.rangesDiffering ?? 0) + 1;
+  findings.rangesDiffering! += 1;
   if (upstream <= READ_THRESHOLD || to - from <= 1) {
     await readRange(ctx, kind, from, to, upstream);
     return;
@@ -83,7 +84,7 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
 /** Records in [from, to) (to null: no upper bound) land; mirror rows Provet did not return are marked deleted. */
 async function readRange(ctx: SideRunContext, kind: Kind, from: number, to: number | null, expected: number): Promise<void> {
   const findings = findingsFor(ctx, kind.table);
-  findings.rangesRead = (findings.rangesRead ?? 0) + 1;
+  findings.rangesRead! += 1;
   // The budget charges by page_size asked for, not by records returned: ask for no more than needed.
   const pageSize = Math.min(ctx.pageSize, Math.max(UNIT_PAGE, Math.ceil(expected / UNIT_PAGE) * UNIT_PAGE));
   const query: Record<string, number> = to === null ? { id__gte: from } : { id__gte: from, id__lt: to };

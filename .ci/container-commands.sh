@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# No Docker engine runs here, so this runs the image's command lines directly, the way the image
+# would: production dependencies only (npm ci --omit=dev --omit=optional, as the Dockerfile's deps
+# stage), NODE_ENV=production, secrets from *_FILE as docker-compose.yml mounts them, the
+# simulator as the demo profile starts it, the HEALTHCHECK's own command, and SIGTERM at the end.
+# Needs `npm run build` first and a PostgreSQL at $ADMIN_DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ADMIN_DATABASE_URL=${ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+SIM_PORT=${SIM_PORT:-18000}
+HTTP_PORT=${HTTP_PORT:-18080}
+work=$(mktemp -d)
+db="provet_sync_container_$$"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  psql -q "$ADMIN_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== image layout: production dependencies only =="
+mkdir -p "$work/app" "$work/secrets"
+cp package.json package-lock.json "$work/app/"
+(cd "$work/app" && npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund --loglevel=error)
+cp -r dist migrations "$work/app/"
+test ! -e "$work/app/node_modules/typescript" || { echo "dev dependencies leaked into the production install" >&2; exit 1; }
+
+psql -q "$ADMIN_DATABASE_URL" -c "CREATE DATABASE $db"
+db_url=$(node -e "const u=new URL(process.argv[1]); u.pathname='/$db'; console.log(u.toString())" "$ADMIN_DATABASE_URL")
+printf '%s\n' "$db_url" > "$work/secrets/database_url"
+printf 'demo-secret\n' > "$work/secrets/provet_client_secret"
+printf 'ci-webhook-secret-0123456789abcdef\n' > "$work/secrets/webhook_secret"
+chmod 600 "$work/secrets/"*
+
+cd "$work/app"
+export NODE_ENV=production
+echo "== simulator, as the demo profile runs it =="
+node dist/cli.js simulate --host 127.0.0.1 --port "$SIM_PORT" --clients 300 --client-secret demo-secret > "$work/simulator.log" 2>&1 &
+pids+=($!)
+
+container_env=(
+  PROVET_BASE_URL="http://127.0.0.1:$SIM_PORT/1234/api/0.1/"
+  PROVET_CLIENT_ID=provet-sync-demo
+  PROVET_CLIENT_SECRET_FILE="$work/secrets/provet_client_secret"
+  DATABASE_URL_FILE="$work/secrets/database_url"
+  WEBHOOK_SECRET_FILE="$work/secrets/webhook_secret"
+  HTTP_PORT="$HTTP_PORT"
+  LOG_LEVEL=info
+)
+echo "== daemon (ENTRYPOINT + CMD) =="
+env "${container_env[@]}" node dist/cli.js daemon > "$work/daemon.log" 2>&1 &
+daemon=$!
+pids+=("$daemon")
+
+ready=""
+for _ in $(seq 1 120); do
+  if curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" > /dev/null 2>&1; then ready=yes; break; fi
+  sleep 0.5
+done
+if [ -z "$ready" ]; then echo "daemon never became ready" >&2; tail -n 40 "$work/daemon.log" >&2; exit 1; fi
+echo "readyz: $(curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz")"
+
+# The Dockerfile's HEALTHCHECK command, taken from the Dockerfile itself.
+health_js=$(node -e "const m=/HEALTHCHECK[^]*?CMD \[\"node\", \"-e\", (\"(?:[^\"\\\\]|\\\\.)*\")\]/.exec(require('fs').readFileSync(process.argv[1],'utf8')); console.log(JSON.parse(m[1]))" "$OLDPWD/Dockerfile")
+HTTP_PORT="$HTTP_PORT" node -e "$health_js" && echo "HEALTHCHECK command: healthy"
+
+curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^provet_sync_runs_total' 
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d client_id=1 "http://127.0.0.1:$HTTP_PORT/webhooks/provet/ci-webhook-secret-0123456789abcdef")
+[ "$code" = 200 ] || { echo "webhook answered $code" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -d client_id=1 "http://127.0.0.1:$HTTP_PORT/webhooks/provet/wrong")
+[ "$code" = 404 ] || { echo "webhook without the secret answered $code" >&2; exit 1; }
+
+echo "== SIGTERM (docker stop) =="
+kill -TERM "$daemon"
+status=0
+wait "$daemon" || status=$?
+[ "$status" = 0 ] || { echo "daemon exited $status after SIGTERM" >&2; tail -n 20 "$work/daemon.log" >&2; exit 1; }
+echo "daemon exited 0 after SIGTERM"
+
+echo "== one-off commands (docker compose run provet-sync ...) =="
+env "${container_env[@]}" node dist/cli.js status
+env "${container_env[@]}" node dist/cli.js reconcile
+env "${container_env[@]}" node dist/cli.js grant-reader "analysts_ci_$$"
+psql -q "$ADMIN_DATABASE_URL" -c "DROP DATABASE $db WITH (FORCE)" -c "DROP ROLE analysts_ci_$$"
+if grep -q 'ci-webhook-secret\|demo-secret' "$work/daemon.log"; then echo "a secret reached the daemon log" >&2; exit 1; fi
+echo "container command lines: ok"
