@@ -210,7 +210,8 @@ async function finish(
     }),
     { pages: 0, fetched: 0, written: 0, rejected: 0 },
   );
-  const stopped = error instanceof StopRequested;
+  // Once asked to stop, the request in flight is aborted too: whatever error that raises is the stop.
+  const stopped = error instanceof StopRequested || (error !== undefined && deps.signal?.aborted === true);
   const status = error ? 'failed' : totals.rejected > 0 ? 'partial' : 'succeeded';
   try {
     await finishRun(deps.pool, ctx.runId, {
