@@ -27,7 +27,7 @@ export interface ProvetClientOptions {
   connections?: number;
   rateLimits?: Partial<Record<string, number>>;
   rateWindowMs?: number;
-  /** Fraction of the documented limits the budget allows itself. Default 0.95. */
+  /** Fraction of the documented limits the budget allows itself. Default 1 (a time margin keeps it under). */
   rateSafetyFactor?: number;
   userAgent?: string;
   /** First backoff step (default 500 ms) and its cap (default 30 s). */

@@ -128,6 +128,9 @@ describe('a misbehaving front end', () => {
           res.end(body);
         });
       });
+      // A reset on either side must not become an unhandled 'error' that kills the test worker.
+      upstream.on('error', () => res.destroy());
+      req.on('error', () => upstream.destroy());
       req.pipe(upstream);
     });
     proxy.listen(0, '127.0.0.1');

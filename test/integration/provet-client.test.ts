@@ -359,8 +359,8 @@ describe('ProvetClient against the simulator', () => {
     const started = Date.now();
     expect(sorted(await clientIds(paced, 10))).toEqual(expectedClientIds(sim));
     expect(sim.requestCounts()['GET client/ 429'] ?? 0).toBeLessThanOrEqual(1);
-    // 12 pages at 5 per second (6 x 0.95): the budget did make it wait.
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    // 12 pages at 6 per second (plus the 2% time margin): the second six waited for the window.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
   });
 
   it('counts a larger page as several requests against the budget', async () => {
