@@ -31,37 +31,52 @@ export async function readStream<Row extends { id: number; modified: string; raw
   const progress = new Progress(logger, spec.label ?? spec.stream);
   let warnedIgnoredFilter = false;
   const pages = ctx.provet.pages(spec.path, spec.query, { pageSize: ctx.pageSize, signal: ctx.signal });
-  for await (const page of prefetched(pages)) {
-    noteServerDate(ctx, page.serverDate);
-    const { rows, rejects } = spec.map(page.records);
-    spec.checkPage?.(rows, page);
-    if (spec.modifiedSince && !warnedIgnoredFilter && rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)) {
-      warnedIgnoredFilter = true;
-      logger.warn(
-        { endpoint: spec.path, since: spec.modifiedSince, count: page.count },
-        'Provet returned records older than modified__gte: the filter looks ignored, so this run reads the whole list',
-      );
+  // One page is written while the next is fetched and mapped: the database and the CPU work side
+  // by side. Pages still land one at a time and in order, and the stream only ends (and its
+  // watermark can only move) once the last write has landed.
+  let writing: Promise<void> | null = null;
+  try {
+    for await (const page of prefetched(pages)) {
+      noteServerDate(ctx, page.serverDate);
+      const { rows, rejects } = spec.map(page.records);
+      spec.checkPage?.(rows, page);
+      if (spec.modifiedSince && !warnedIgnoredFilter && rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)) {
+        warnedIgnoredFilter = true;
+        logger.warn(
+          { endpoint: spec.path, since: spec.modifiedSince, count: page.count },
+          'Provet returned records older than modified__gte: the filter looks ignored, so this run reads the whole list',
+        );
+      }
+      await spec.prepare?.(rows);
+      if (writing) await writing;
+      throwIfStopped(ctx);
+      writing = landPage(ctx, {
+        stream: spec.stream,
+        rows,
+        rejects,
+        write: spec.write,
+        describe: (row) => ({ recordId: String(row.id), payload: JSON.stringify(row.raw) }),
+      }).then((landed) => {
+        counts.pages += 1;
+        counts.fetched += page.records.length;
+        counts.written += landed.written;
+        counts.rejected += landed.rejects.length;
+        if (landed.rejects.length > 0) {
+          logger.warn(
+            { page: page.page, rejected: landed.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10) },
+            `${landed.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
+          );
+        }
+        progress.page(page, { written: landed.written, rejected: landed.rejects.length });
+      });
+      // Observed at the next turn or below; this only keeps it from counting as unhandled meanwhile.
+      writing.catch(() => {});
     }
-    await spec.prepare?.(rows);
-    const landed = await landPage(ctx, {
-      stream: spec.stream,
-      rows,
-      rejects,
-      write: spec.write,
-      describe: (row) => ({ recordId: String(row.id), payload: JSON.stringify(row.raw) }),
-    });
-    counts.pages += 1;
-    counts.fetched += page.records.length;
-    counts.written += landed.written;
-    counts.rejected += landed.rejects.length;
-    if (landed.rejects.length > 0) {
-      logger.warn(
-        { page: page.page, rejected: landed.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10) },
-        `${landed.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
-      );
-    }
-    progress.page(page, { written: landed.written, rejected: landed.rejects.length });
+    if (writing) await writing;
     throwIfStopped(ctx);
+  } finally {
+    // Whatever ended the loop, the page being written lands or rolls back whole before we return.
+    if (writing) await (writing).catch(() => {});
   }
   progress.done();
 }
