@@ -76,7 +76,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
     throwIfStopped(ctx);
   } finally {
     // Whatever ended the loop, the page being written lands or rolls back whole before we return.
-    if (writing) await (writing).catch(() => {});
+    if (writing) await writing.catch(() => {});
   }
   progress.done();
 }
