@@ -239,8 +239,8 @@ async function runDaemonCommand(config: Config, logger: Logger, db: Database, pr
     });
   } finally {
     await reconcile?.stop();
-    await hints?.stop();
     await server.close();
+    await hints?.stop();
     metrics.close();
   }
   return EXIT.ok;
