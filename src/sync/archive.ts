@@ -11,8 +11,8 @@ import { writePatients } from './patients.js';
 import { mapPage, mapPatient } from './rows.js';
 import { readStream } from './stream.js';
 
-/** Clients per request: keeps the URL short while costing one request for many clients. */
-const CLIENTS_PER_REQUEST = 100;
+/** Clients per request: keeps the URL short (a few KB) while costing one request for many clients. */
+const CLIENTS_PER_REQUEST = 200;
 
 export class IgnoredFilterError extends Error {
   readonly code = 'PROVET_FILTER_IGNORED';
@@ -41,7 +41,11 @@ export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<v
 
 async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<string, string | number>): Promise<void> {
   const wanted = new Set(clientIds);
+  // Pages sized to the patients the mirror knows for these clients (plus room for new ones).
+  const known = await ctx.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM patients WHERE client_id = ANY($1::bigint[])', [clientIds]);
+  const expected = Math.ceil((known.rows[0]?.n ?? 0) * 1.1) + 1;
   await readStream(ctx, {
+    sizing: expected,
     stream: 'patients',
     label: 'patients of archived or unarchived clients',
     path: 'patient/',

@@ -16,7 +16,7 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
     stream: 'clients',
     path: 'client/',
     query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
-    ...(since ? { modifiedSince: since.toISOString() } : {}),
+    ...(since ? { modifiedSince: since.toISOString(), sizing: 'probe' as const } : {}),
     map: (records) => mapPage(records, mapClient),
     prepare: async (rows) => {
       await fillMissingFieldValues(ctx, 'client', rows);

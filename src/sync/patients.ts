@@ -13,7 +13,7 @@ export async function syncPatients(ctx: RunContext, since: Date | null): Promise
     stream: 'patients',
     path: 'patient/',
     query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
-    ...(since ? { modifiedSince: since.toISOString() } : {}),
+    ...(since ? { modifiedSince: since.toISOString(), sizing: 'probe' as const } : {}),
     map: (records) => mapPage(records, mapPatient),
     prepare: (rows) => fillMissingFieldValues(ctx, 'patient', rows),
     write: (db, rows) => writePatients(db, rows, ctx),

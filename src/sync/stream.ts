@@ -20,6 +20,22 @@ export interface StreamSpec<Row extends { id: number; modified: string; raw: unk
   modifiedSince?: string;
   /** Checks each page; throws to stop the stream. */
   checkPage?: (rows: readonly Row[], page: PageResult) => void;
+  /**
+   * How to size pages. Provet charges a request by the page size it asks for, not by what comes
+   * back, so a list of 120 changes read at page_size=1000 costs 20 units where 3 would do.
+   * 'probe': ask for one record first (1 unit) to learn `count`, then size the pages to fit it;
+   * a number: the expected count, known beforehand; unset: the configured page size.
+   */
+  sizing?: 'probe' | number;
+}
+
+const UNIT_PAGE = 50;
+
+/** The page size that reads `expected` records in as few units as possible, within `max`. */
+export function fittedPageSize(expected: number, max: number): number {
+  const pages = Math.max(1, Math.ceil(expected / max));
+  const perPage = Math.ceil(expected / pages / UNIT_PAGE) * UNIT_PAGE;
+  return Math.min(max, Math.max(UNIT_PAGE, perPage));
 }
 
 export async function readStream<Row extends { id: number; modified: string; raw: unknown }>(
@@ -30,7 +46,19 @@ export async function readStream<Row extends { id: number; modified: string; raw
   const logger = ctx.logger.child({ stream: spec.stream });
   const progress = new Progress(logger, spec.label ?? spec.stream);
   let warnedIgnoredFilter = false;
-  const pages = ctx.provet.pages(spec.path, spec.query, { pageSize: ctx.pageSize, signal: ctx.signal });
+  let pageSize = ctx.pageSize;
+  if (spec.sizing === 'probe') {
+    const probe = await ctx.provet.getPage(spec.path, { ...spec.query, page_size: 1 }, { signal: ctx.signal });
+    noteServerDate(ctx, probe.serverDate);
+    if (probe.count === 0) {
+      progress.done();
+      return;
+    }
+    pageSize = fittedPageSize(probe.count, ctx.pageSize);
+  } else if (typeof spec.sizing === 'number') {
+    pageSize = fittedPageSize(spec.sizing, ctx.pageSize);
+  }
+  const pages = ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal });
   // One page is written while the next is fetched and mapped: the database and the CPU work side
   // by side. Pages still land one at a time and in order, and the stream only ends (and its
   // watermark can only move) once the last write has landed.
