@@ -5,12 +5,6 @@ import type pg from 'pg';
 type Db = pg.Pool | pg.PoolClient;
 export type RecordTable = 'clients' | 'patients';
 
-/** Runs that are not the scheduled poll ('reconcile', 'webhook'): sync_runs.kind is free text. */
-export async function startSideRun(db: Db, kind: 'reconcile' | 'webhook'): Promise<number> {
-  const result = await db.query<{ id: string }>(`INSERT INTO sync_runs (kind, status) VALUES ($1, 'running') RETURNING id`, [kind]);
-  return Number(result.rows[0]!.id);
-}
-
 export interface RangeSummary {
   count: number;
   /** Latest `modified` in the range, UTC with microseconds, or null for an empty range. */

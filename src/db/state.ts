@@ -85,7 +85,8 @@ export async function closeInterruptedRuns(db: Db): Promise<number> {
   return result.rowCount ?? 0;
 }
 
-export async function startRun(db: Db, kind: 'full' | 'incremental'): Promise<number> {
+/** kind: 'full' or 'incremental' for the poll; 'reconcile' or 'webhook' for side runs. */
+export async function startRun(db: Db, kind: 'full' | 'incremental' | 'reconcile' | 'webhook'): Promise<number> {
   const result = await db.query<{ id: string }>(
     `INSERT INTO sync_runs (kind, status) VALUES ($1, 'running') RETURNING id`,
     [kind],

@@ -26,7 +26,9 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
   });
 }
 
-async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], ctx: RunContext, queueRereads: boolean): Promise<number> {
+/** The writes for a page of clients: versioned upsert, then phone numbers and custom values of the
+ * rows written, and (when asked) patient re-reads queued for archive flips. Also used by side runs. */
+export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], ctx: Pick<RunContext, 'runId' | 'providerStartedAt'>, queueRereads: boolean): Promise<number> {
   const written = await upsertClients(
     db,
     rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row),

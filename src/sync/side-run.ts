@@ -3,15 +3,15 @@
 // batch landed by landPage with the versioned upsert, and the run recorded in sync_runs.
 import type pg from 'pg';
 import { withTransaction } from '../db/connect.js';
-import { replaceFieldValues, replacePhoneNumbers, upsertClients } from '../db/mirror.js';
-import { clearDeleted, markDeleted, startSideRun, type RecordTable } from '../db/reconcile.js';
-import { assertLease, finishRun, queuePatientRereads, takeLease, tryAcquireRunLock } from '../db/state.js';
+import { clearDeleted, markDeleted, type RecordTable } from '../db/reconcile.js';
+import { assertLease, finishRun, startRun, takeLease, tryAcquireRunLock } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
 import { countsFor, noteServerDate, StopRequested, type RunContext } from './context.js';
 import { noCrashPoints } from './crash-points.js';
 import { fillMissingFieldValues } from './custom-fields.js';
 import { landPage } from './land.js';
+import { writeClients } from './clients.js';
 import { writePatients } from './patients.js';
 import { fillMissingPhoneNumbers } from './phone-numbers.js';
 import type { ClientRow, PatientRow, Reject } from './rows.js';
@@ -53,7 +53,7 @@ export async function withSideRun(
   const lock = await tryAcquireRunLock(deps.pool, deps.schema);
   if (!lock) return { status: 'locked' };
   try {
-    const runId = await startSideRun(deps.pool, kind);
+    const runId = await startRun(deps.pool, kind);
     await takeLease(deps.pool, runId);
     const ctx: SideRunContext = {
       runId,
@@ -110,26 +110,6 @@ async function finishSideRun(ctx: SideRunContext, kind: string, requests: number
   return { status, runId: ctx.runId, kind, streams, requests, throttled, ...(error ? { error } : {}) };
 }
 
-/**
- * The same writes a poll makes for a page of clients (versioned upsert, phone numbers and custom
- * values of written rows, patient re-reads queued for archive flips). src/sync/clients.ts keeps
- * its own copy private; this one must stay in step with it.
- */
-async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], ctx: RunContext): Promise<number> {
-  const written = await upsertClients(
-    db,
-    rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row),
-    ctx.providerStartedAt?.toISOString() ?? null,
-  );
-  const writtenIds = new Set(written.map((w) => w.id));
-  const changed = rows.filter((r) => writtenIds.has(r.id));
-  await replacePhoneNumbers(db, changed.map((r) => r.id), changed.flatMap((r) => r.phoneNumbers ?? []));
-  await replaceFieldValues(db, 'client', changed.map((r) => r.id), changed.flatMap((r) => r.fieldValues ?? []));
-  const flipped = written.filter((w) => w.previousArchived !== null && w.previousArchived !== w.archived);
-  await queuePatientRereads(db, flipped.map((w) => w.id), ctx.runId);
-  return written.length;
-}
-
 /** Lands records of one kind as a poll page would, and clears deleted_at on every one of them. */
 export async function landRecords(
   ctx: SideRunContext,
@@ -146,7 +126,7 @@ export async function landRecords(
     const rows = mapped.rows as ClientRow[];
     await fillMissingFieldValues(ctx, 'client', rows);
     await fillMissingPhoneNumbers(ctx, rows);
-    const landed = await landPage(ctx, { stream: table, rows, rejects: mapped.rejects, write: (db, r) => writeClients(db, r, ctx), describe });
+    const landed = await landPage(ctx, { stream: table, rows, rejects: mapped.rejects, write: (db, r) => writeClients(db, r, ctx, true), describe });
     [written, rejected] = [landed.written, landed.rejects.length];
   } else {
     const rows = mapped.rows as PatientRow[];
