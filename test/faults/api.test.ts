@@ -2,13 +2,11 @@
 // requests, oversized bodies, `next` links that loop, redirects to another host. Each run either
 // lands (the transient faults) or fails with a clear error and no watermark movement; once the
 // faults stop, one clean run converges.
-import { once } from 'node:events';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ProvetClientOptions } from '../../src/provet/client.js';
 import { runSync, type RunOutcome } from '../../src/sync/run.js';
 import { startHarness, type Harness } from '../support/harness.js';
+import { startRewritingProxy, type RewritingProxy } from '../support/rewriting-proxy.js';
 import { expectInvariants, installAudit, SourceHistory } from './invariants.js';
 
 let h: Harness;
@@ -107,44 +105,27 @@ describe('lasting faults: the run fails clearly and claims nothing', () => {
 });
 
 describe('a misbehaving front end', () => {
-  let proxy: Server;
+  let proxy: RewritingProxy;
   let mode: 'loop' | 'redirect' = 'loop';
   beforeAll(async () => {
-    const target = new URL(h.sim.baseUrl);
-    proxy = createServer((req: IncomingMessage, res: ServerResponse) => {
-      if (mode === 'redirect' && req.url?.includes('/client/')) {
+    proxy = await startRewritingProxy(h.sim.baseUrl, {
+      intercept: (req, res) => {
+        if (mode !== 'redirect' || !req.url?.includes('/client/')) return false;
         res.writeHead(302, { Location: 'http://elsewhere.example/1234/api/0.1/client/' });
         res.end();
-        return;
-      }
-      const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-        const chunks: Buffer[] = [];
-        up.on('data', (c: Buffer) => chunks.push(c));
-        up.on('end', () => {
-          let body = Buffer.concat(chunks).toString('utf8');
-          // Every `next` points back at page 2: a loop.
-          if (mode === 'loop') body = body.replace(/("next":"[^"]*?)page=\d+/g, '$1page=2');
-          res.writeHead(up.statusCode ?? 502, { ...up.headers, 'content-length': String(Buffer.byteLength(body)) });
-          res.end(body);
-        });
-      });
-      // A reset on either side must not become an unhandled 'error' that kills the test worker.
-      upstream.on('error', () => res.destroy());
-      req.on('error', () => upstream.destroy());
-      req.pipe(upstream);
+        return true;
+      },
+      // Every `next` points back at page 2: a loop.
+      rewrite: (body) => (mode === 'loop' ? body.replace(/("next":"[^"]*?)page=\d+/g, '$1page=2') : body),
     });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
   });
-  afterAll(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+  afterAll(() => proxy.close());
 
   it.each(['loop', 'redirect'] as const)('%s: the run fails with a clear error', async (which) => {
     mode = which;
     change(5, which);
     const before = await watermarks();
-    const port = (proxy.address() as AddressInfo).port;
-    const baseUrl = h.sim.baseUrl.replace(`:${new URL(h.sim.baseUrl).port}/`, `:${port}/`);
-    const outcome = await syncWith({ baseUrl }, true);
+    const outcome = await syncWith({ baseUrl: proxy.baseUrl }, true);
     expect(outcome.status).toBe('failed');
     if (outcome.status === 'failed') expect(outcome.error?.message).toMatch(which === 'loop' ? /loop|visited|again|page/i : /redirect|elsewhere\.example|3\d\d/i);
     expect(await watermarks()).toEqual(before);

@@ -1,13 +1,11 @@
 // How a run meets trouble: a busy or failing API, a bad record, a second process, a `next` link
 // to another host. Each is checked over real HTTP and a real database.
-import { once } from 'node:events';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { tryAcquireRunLock } from '../../src/db/state.js';
 import { runSync } from '../../src/sync/run.js';
 import { mirrorDifferences } from '../support/compare.js';
 import { expectLanded, startHarness, type Harness } from '../support/harness.js';
+import { startRewritingProxy, type RewritingProxy } from '../support/rewriting-proxy.js';
 
 let h: Harness;
 
@@ -125,33 +123,15 @@ describe('a bad record', () => {
 });
 
 describe('a next link to another host', () => {
-  let proxy: Server;
-  afterAll(() => new Promise<void>((resolve) => (proxy ? proxy.close(() => resolve()) : resolve())));
+  let proxy: RewritingProxy | undefined;
+  afterAll(async () => proxy?.close());
 
   it('fails the run with a clear error and keeps the watermark', async () => {
     // A real HTTP proxy in front of the simulator that rewrites `next` to point elsewhere.
-    const target = new URL(h.sim.baseUrl);
-    proxy = createServer((req, res) => {
-      const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-        const chunks: Buffer[] = [];
-        up.on('data', (c: Buffer) => chunks.push(c));
-        up.on('end', () => {
-          let body = Buffer.concat(chunks).toString('utf8');
-          body = body.replace(/"next":"http:\/\/[^/]+\//g, '"next":"http://evil.example/');
-          const headers = { ...up.headers, 'content-length': String(Buffer.byteLength(body)) };
-          res.writeHead(up.statusCode ?? 502, headers);
-          res.end(body);
-        });
-      });
-      // A reset on either side must not become an unhandled 'error' that kills the test worker.
-      upstream.on('error', () => res.destroy());
-      req.on('error', () => upstream.destroy());
-      req.pipe(upstream);
+    proxy = await startRewritingProxy(h.sim.baseUrl, {
+      rewrite: (body) => body.replace(/"next":"http:\/\/[^/]+\//g, '"next":"http://evil.example/'),
     });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
-    const port = (proxy.address() as AddressInfo).port;
-    const baseUrl = h.sim.baseUrl.replace(`:${target.port}/`, `:${port}/`);
+    const baseUrl = proxy.baseUrl;
     const provet = h.newProvetClient({ baseUrl });
     const before = await h.db.pool.query('SELECT stream, watermark FROM sync_state ORDER BY stream');
     try {
