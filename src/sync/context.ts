@@ -32,6 +32,8 @@ export interface RunContext {
   /** The earliest Date Provet sent in this run: the next run's watermark. It is earlier than
    *  providerStartedAt only when Provet's clock stepped back during the run. */
   earliestServerDate?: Date | null;
+  /** This machine's clock when the run started (Date.now()). */
+  localStartedAt?: number;
   streams: Record<string, StreamCounts>;
   /** Test-only: where the process may be killed on purpose (see crash-points.ts). */
   crashPoint: CrashPoint;

@@ -78,6 +78,7 @@ async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<Ru
     pageSize: deps.pageSize,
     signal: deps.signal,
     providerStartedAt: null,
+    localStartedAt: Date.now(),
     streams: {},
     crashPoint: deps.crashPoint ?? noCrashPoints,
   };
@@ -135,13 +136,17 @@ async function clockStepBack(pool: pg.Pool, runId: number, providerNow: Date, lo
  * Provet's clock stepped back during the run, that is earlier than the stored watermark may be,
  * and the watermark must be allowed to move back to it.
  */
-function watermarkOf(ctx: RunContext, startedAt: Date): { to: Date; steppedBack: boolean } {
+function watermarkOf(ctx: RunContext, startedAt: Date, runStartedLocally: number): { to: Date; steppedBack: boolean } {
   const earliest = ctx.earliestServerDate;
-  const steppedBack = earliest !== null && earliest !== undefined && earliest.getTime() < startedAt.getTime() - CLOCK_TOLERANCE_MS;
-  if (steppedBack) {
-    ctx.logger.warn({ startedAt: startedAt.toISOString(), earliest: earliest.toISOString() }, "Provet's clock stepped back during this run; the watermark takes the earlier time");
-  }
-  return { to: earliest && earliest < startedAt ? earliest : startedAt, steppedBack };
+  if (!earliest || earliest.getTime() >= startedAt.getTime() - CLOCK_TOLERANCE_MS) return { to: startedAt, steppedBack: false };
+  // The step happened at some moment of this run, and changes right after it carry stamps up to
+  // that long before the earliest Date seen: go back by the run's duration (and the Date's second).
+  const to = new Date(earliest.getTime() - (Date.now() - runStartedLocally) - 1000);
+  ctx.logger.warn(
+    { startedAt: startedAt.toISOString(), earliest: earliest.toISOString(), watermark: to.toISOString() },
+    "Provet's clock stepped back during this run; the watermark goes back before the step",
+  );
+  return { to, steppedBack: true };
 }
 
 /** Provet's time at the run's first response; the local clock only if Provet sent no Date. */
@@ -181,7 +186,7 @@ export function sinceFor(
 }
 
 async function advanceWatermarks(ctx: RunContext, streams: StreamName[], startedAt: Date, repair = false): Promise<void> {
-  const { to, steppedBack } = watermarkOf(ctx, startedAt);
+  const { to, steppedBack } = watermarkOf(ctx, startedAt, ctx.localStartedAt ?? Date.now());
   await withTransaction(ctx.pool, async (db) => {
     await assertLease(db, ctx.runId);
     for (const stream of streams) {

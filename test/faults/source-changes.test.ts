@@ -101,6 +101,8 @@ describe('clock skew', () => {
   it('the API clock stepping back during a run loses nothing', async () => {
     expect((await h.sync()).status).toBe('succeeded');
     h.sim.setFaults('global', { latencyMs: 20 });
+    // Patient pages slow enough that the step surely falls between two of them, even on a busy machine.
+    h.sim.setFaults('GET patient/', { latencyMs: 150 });
     const ids = h.sim.exportState().patients.slice(0, 40).map((p) => Number(p.id));
     for (const id of ids.slice(0, 20)) h.sim.updatePatient(id, { color: 'before the step' });
     history.record('patient', ids.slice(0, 20));
@@ -110,14 +112,19 @@ describe('clock skew', () => {
     // patients on that page change, their new stamps ten minutes in the past.
     h.sim.resetRequestCounts();
     let stepped = false;
+    let patientPagesAtStep = 0;
     const { result } = await whileRunning(h.sync({ full: true }), () => {
       if (stepped || (h.sim.requestCounts()['GET patient/'] ?? 0) < 1) return;
       stepped = true;
+      patientPagesAtStep = h.sim.requestCounts()['GET patient/'] ?? 0;
       h.sim.setClockOffset(-10 * 60_000);
       for (const id of ids.slice(20, 40)) h.sim.updatePatient(id, { color: 'after the step' });
       history.record('patient', ids.slice(20, 40));
     }, 400);
     expect(stepped).toBe(true);
+    // The run read more patient pages after the step (so it saw Provet's clock after it).
+    expect(h.sim.requestCounts()['GET patient/'] ?? 0).toBeGreaterThan(patientPagesAtStep + 1);
+    h.sim.setFaults('GET patient/', null);
     expect(result.status).toBe('succeeded');
     h.sim.setFaults('global', null);
     // Later, the clock has moved on past where it stepped from, so the stored watermark does not
