@@ -83,8 +83,14 @@ export interface RateBudgetOptions {
   sleep?: Sleep;
 }
 
+/** One request's share of a window; `at` is when it counts from. */
+export interface Spend {
+  at: number;
+  cost: number;
+}
+
 interface Bucket {
-  spent: { at: number; cost: number }[];
+  spent: Spend[];
   blockedUntil: number;
 }
 
@@ -107,19 +113,30 @@ export class RateBudget {
   }
 
   /** Waits until `key` has `cost` units free in the rolling window, then spends them. */
-  async acquire(key: string, cost: number, signal?: AbortSignal): Promise<void> {
+  async acquire(key: string, cost: number, signal?: AbortSignal): Promise<Spend> {
     // Bounded: every wait moves the clock forward until the oldest spend leaves
     // the window; the cap only guards against a clock that never advances.
     for (let round = 0; round < 100_000; round++) {
       if (signal?.aborted) throw abortedError(signal, `${key}: waiting for rate budget`);
       const wait = this.waitFor(key, cost);
       if (wait <= 0) {
-        this.bucket(key).spent.push({ at: this.now(), cost });
-        return;
+        const spend = { at: this.now(), cost };
+        this.bucket(key).spent.push(spend);
+        return spend;
       }
       await this.sleep(wait, signal);
     }
     throw new ProvetApiError('PROVET_GAVE_UP', `${key}: rate budget never freed up`, { endpoint: key });
+  }
+
+  /**
+   * Once the answer is in: the server counted the request at some moment before it answered, so
+   * the spend counts from now. Otherwise a request that waited for a connection, or that the
+   * server took up late, would leave our window before it leaves the server's.
+   */
+  settle(key: string, spend: Spend): void {
+    spend.at = Math.max(spend.at, this.now());
+    this.bucket(key).spent.sort((a, b) => a.at - b.at);
   }
 
   /** After a 429: nobody uses `key` until `retryAfterMs` has passed. */

@@ -182,13 +182,16 @@ export class ProvetClient {
     let renewedAfter401 = false;
     let badBodies = 0;
     for (let attempt = 0; attempt <= this.maxRetries + 1; attempt++) {
-      await this.budget.acquire(ctx.endpoint, ctx.cost, signal);
+      const spend = await this.budget.acquire(ctx.endpoint, ctx.cost, signal);
       started ??= Date.now();
       let authHeader: string | undefined;
       try {
         authHeader = await this.auth.header(signal);
-        return await this.attemptGet(url, ctx, authHeader, signal);
+        const result = await this.attemptGet(url, ctx, authHeader, signal);
+        this.budget.settle(ctx.endpoint, spend);
+        return result;
       } catch (err) {
+        this.budget.settle(ctx.endpoint, spend);
         if (!(err instanceof ProvetApiError)) throw err;
         if (err.code === 'PROVET_AUTH' && err.status === 401 && authHeader !== undefined) {
           if (this.auth.renewable && !renewedAfter401) {

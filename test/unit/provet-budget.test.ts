@@ -156,3 +156,22 @@ describe('backoffDelay', () => {
     expect(backoffDelay(50, 100, 1000, () => 0.5)).toBe(750);
   });
 });
+
+describe('RateBudget.settle', () => {
+  it('counts a spend from when the answer came, so a late request does not free its slot early', async () => {
+    let now = 0;
+    const budget = new RateBudget({ limits: { 'GET a/': 2 }, windowMs: 1000, marginMs: 0, now: () => now, sleep: (ms) => { now += ms; return Promise.resolve(); } });
+    const first = await budget.acquire('GET a/', 1);
+    await budget.acquire('GET a/', 1);
+    // The first request waited 400 ms for a connection before the server saw it.
+    now = 400;
+    budget.settle('GET a/', first);
+    now = 1001;
+    // The second spend (at 0) has left the window, the first (settled at 400) has not.
+    expect(budget.spent('GET a/')).toBe(1);
+    await budget.acquire('GET a/', 1);
+    expect(now).toBe(1001);
+    await budget.acquire('GET a/', 1);
+    expect(now).toBeGreaterThanOrEqual(1401);
+  });
+});
