@@ -71,6 +71,21 @@ async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database
   }
 }
 
+/** For commands that talk to Provet: a stop signal, the API client and the database, each closed after. */
+async function withProvetAndDatabase(
+  config: Config,
+  logger: Logger,
+  fn: (provet: ProvetClient, signal: AbortSignal, db: Database) => Promise<number>,
+): Promise<number> {
+  const signal = stopSignal(logger);
+  const provet = buildProvetClient(config.provet!, logger);
+  try {
+    return await withDatabase(config, logger, (db) => fn(provet, signal, db));
+  } finally {
+    await provet.close();
+  }
+}
+
 /** SIGTERM/SIGINT ask the work to stop after the current page; a second signal exits at once. */
 function stopSignal(logger: Logger): AbortSignal {
   const controller = new AbortController();
@@ -126,48 +141,30 @@ async function main(argv: string[]): Promise<number> {
         return EXIT.ok;
       });
     case 'sync': {
-      const signal = stopSignal(logger);
-      const provet = buildProvetClient(config.provet!, logger);
-      try {
-        return await withDatabase(config, logger, async (db) => {
-          const outcome = await runSync(
-            { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, crashPoint: crashPointsFrom(config.sync.crashAt) },
-            { full: flags.full },
-          );
-          if (outcome.status === 'failed' && !outcome.stopped) process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
-          if (outcome.status === 'locked') process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
-          return exitCodeOf(outcome);
-        });
-      } finally {
-        await provet.close();
-      }
+      return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
+        const outcome = await runSync(
+          { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, crashPoint: crashPointsFrom(config.sync.crashAt) },
+          { full: flags.full },
+        );
+        if (outcome.status === 'failed' && !outcome.stopped) process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
+        if (outcome.status === 'locked') process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+        return exitCodeOf(outcome);
+      });
     }
     case 'daemon': {
-      const signal = stopSignal(logger);
-      const provet = buildProvetClient(config.provet!, logger);
-      try {
-        return await withDatabase(config, logger, (db) => runDaemonCommand(config, logger, db, provet, signal));
-      } finally {
-        await provet.close();
-      }
+      return withProvetAndDatabase(config, logger, (provet, signal, db) => runDaemonCommand(config, logger, db, provet, signal));
     }
     case 'reconcile': {
-      const signal = stopSignal(logger);
-      const provet = buildProvetClient(config.provet!, logger);
-      try {
-        return await withDatabase(config, logger, async (db) => {
-          const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal });
-          if (outcome.status === 'locked') {
-            process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
-            return EXIT.locked;
-          }
-          process.stdout.write(`${JSON.stringify({ runId: outcome.runId, status: outcome.status, requests: outcome.requests, streams: outcome.streams })}\n`);
-          if (outcome.status === 'failed') process.stderr.write(`provet-sync: reconcile failed: ${outcome.error?.message}\n`);
-          return outcome.status === 'failed' ? EXIT.failed : EXIT.ok;
-        });
-      } finally {
-        await provet.close();
-      }
+      return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
+        const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal });
+        if (outcome.status === 'locked') {
+          process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+          return EXIT.locked;
+        }
+        process.stdout.write(`${JSON.stringify({ runId: outcome.runId, status: outcome.status, requests: outcome.requests, streams: outcome.streams })}\n`);
+        if (outcome.status === 'failed') process.stderr.write(`provet-sync: reconcile failed: ${outcome.error?.message}\n`);
+        return outcome.status === 'failed' ? EXIT.failed : EXIT.ok;
+      });
     }
     case 'grant-reader': {
       const role = flags.positionals[0]!;
