@@ -5,21 +5,18 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ProvetClientOptions } from '../../src/provet/client.js';
 import { runSync, type RunOutcome } from '../../src/sync/run.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 import { startRewritingProxy, type RewritingProxy } from '../support/rewriting-proxy.js';
-import { expectInvariants, installAudit, SourceHistory } from './invariants.js';
+import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 
 let h: Harness;
 let history: SourceHistory;
 
 beforeAll(async () => {
-  h = await startHarness({
+  ({ h, history } = await startAuditedHarness({
     simulator: { clients: 300, seed: 81, rateLimit: { windowMs: 1_000, limits: { 'GET client/': 3, 'GET patient/': 3 } } },
     pageSize: 50,
-  });
-  await installAudit(h.db.pool);
-  history = new SourceHistory(h.sim);
-  history.recordAll();
+  }));
 });
 afterAll(async () => h?.close());
 afterEach(() => h.sim.setFaults('global', null));

@@ -2,18 +2,15 @@
 // nothing is claimed that did not land, and the next run converges.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CRASH_POINTS } from '../../src/sync/crash-points.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 import { cliEnv, startCli } from './cli-process.js';
-import { expectInvariants, installAudit, SourceHistory } from './invariants.js';
+import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 
 let h: Harness;
 let history: SourceHistory;
 
 beforeEach(async () => {
-  h = await startHarness({ simulator: { clients: 300, seed: 21 }, pageSize: 50 });
-  await installAudit(h.db.pool);
-  history = new SourceHistory(h.sim);
-  history.recordAll();
+  ({ h, history } = await startAuditedHarness({ simulator: { clients: 300, seed: 21 }, pageSize: 50 }));
 });
 afterEach(async () => h?.close());
 

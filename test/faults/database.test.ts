@@ -5,18 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDaemon } from '../../src/daemon/scheduler.js';
 import { openDatabase, type Database } from '../../src/db/connect.js';
 import { runSync } from '../../src/sync/run.js';
-import { startHarness, type Harness } from '../support/harness.js';
-import { expectInvariants, installAudit, SourceHistory } from './invariants.js';
+import type { Harness } from '../support/harness.js';
+import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 let h: Harness;
 let history: SourceHistory;
 
 beforeAll(async () => {
-  h = await startHarness({ simulator: { clients: 200, seed: 61 }, pageSize: 50 });
-  await installAudit(h.db.pool);
-  history = new SourceHistory(h.sim);
-  history.recordAll();
+  ({ h, history } = await startAuditedHarness({ simulator: { clients: 200, seed: 61 }, pageSize: 50 }));
 });
 afterAll(async () => h?.close());
 

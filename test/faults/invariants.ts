@@ -9,7 +9,7 @@ import type pg from 'pg';
 import { expect } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
 import { mirrorDifferences } from '../support/compare.js';
-import type { Harness } from '../support/harness.js';
+import { startHarness, type Harness } from '../support/harness.js';
 
 export async function installAudit(pool: pg.Pool): Promise<void> {
   await pool.query(`
@@ -158,4 +158,13 @@ export async function expectInvariants(h: Harness, history: SourceHistory): Prom
   const idle = await h.sync();
   expect(idle.status).toBe('succeeded');
   expect(await rowVersions(h.db.pool), 'idempotence').toEqual(before);
+}
+
+/** A fault test's world: the harness, the audit triggers, and the source's history from the start. */
+export async function startAuditedHarness(options: Parameters<typeof startHarness>[0]): Promise<{ h: Harness; history: SourceHistory }> {
+  const h = await startHarness(options);
+  await installAudit(h.db.pool);
+  const history = new SourceHistory(h.sim);
+  history.recordAll();
+  return { h, history };
 }

@@ -1,18 +1,15 @@
 // SIGTERM in the middle of a run: the page being written commits or rolls back whole, the process
 // exits promptly with code 0, and the next run resumes where it stopped.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 import { cliEnv, startCli } from './cli-process.js';
-import { expectInvariants, installAudit, SourceHistory } from './invariants.js';
+import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 
 let h: Harness;
 let history: SourceHistory;
 
 beforeAll(async () => {
-  h = await startHarness({ simulator: { clients: 400, seed: 71 }, pageSize: 50 });
-  await installAudit(h.db.pool);
-  history = new SourceHistory(h.sim);
-  history.recordAll();
+  ({ h, history } = await startAuditedHarness({ simulator: { clients: 400, seed: 71 }, pageSize: 50 }));
 });
 afterAll(async () => h?.close());
 

@@ -2,17 +2,14 @@
 // drifts), several records sharing one `modified` across a page boundary, the API's clock ahead,
 // behind, and stepping back during a run, and the stored watermark reset to the past or the future.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../support/harness.js';
-import { expectInvariants, installAudit, rowVersions, SourceHistory } from './invariants.js';
+import type { Harness } from '../support/harness.js';
+import { SourceHistory, expectInvariants, rowVersions, startAuditedHarness } from './invariants.js';
 
 let h: Harness;
 let history: SourceHistory;
 
 beforeEach(async () => {
-  h = await startHarness({ simulator: { clients: 250, seed: 41 }, pageSize: 50 });
-  await installAudit(h.db.pool);
-  history = new SourceHistory(h.sim);
-  history.recordAll();
+  ({ h, history } = await startAuditedHarness({ simulator: { clients: 250, seed: 41 }, pageSize: 50 }));
 });
 afterEach(async () => h?.close());
 

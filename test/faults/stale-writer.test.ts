@@ -2,18 +2,15 @@
 // the other takes over: when the paused one wakes, it must not write, move the watermark back, or
 // overwrite newer rows.
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startHarness, type Harness } from '../support/harness.js';
+import type { Harness } from '../support/harness.js';
 import { cliEnv, startCli } from './cli-process.js';
-import { expectInvariants, installAudit, SourceHistory } from './invariants.js';
+import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 
 let h: Harness;
 let history: SourceHistory;
 
 beforeAll(async () => {
-  h = await startHarness({ simulator: { clients: 200, seed: 31 }, pageSize: 50 });
-  await installAudit(h.db.pool);
-  history = new SourceHistory(h.sim);
-  history.recordAll();
+  ({ h, history } = await startAuditedHarness({ simulator: { clients: 200, seed: 31 }, pageSize: 50 }));
 });
 afterAll(async () => h?.close());
 
