@@ -2,6 +2,9 @@
 // ("" and null for the same empty field, numbers sent as strings, unknown new fields), strict
 // where a wrong value would corrupt the mirror (ids, modified timestamps, dates PostgreSQL must
 // accept). A record that fails is rejected alone; its page still lands.
+// The schemas cover the fields the mirror has columns for. Every other field is kept as it came in
+// the record's raw JSON; z.object leaves them out of the parsed view, which is cheaper than
+// copying them (the mapping of a page is on the sync's critical path).
 import { z } from 'zod';
 
 /** Larger records are refused: no clinic record is this big, and one must not exhaust memory. */
@@ -68,7 +71,7 @@ const reference = z.preprocess((v) => {
   return v;
 }, z.number({ error: 'must be a record URL or id' }).int().positive().nullable());
 
-export const fieldValueEntry = z.looseObject({
+export const fieldValueEntry = z.object({
   id: recordId,
   field_id: recordId,
   label: text.optional(),
@@ -76,7 +79,7 @@ export const fieldValueEntry = z.looseObject({
 });
 export type FieldValueEntry = z.infer<typeof fieldValueEntry>;
 
-export const nestedPhoneNumber = z.looseObject({
+export const nestedPhoneNumber = z.object({
   id: recordId,
   number: text.optional(),
   phone_number: text.optional(),
@@ -85,7 +88,7 @@ export const nestedPhoneNumber = z.looseObject({
   description: text.optional(),
 });
 
-export const clientRecord = z.looseObject({
+export const clientRecord = z.object({
   id: recordId,
   title: text.optional(),
   firstname: text.optional(),
@@ -108,7 +111,7 @@ export const clientRecord = z.looseObject({
 });
 export type ClientRecord = z.infer<typeof clientRecord>;
 
-export const patientRecord = z.looseObject({
+export const patientRecord = z.object({
   id: recordId,
   client: reference.optional(),
   name: text.optional(),
@@ -130,7 +133,7 @@ export const patientRecord = z.looseObject({
 });
 export type PatientRecord = z.infer<typeof patientRecord>;
 
-export const phoneNumberRecord = z.looseObject({
+export const phoneNumberRecord = z.object({
   id: recordId,
   client: reference,
   phone_number: text.optional(),
@@ -139,7 +142,7 @@ export const phoneNumberRecord = z.looseObject({
 });
 export type PhoneNumberRecord = z.infer<typeof phoneNumberRecord>;
 
-export const customFieldRecord = z.looseObject({
+export const customFieldRecord = z.object({
   id: recordId,
   label: text.optional(),
   name: text.optional(),
@@ -148,7 +151,7 @@ export const customFieldRecord = z.looseObject({
 });
 export type CustomFieldRecord = z.infer<typeof customFieldRecord>;
 
-export const codelistRecord = z.looseObject({
+export const codelistRecord = z.object({
   id: recordId,
   name: text.optional(),
   label: text.optional(),

@@ -8,7 +8,7 @@ import { assertLease, clearPatientRereads, pendingPatientRereads } from '../db/s
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { writePatients } from './patients.js';
-import { mapPage, mapPatient } from './rows.js';
+import { mapPageInSlices, mapPatient } from './rows.js';
 import { readStream } from './stream.js';
 
 /** Clients per request: keeps the URL short (a few KB) while costing one request for many clients. */
@@ -50,7 +50,7 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
     label: 'patients of archived or unarchived clients',
     path: 'patient/',
     query,
-    map: (records) => mapPage(records, mapPatient),
+    map: (records) => mapPageInSlices(records, mapPatient),
     // Patients of other clients mean Provet ignored the filter and is sending the whole list.
     checkPage: (rows) => {
       const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));

@@ -20,7 +20,7 @@ export async function syncCodelists(ctx: RunContext): Promise<void> {
       rows,
       rejects,
       write: (db, batch) => upsertDefinitions(db, list.table, batch),
-      describe: (row) => ({ recordId: String(row.id), payload: JSON.stringify(row.raw) }),
+      describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
     });
     const counts = countsFor(ctx, list.stream);
     counts.pages += 1;

@@ -58,7 +58,7 @@ export function throwIfStopped(ctx: RunContext): void {
  * Iterates pages while the next one is already being fetched, so the database write of one page
  * overlaps the download of the next. A prefetch that fails is rethrown when its turn comes.
  */
-export async function* prefetched(pages: AsyncGenerator<PageResult>): AsyncGenerator<PageResult> {
+export async function* prefetched<Page>(pages: AsyncGenerator<Page>): AsyncGenerator<Page> {
   let pending = pages.next();
   pending.catch(() => {}); // observed below; this only keeps it from counting as unhandled meanwhile
   try {
@@ -86,10 +86,10 @@ export class Progress {
     private readonly everyMs = 5_000,
   ) {}
 
-  page(page: PageResult, landed: { written: number; rejected: number }): void {
+  page(page: Pick<PageResult, 'page' | 'numPages' | 'count'> & { fetched: number }, landed: { written: number; rejected: number }): void {
     const c = this.counts;
     c.pages += 1;
-    c.fetched += page.records.length;
+    c.fetched += page.fetched;
     c.written += landed.written;
     c.rejected += landed.rejected;
     const now = Date.now();

@@ -16,7 +16,7 @@ export async function syncCustomFieldDefinitions(ctx: RunContext): Promise<void>
     rows,
     rejects,
     write: (db, batch) => upsertDefinitions(db, 'custom_fields', batch),
-    describe: (row) => ({ recordId: String(row.id), payload: JSON.stringify(row.raw) }),
+    describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
   });
   counts.pages += 1;
   counts.fetched += records.length;

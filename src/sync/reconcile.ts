@@ -25,7 +25,7 @@ const UNIT_PAGE = 50;
 interface Kind {
   table: RecordTable;
   path: string;
-  map: (input: unknown) => Mapped<{ id: number; modified: string; raw: unknown }>;
+  map: (input: unknown) => Mapped<{ id: number; modified: string; rawJson: string }>;
 }
 
 const KINDS: Kind[] = [

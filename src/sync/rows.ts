@@ -45,14 +45,14 @@ export interface CustomFieldRow {
   label: string | null;
   type: string | null;
   model: string | null;
-  raw: unknown;
+  rawJson: string;
 }
 
 export interface CodelistRow {
   id: number;
   name: string | null;
   species_id: number | null;
-  raw: unknown;
+  rawJson: string;
 }
 
 /**
@@ -71,6 +71,21 @@ export function makeStorable(value: unknown): unknown {
     return out;
   }
   return value;
+}
+
+/**
+ * JSON.stringify writes NUL as \u0000 and a lone surrogate as \udXXX (a paired one as the
+ * character itself), so JSON text without these escapes holds nothing PostgreSQL refuses and the
+ * record needs no repair. (An escaped backslash followed by "u0000" also matches: a needless repair, no harm.)
+ */
+const UNSTORABLE_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
+
+/** The record as JSON text PostgreSQL stores, and the object that text was made from. */
+export function storableJson(input: object): { json: string; value: object } {
+  const json = JSON.stringify(input);
+  if (!UNSTORABLE_ESCAPE.test(json)) return { json, value: input };
+  const value = makeStorable(input) as object;
+  return { json: JSON.stringify(value), value };
 }
 
 function payloadOf(raw: unknown): string {
@@ -95,32 +110,42 @@ function reject(raw: unknown, reason: string): { ok: false; reject: Reject } {
   return { ok: false, reject: { recordId: idOf(raw), reason, payload: payloadOf(raw) } };
 }
 
-/** Validates size and shape; returns the storable raw record and the parsed view of it. */
-function parse<S extends z.ZodType>(schema: S, kind: string, input: unknown): { raw: unknown; parsed: z.infer<S> } | { error: string } {
+/**
+ * Validates size and shape. Returns the record's storable JSON text (what the mirror keeps as
+ * raw), the storable object it was made from, and the parsed view of it.
+ */
+function parse<S extends z.ZodType>(
+  schema: S,
+  kind: string,
+  input: unknown,
+): { rawJson: string; raw: Record<string, unknown>; parsed: z.infer<S> } | { error: string } {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return { error: `${kind} is not a JSON object` };
-  const size = JSON.stringify(input).length;
-  if (size > MAX_RECORD_BYTES) return { error: `${kind} is ${size} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
-  const raw = makeStorable(input);
-  const result = schema.safeParse(raw);
+  const { json, value } = storableJson(input);
+  if (json.length > MAX_RECORD_BYTES) return { error: `${kind} is ${json.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
+  const result = schema.safeParse(value);
   if (!result.success) return { error: `invalid ${kind}: ${describeIssues(result.error)}` };
-  return { raw, parsed: result.data };
+  return { rawJson: json, raw: value as Record<string, unknown>, parsed: result.data };
 }
 
 const PHONE_TYPE_CODES: Record<string, number> = { landline: 0, mobile: 1 };
 
+/** Custom values of one record from the fields_rel or nested endpoint entries; an invalid entry throws. */
 export function mapFieldValues(objectType: ObjectType, objectId: number, entries: readonly unknown[]): FieldValueRow[] {
-  return entries.map((entry) => {
-    const e: FieldValueEntry = fieldValueEntry.parse(entry);
-    return {
-      object_type: objectType,
-      id: e.id,
-      field_id: e.field_id,
-      object_id: objectId,
-      label: e.label ?? null,
-      value: e.value === undefined ? null : e.value,
-      raw: entry,
-    };
-  });
+  const storable = entries.map((entry) => (entry !== null && typeof entry === 'object' ? storableJson(entry).value : entry));
+  return fieldValueRows(objectType, objectId, storable.map((entry) => fieldValueEntry.parse(entry)), storable);
+}
+
+/** Rows from entries already validated (`parsed`) and the storable entries they were parsed from. */
+function fieldValueRows(objectType: ObjectType, objectId: number, parsed: readonly FieldValueEntry[], raw: readonly unknown[]): FieldValueRow[] {
+  return parsed.map((e, i) => ({
+    object_type: objectType,
+    id: e.id,
+    field_id: e.field_id,
+    object_id: objectId,
+    label: e.label ?? null,
+    valueJson: e.value === undefined || e.value === null ? null : JSON.stringify(e.value),
+    rawJson: JSON.stringify(raw[i]),
+  }));
 }
 
 export function mapClient(input: unknown): Mapped<ClientRow> {
@@ -148,7 +173,7 @@ export function mapClient(input: unknown): Mapped<ClientRow> {
       archived: c.archived ?? false,
       created: c.created ?? null,
       modified: c.modified,
-      raw: result.raw,
+      rawJson: result.rawJson,
       phoneNumbers: Array.isArray(c.phone_numbers)
         ? c.phone_numbers.map((p, i) => ({
             id: p.id,
@@ -156,10 +181,10 @@ export function mapClient(input: unknown): Mapped<ClientRow> {
             phone_number: p.number ?? p.phone_number ?? null,
             type_code: p.type_code ?? (p.type ? (PHONE_TYPE_CODES[p.type.toLowerCase()] ?? null) : null),
             description: p.description ?? null,
-            raw: raw.phone_numbers?.[i],
+            rawJson: JSON.stringify(raw.phone_numbers?.[i] ?? null),
           }))
         : null,
-      fieldValues: Array.isArray(raw.fields_rel) ? mapFieldValues('client', c.id, raw.fields_rel) : null,
+      fieldValues: Array.isArray(c.fields_rel) ? fieldValueRows('client', c.id, c.fields_rel, raw.fields_rel ?? []) : null,
     },
   };
 }
@@ -189,8 +214,8 @@ export function mapPatient(input: unknown): Mapped<PatientRow> {
       archived: p.archived ?? false,
       created: p.created ?? null,
       modified: p.modified,
-      raw: result.raw,
-      fieldValues: Array.isArray(raw.fields_rel) ? mapFieldValues('patient', p.id, raw.fields_rel) : null,
+      rawJson: result.rawJson,
+      fieldValues: Array.isArray(p.fields_rel) ? fieldValueRows('patient', p.id, p.fields_rel, raw.fields_rel ?? []) : null,
     },
   };
 }
@@ -208,7 +233,7 @@ export function mapPhoneNumber(input: unknown): Mapped<PhoneNumberRow> {
       phone_number: p.phone_number ?? null,
       type_code: p.type_code ?? null,
       description: p.description ?? null,
-      raw: result.raw,
+      rawJson: result.rawJson,
     },
   };
 }
@@ -217,7 +242,7 @@ export function mapCustomField(input: unknown): Mapped<CustomFieldRow> {
   const result = parse(customFieldRecord, 'custom field', input);
   if ('error' in result) return reject(input, result.error);
   const f = result.parsed;
-  return { ok: true, row: { id: f.id, label: f.label ?? f.name ?? null, type: f.type ?? null, model: f.model ?? null, raw: result.raw } };
+  return { ok: true, row: { id: f.id, label: f.label ?? f.name ?? null, type: f.type ?? null, model: f.model ?? null, rawJson: result.rawJson } };
 }
 
 export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
@@ -226,7 +251,7 @@ export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
   const c = result.parsed;
   return {
     ok: true,
-    row: { id: c.id, name: c.name ?? c.label ?? null, species_id: c.species ?? c.species_id ?? c.species_code ?? null, raw: result.raw },
+    row: { id: c.id, name: c.name ?? c.label ?? null, species_id: c.species ?? c.species_id ?? c.species_code ?? null, rawJson: result.rawJson },
   };
 }
 
@@ -235,18 +260,47 @@ export function mapPage<Row extends { id: number; modified?: string }>(
   records: readonly unknown[],
   mapper: (record: unknown) => Mapped<Row>,
 ): { rows: Row[]; rejects: Reject[] } {
-  const byId = new Map<number, Row>();
-  const rejects: Reject[] = [];
-  for (const record of records) {
-    const mapped = mapper(record);
-    if (!mapped.ok) {
-      rejects.push(mapped.reject);
-      continue;
-    }
-    const existing = byId.get(mapped.row.id);
-    if (!existing || newerOrSame(mapped.row.modified, existing.modified)) byId.set(mapped.row.id, mapped.row);
+  const page = new PageRows(mapper);
+  for (const record of records) page.add(record);
+  return page.result();
+}
+
+/**
+ * mapPage in slices of `slice` records, yielding to the event loop between slices. A page
+ * takes tens of milliseconds to map; meanwhile the previous page's transaction is waiting for
+ * its next statement to be sent, which it now gets within a slice's time.
+ */
+export async function mapPageInSlices<Row extends { id: number; modified?: string }>(
+  records: readonly unknown[],
+  mapper: (record: unknown) => Mapped<Row>,
+  slice = 100,
+): Promise<{ rows: Row[]; rejects: Reject[] }> {
+  const page = new PageRows(mapper);
+  for (let i = 0; i < records.length; i++) {
+    if (i > 0 && i % slice === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    page.add(records[i]);
   }
-  return { rows: [...byId.values()], rejects };
+  return page.result();
+}
+
+class PageRows<Row extends { id: number; modified?: string }> {
+  private readonly byId = new Map<number, Row>();
+  private readonly rejects: Reject[] = [];
+  constructor(private readonly mapper: (record: unknown) => Mapped<Row>) {}
+
+  add(record: unknown): void {
+    const mapped = this.mapper(record);
+    if (!mapped.ok) {
+      this.rejects.push(mapped.reject);
+      return;
+    }
+    const existing = this.byId.get(mapped.row.id);
+    if (!existing || newerOrSame(mapped.row.modified, existing.modified)) this.byId.set(mapped.row.id, mapped.row);
+  }
+
+  result(): { rows: Row[]; rejects: Reject[] } {
+    return { rows: [...this.byId.values()], rejects: this.rejects };
+  }
 }
 
 function newerOrSame(a: string | undefined, b: string | undefined): boolean {

@@ -158,6 +158,6 @@ async function inLease<T>(ctx: RunContext, fn: (db: pg.PoolClient) => Promise<T>
   });
 }
 
-function describe(row: { id: number; raw: unknown }): { recordId: string; payload: string } {
-  return { recordId: String(row.id), payload: JSON.stringify(row.raw) };
+function describe(row: { id: number; rawJson: string }): { recordId: string; payload: string } {
+  return { recordId: String(row.id), payload: row.rawJson };
 }

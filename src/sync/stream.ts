@@ -6,20 +6,20 @@ import { countsFor, noteServerDate, prefetched, Progress, throwIfStopped, type R
 import { landPage } from './land.js';
 import { compareTimestamps, type Reject } from './rows.js';
 
-export interface StreamSpec<Row extends { id: number; modified: string; raw: unknown }> {
+export interface StreamSpec<Row extends { id: number; modified: string; rawJson: string }> {
   stream: string;
   /** For progress lines, when it is not just the stream's name. */
   label?: string;
   path: string;
   query: Record<string, string | number | boolean>;
-  map: (records: readonly unknown[]) => { rows: Row[]; rejects: Reject[] };
+  map: (records: readonly unknown[]) => Promise<{ rows: Row[]; rejects: Reject[] }>;
   /** Network work a page needs before its transaction (fallback fetches); none inside it. */
   prepare?: (rows: Row[]) => Promise<void>;
   write: (db: pg.PoolClient, rows: readonly Row[]) => Promise<number>;
   /** When set, rows modified before this were not asked for: Provet ignored the filter. */
   modifiedSince?: string;
   /** Checks each page; throws to stop the stream. */
-  checkPage?: (rows: readonly Row[], page: PageResult) => void;
+  checkPage?: (rows: readonly Row[]) => void;
   /**
    * How to size pages. Provet charges a request by the page size it asks for, not by what comes
    * back, so a list of 120 changes read at page_size=1000 costs 20 units where 3 would do.
@@ -38,7 +38,7 @@ export function fittedPageSize(expected: number, max: number): number {
   return Math.min(max, Math.max(UNIT_PAGE, perPage));
 }
 
-export async function readStream<Row extends { id: number; modified: string; raw: unknown }>(
+export async function readStream<Row extends { id: number; modified: string; rawJson: string }>(
   ctx: RunContext,
   spec: StreamSpec<Row>,
 ): Promise<void> {
@@ -58,7 +58,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
   } else if (typeof spec.sizing === 'number') {
     pageSize = fittedPageSize(spec.sizing, ctx.pageSize);
   }
-  const pages = ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal });
+  const pages = mappedPages(ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal }), spec.map);
   // One page is written while the next is fetched and mapped: the database and the CPU work side
   // by side. Pages still land one at a time and in order, and the stream only ends (and its
   // watermark can only move) once the last write has landed.
@@ -66,8 +66,8 @@ export async function readStream<Row extends { id: number; modified: string; raw
   try {
     for await (const page of prefetched(pages)) {
       noteServerDate(ctx, page.serverDate);
-      const { rows, rejects } = spec.map(page.records);
-      spec.checkPage?.(rows, page);
+      const { rows, rejects } = page;
+      spec.checkPage?.(rows);
       if (spec.modifiedSince && !warnedIgnoredFilter && rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)) {
         warnedIgnoredFilter = true;
         logger.warn(
@@ -83,10 +83,10 @@ export async function readStream<Row extends { id: number; modified: string; raw
         rows,
         rejects,
         write: spec.write,
-        describe: (row) => ({ recordId: String(row.id), payload: JSON.stringify(row.raw) }),
+        describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
       }).then((landed) => {
         counts.pages += 1;
-        counts.fetched += page.records.length;
+        counts.fetched += page.fetched;
         counts.written += landed.written;
         counts.rejected += landed.rejects.length;
         if (landed.rejects.length > 0) {
@@ -107,4 +107,22 @@ export async function readStream<Row extends { id: number; modified: string; raw
     if (writing) await writing.catch(() => {});
   }
   progress.done();
+}
+
+/** A page once mapped: its rows, and of the records only how many there were. */
+type MappedPage<Row> = Omit<PageResult, 'records'> & { fetched: number; rows: Row[]; rejects: Reject[] };
+
+/**
+ * Maps each page as soon as it arrives and lets go of its parsed records: a page waiting for its
+ * turn holds its rows, not the several times larger object tree JSON.parse made of it.
+ */
+async function* mappedPages<Row>(
+  pages: AsyncGenerator<PageResult>,
+  map: (records: readonly unknown[]) => Promise<{ rows: Row[]; rejects: Reject[] }>,
+): AsyncGenerator<MappedPage<Row>> {
+  for await (const { records, ...page } of pages) {
+    const fetched = records.length;
+    const mapped = await map(records);
+    yield { ...page, fetched, ...mapped };
+  }
 }

@@ -2,9 +2,14 @@
 // of differences (empty when the mirror equals the source), so a failing test says what differs.
 import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
-import { compareTimestamps, mapClient, mapPatient } from '../../src/sync/rows.js';
+import { compareTimestamps, mapClient, mapPatient, type FieldValueRow } from '../../src/sync/rows.js';
 
 type Row = Record<string, unknown>;
+
+/** A mapped custom value as the mirror holds it: value as jsonb (parsed), SQL NULL for none. */
+function asMirroredValue(v: FieldValueRow): Row {
+  return { ...v, value: v.valueJson === null ? null : JSON.parse(v.valueJson) };
+}
 type Exported = { clients: Row[]; patients: Row[]; customFields: Row[]; species: Row[]; breeds: Row[] };
 
 const CLIENT_COLUMNS = [
@@ -57,10 +62,10 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 
     for (const column of CLIENT_COLUMNS) {
       if (!sameValue(column, row[column], mirrored[column])) add(`client ${row.id}.${column}: source ${JSON.stringify(row[column])}, mirror ${JSON.stringify(mirrored[column])}`);
     }
-    if (!isDeepStrictEqual(mirrored.raw, row.raw)) add(`client ${row.id}.raw differs from the source record`);
+    if (!isDeepStrictEqual(mirrored.raw, JSON.parse(row.rawJson))) add(`client ${row.id}.raw differs from the source record`);
     clients.delete(row.id);
     for (const phone of row.phoneNumbers ?? []) expectedPhones.set(phone.id, [phone as unknown as Row]);
-    expectedValues.push(...((row.fieldValues ?? []) as unknown as Row[]));
+    expectedValues.push(...(row.fieldValues ?? []).map(asMirroredValue));
   }
   for (const id of clients.keys()) add(`client ${id} is in the mirror but not in the source`);
 
@@ -79,9 +84,9 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 
     for (const column of PATIENT_COLUMNS) {
       if (!sameValue(column, row[column], mirrored[column])) add(`patient ${row.id}.${column}: source ${JSON.stringify(row[column])}, mirror ${JSON.stringify(mirrored[column])}`);
     }
-    if (!isDeepStrictEqual(mirrored.raw, row.raw)) add(`patient ${row.id}.raw differs from the source record`);
+    if (!isDeepStrictEqual(mirrored.raw, JSON.parse(row.rawJson))) add(`patient ${row.id}.raw differs from the source record`);
     patients.delete(row.id);
-    expectedValues.push(...((row.fieldValues ?? []) as unknown as Row[]));
+    expectedValues.push(...(row.fieldValues ?? []).map(asMirroredValue));
   }
   for (const id of patients.keys()) add(`patient ${id} is in the mirror but not in the source`);
 

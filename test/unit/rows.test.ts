@@ -71,9 +71,9 @@ describe('mapClient', () => {
       expect.objectContaining({ id: 9, client_id: 218, phone_number: '+358401234567', type_code: 1 }),
     ]);
     expect(row.fieldValues).toEqual([
-      expect.objectContaining({ object_type: 'client', id: 70, field_id: 42, object_id: 218, value: 'Dr. Brown' }),
+      expect.objectContaining({ object_type: 'client', id: 70, field_id: 42, object_id: 218, valueJson: '"Dr. Brown"' }),
     ]);
-    expect((row.raw as Record<string, unknown>).brand_new_field).toEqual({ nested: true });
+    expect(JSON.parse(row.rawJson).brand_new_field).toEqual({ nested: true });
   });
 
   it('tells an absent fields_rel (fetch elsewhere) from an empty one (no values)', () => {
@@ -126,7 +126,7 @@ describe('mapPatient', () => {
       deceased: '2024-03-20',
       date_of_birth: null,
     });
-    expect(mapped.row.fieldValues?.[0]?.value).toEqual([{ id: 101, name: 'Option A' }]);
+    expect(JSON.parse(mapped.row.fieldValues?.[0]?.valueJson ?? "null")).toEqual([{ id: 101, name: 'Option A' }]);
   });
 
   it('accepts numbers sent as strings and "" for empty values', () => {
