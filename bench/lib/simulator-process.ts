@@ -13,6 +13,8 @@ export interface SimulatorProcess {
   clientId: string;
   clientSecret: string;
   startupMs: number;
+  /** The simulator's process id (for its CPU time). */
+  pid: number | undefined;
   setLatency(ms: number): Promise<void>;
   setClockOffset(ms: number): Promise<void>;
   /** Empties the rate-limit windows and the request tap. */
@@ -51,6 +53,7 @@ export async function startSimulatorProcess(options: SimulatorOptions): Promise<
   const started = await call<{ baseUrl: string; clientId: string; clientSecret: string; startupMs: number }>({ op: 'start', options });
   return {
     ...started,
+    pid: child.pid,
     setLatency: (ms) => call({ op: 'faults', latencyMs: ms }),
     setClockOffset: (ms) => call({ op: 'clock', offsetMs: ms }),
     reset: () => call({ op: 'reset' }),

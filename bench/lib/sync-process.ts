@@ -1,6 +1,7 @@
 // One measured sync: `node dist/cli.js sync` in a child process, configured by environment
-// variables as a user would, with its wall time, its peak RSS (GNU time's %M when /usr/bin/time
-// is there, else the kernel's VmHWM polled), and the run's row from sync_runs.
+// variables as a user would, with its wall time, its peak RSS and CPU time (GNU time's %M, %U and
+// %S when /usr/bin/time is there, else the kernel's VmHWM polled and no CPU time), and the run's
+// row from sync_runs.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -24,6 +25,8 @@ export interface SyncTarget {
 export interface SyncMeasurement {
   wallMs: number;
   peakRssMb: number | null;
+  /** User + system CPU seconds of the sync process (GNU time), null without it. */
+  cpuSeconds: number | null;
   /** started_at to finished_at of the run in sync_runs (without process start and migrations). */
   runMs: number;
   status: string;
@@ -60,7 +63,7 @@ export async function measureSync(
   const rssFile = `${options.logFile}.rss`;
   const useTime = existsSync(GNU_TIME);
   const [command, args] = useTime
-    ? [GNU_TIME, ['-f', '%M', '-o', rssFile, process.execPath, ...nodeArgs, ...cliArgs]]
+    ? [GNU_TIME, ['-f', '%M %U %S', '-o', rssFile, process.execPath, ...nodeArgs, ...cliArgs]]
     : [process.execPath, [...nodeArgs, ...cliArgs]];
 
   const started = performance.now();
@@ -77,10 +80,13 @@ export async function measureSync(
   if (code !== 0) throw new Error(`sync into ${target.schema} exited with ${String(code)}; log in ${options.logFile}:\n${output.slice(-3000)}`);
 
   let peakKb: number | null = polledKb || null;
+  let cpuSeconds: number | null = null;
   if (useTime) {
     const text = await readFile(rssFile, 'utf8').catch(() => '');
-    const kb = Number(/(\d+)\s*$/.exec(text.trim())?.[1]);
+    const match = /(\d+) ([\d.]+) ([\d.]+)\s*$/.exec(text.trim());
+    const kb = Number(match?.[1]);
     peakKb = Number.isFinite(kb) && kb > 0 ? kb : null;
+    if (match) cpuSeconds = Number(match[2]) + Number(match[3]);
   }
   const { rows } = await pool.query(
     `SELECT status, records_fetched, records_written, requests, throttled,
@@ -93,6 +99,7 @@ export async function measureSync(
   return {
     wallMs,
     peakRssMb: peakKb === null ? null : peakKb / 1024,
+    cpuSeconds,
     runMs: Number(run.run_ms),
     status: String(run.status),
     recordsFetched: Number(run.records_fetched),

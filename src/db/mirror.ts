@@ -69,6 +69,11 @@ export interface WrittenRecord {
   previousArchived: boolean | null;
 }
 
+/** The ids of written records the mirror held before: only they can have phone numbers or values to replace. */
+function knownBefore(owners: readonly WrittenRecord[]): number[] {
+  return owners.filter((o) => o.previousArchived !== null).map((o) => o.id);
+}
+
 /**
  * A staging table: its typed columns in COPY order. Raw records are staged as text and cast to
  * jsonb in the merge (`raw_json::jsonb AS raw`), so a record the merge does not need is never parsed twice.
@@ -130,6 +135,8 @@ export const PATIENT_STAGING: Staging<PatientUpsertRow> = {
 const COPY_SPECIAL = /[\\\t\n\r]/;
 const COPY_SPECIALS = /[\\\t\n\r]/g;
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const TAB = 0x09;
+const NEWLINE = 0x0a;
 
 function copyField(value: CopyValue): string {
   if (value === null || value === undefined) return '\\N';
@@ -140,21 +147,33 @@ function copyField(value: CopyValue): string {
 
 type CopyColumns<Row> = ReadonlyArray<readonly [name: string, value: (row: Row) => CopyValue]>;
 
-/** The rows as one COPY text payload. */
-export function copyText<Row>(columns: CopyColumns<Row>, rows: readonly Row[]): string {
-  const lines = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    let line = copyField(columns[0]![1](row));
-    for (let c = 1; c < columns.length; c++) line += '\t' + copyField(columns[c]![1](row));
-    lines[i] = line;
+/**
+ * The rows as one COPY text payload, UTF-8 encoded field by field into a growing buffer. (Joining
+ * the fields into one string and encoding that took three times as long: a page's worth of
+ * concatenated strings has to be flattened first, and this is on every page's critical path.)
+ */
+export function copyPayload<Row>(columns: CopyColumns<Row>, rows: readonly Row[]): Buffer {
+  let buffer = Buffer.allocUnsafe(64 * 1024);
+  let length = 0;
+  for (const row of rows) {
+    for (let c = 0; c < columns.length; c++) {
+      const text = copyField(columns[c]![1](row));
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8; one more for the separator.
+      if (length + text.length * 3 + 1 > buffer.length) {
+        const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, length + text.length * 3 + 1));
+        buffer.copy(grown, 0, 0, length);
+        buffer = grown;
+      }
+      length += buffer.write(text, length);
+      buffer[length++] = c === columns.length - 1 ? NEWLINE : TAB;
+    }
   }
-  return lines.join('\n') + '\n';
+  return buffer.subarray(0, length);
 }
 
 async function copyRows<Row>(db: Db, table: string, columns: CopyColumns<Row>, rows: readonly Row[]): Promise<void> {
   const copy = db.query(copyFrom(`COPY ${table} (${columns.map(([name]) => name).join(', ')}) FROM STDIN`));
-  copy.end(copyText(columns, rows));
+  copy.end(copyPayload(columns, rows));
   await finished(copy);
 }
 
@@ -271,21 +290,20 @@ const FIELD_VALUE_STAGING: Staging<FieldValueUpsertRow> = {
 };
 
 /**
- * Replaces the custom field values of the given records with `values`: a value removed in
- * Provet disappears here. Only called for records whose row was just written, so an unchanged
- * record costs nothing.
+ * Replaces the custom field values of the records just written (`owners`, as the upsert returned
+ * them) with `values`: a value removed in Provet disappears here. An unchanged record is not
+ * written, so it costs nothing here either.
  */
 export async function replaceFieldValues(
   db: Db,
   objectType: 'client' | 'patient',
-  objectIds: readonly number[],
+  owners: readonly WrittenRecord[],
   values: readonly FieldValueUpsertRow[],
 ): Promise<void> {
-  if (objectIds.length === 0) return;
-  await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [
-    objectType,
-    objectIds,
-  ]);
+  const known = knownBefore(owners);
+  if (known.length > 0) {
+    await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [objectType, known]);
+  }
   if (values.length === 0) return;
   if (await noneKnown(db, 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1', [objectType, values.map((v) => v.id)])) {
     await copyRows(db, 'custom_field_values', directColumns(FIELD_VALUE_STAGING), values);
@@ -325,14 +343,14 @@ const PHONE_NUMBER_STAGING: Staging<PhoneNumberUpsertRow> = {
   ],
 };
 
-/** Replaces the phone numbers of the given clients (numbers removed in Provet disappear). */
+/** Replaces the phone numbers of the clients just written (numbers removed in Provet disappear). */
 export async function replacePhoneNumbers(
   db: Db,
-  clientIds: readonly number[],
+  owners: readonly WrittenRecord[],
   numbers: readonly PhoneNumberUpsertRow[],
 ): Promise<void> {
-  if (clientIds.length === 0) return;
-  await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [clientIds]);
+  const known = knownBefore(owners);
+  if (known.length > 0) await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [known]);
   if (numbers.length === 0) return;
   // A number can move between clients: one the mirror holds under another client goes through the merge.
   if (await noneKnown(db, 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1', [numbers.map((n) => n.id)])) {

@@ -38,13 +38,13 @@ export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[]
   const changed = rows.filter((r) => writtenIds.has(r.id));
   await replacePhoneNumbers(
     db,
-    changed.map((r) => r.id),
+    written,
     changed.flatMap((r) => r.phoneNumbers ?? []),
   );
   await replaceFieldValues(
     db,
     'client',
-    changed.map((r) => r.id),
+    written,
     changed.flatMap((r) => r.fieldValues ?? []),
   );
   if (queueRereads) {

@@ -31,7 +31,7 @@ export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow
   await replaceFieldValues(
     db,
     'patient',
-    changed.map((r) => r.id),
+    written,
     changed.flatMap((r) => r.fieldValues ?? []),
   );
   return written.length;

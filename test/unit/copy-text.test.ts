@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { copyText } from '../../src/db/mirror.js';
+import { copyPayload } from '../../src/db/mirror.js';
+
 
 type Row = { id: number; text: string | null; flag: boolean | null };
 const columns = [
@@ -7,10 +8,11 @@ const columns = [
   ['text', (r: Row) => r.text],
   ['flag', (r: Row) => r.flag],
 ] as const;
+const copyText = (rows: Row[]) => copyPayload<Row>(columns, rows).toString('utf8');
 
 describe('COPY text encoding', () => {
   it('escapes backslash, tab, newline and carriage return, and writes NULL as \\N', () => {
-    const text = copyText(columns, [
+    const text = copyText([
       { id: 1, text: 'a\\b\tc\nd\re', flag: true },
       { id: 2, text: null, flag: false },
       { id: 3, text: '{"quote":"\\"x\\""}', flag: null },
@@ -18,8 +20,13 @@ describe('COPY text encoding', () => {
     expect(text).toBe('1\ta\\\\b\\tc\\nd\\re\tt\n2\t\\N\tf\n3\t{"quote":"\\\\"x\\\\""}\t\\N\n');
   });
 
+  it('encodes non-ASCII text as UTF-8, past the first buffer size', () => {
+    const long = 'Åsa Öberg 🐕 '.repeat(20_000);
+    expect(copyText([{ id: 1, text: long, flag: null }])).toBe(`1\t${long}\t\\N\n`);
+  });
+
   it('leaves a value that is only "\\." or "\\N" as text, not an end marker or a NULL', () => {
-    expect(copyText(columns, [{ id: 1, text: '\\.', flag: null }])).toBe('1\t\\\\.\t\\N\n');
-    expect(copyText(columns, [{ id: 1, text: '\\N', flag: null }])).toBe('1\t\\\\N\t\\N\n');
+    expect(copyText([{ id: 1, text: '\\.', flag: null }])).toBe('1\t\\\\.\t\\N\n');
+    expect(copyText([{ id: 1, text: '\\N', flag: null }])).toBe('1\t\\\\N\t\\N\n');
   });
 });
