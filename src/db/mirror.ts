@@ -155,12 +155,16 @@ type CopyColumns<Row> = ReadonlyArray<readonly [name: string, value: (row: Row) 
 export function copyPayload<Row>(columns: CopyColumns<Row>, rows: readonly Row[]): Buffer {
   let buffer = Buffer.allocUnsafe(64 * 1024);
   let length = 0;
-  for (const row of rows) {
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
     for (let c = 0; c < columns.length; c++) {
       const text = copyField(columns[c]![1](row));
       // A UTF-16 code unit takes at most 3 bytes in UTF-8; one more for the separator.
-      if (length + text.length * 3 + 1 > buffer.length) {
-        const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, length + text.length * 3 + 1));
+      const needed = length + text.length * 3 + 1;
+      if (needed > buffer.length) {
+        // Grown to what the rows so far say the whole page needs, so a page is copied once or twice, not ten times.
+        const expected = r > 0 ? Math.ceil((length / r) * rows.length * 1.2) : 0;
+        const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, needed, expected));
         buffer.copy(grown, 0, 0, length);
         buffer = grown;
       }

@@ -25,6 +25,12 @@ describe('COPY text encoding', () => {
     expect(copyText([{ id: 1, text: long, flag: null }])).toBe(`1\t${long}\t\\N\n`);
   });
 
+  it('holds every row when a page outgrows the first buffer several times', () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => ({ id: i, text: `client ${i} `.repeat(i % 40), flag: i % 2 === 0 }));
+    const expected = rows.map((r) => `${r.id}\t${r.text}\t${r.flag ? 't' : 'f'}\n`).join('');
+    expect(copyText(rows)).toBe(expected);
+  });
+
   it('leaves a value that is only "\\." or "\\N" as text, not an end marker or a NULL', () => {
     expect(copyText([{ id: 1, text: '\\.', flag: null }])).toBe('1\t\\\\.\t\\N\n');
     expect(copyText([{ id: 1, text: '\\N', flag: null }])).toBe('1\t\\\\N\t\\N\n');
