@@ -8,25 +8,14 @@
 import './heap.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config, type ProvetConfig } from './config.js';
-import { HintQueue } from './daemon/hints.js';
-import { DaemonMetrics } from './daemon/metrics.js';
-import { checkReadiness, scheduleIntervalSeconds } from './daemon/readiness.js';
-import { scheduleReconcile } from './daemon/reconcile-schedule.js';
-import { runDaemon } from './daemon/scheduler.js';
-import { startHttpServer } from './daemon/server.js';
-import { grantReader, ROLE_NAME } from './db/roles.js';
 import { openDatabase, type Database } from './db/connect.js';
 import { migrateSchema } from './db/migrate.js';
-import { readStatus } from './db/status.js';
 import { createLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
-import { runDemo } from './demo.js';
-import { crashPointsFrom } from './sync/crash-points.js';
-import { runReconcile } from './sync/reconcile.js';
-import { refetchRecords } from './sync/refetch.js';
-import { runSync, type RunOutcome } from './sync/run.js';
-import type { SideRunDependencies } from './sync/side-run.js';
-import { formatStatus } from './status-format.js';
+import type { RunOutcome } from './sync/run.js';
+
+// Each command's own modules (the daemon's HTTP server and metrics, the simulator, the demo, ...)
+// are imported when that command runs: a `sync` from cron starts without loading what it never uses.
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
 
@@ -137,11 +126,13 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'status':
       return withDatabase(config, logger, async (db) => {
+        const [{ readStatus }, { formatStatus }] = await Promise.all([import('./db/status.js'), import('./status-format.js')]);
         const status = await readStatus(db.pool, db.schema);
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
         return EXIT.ok;
       });
     case 'sync': {
+      const [{ runSync }, { crashPointsFrom }] = await Promise.all([import('./sync/run.js'), import('./sync/crash-points.js')]);
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
         const outcome = await runSync(
           { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, crashPoint: crashPointsFrom(config.sync.crashAt) },
@@ -153,9 +144,11 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'daemon': {
+      const { runDaemonCommand } = await import('./daemon/command.js');
       return withProvetAndDatabase(config, logger, (provet, signal, db) => runDaemonCommand(config, logger, db, provet, signal));
     }
     case 'reconcile': {
+      const { runReconcile } = await import('./sync/reconcile.js');
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
         const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal });
         if (outcome.status === 'locked') {
@@ -168,6 +161,7 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'grant-reader': {
+      const { grantReader, ROLE_NAME } = await import('./db/roles.js');
       const role = flags.positionals[0]!;
       if (!ROLE_NAME.test(role)) throw new UsageError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
       return withDatabase(config, logger, async (db) => {
@@ -179,69 +173,13 @@ async function main(argv: string[]): Promise<number> {
         return EXIT.ok;
       });
     }
-    case 'demo':
+    case 'demo': {
+      const { runDemo } = await import('./demo.js');
       return runDemo({ config, logger, buildProvetClient, out: process.stdout });
+    }
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
-}
-
-/**
- * The daemon's pieces, started in order and stopped in reverse: metrics, webhook queue, HTTP
- * server, reconcile schedule, then the poll schedule, which runs until the stop signal.
- */
-async function runDaemonCommand(config: Config, logger: Logger, db: Database, provet: ProvetClient, signal: AbortSignal): Promise<number> {
-  const settings = config.daemon;
-  const pageSize = config.provet!.pageSize;
-  const side: SideRunDependencies = { pool: db.pool, schema: db.schema, provet, logger, pageSize, signal };
-  const metrics = new DaemonMetrics({ provet, providerBaseUrl: config.provet!.baseUrl, pool: db.pool, logger });
-  const maxRunAgeSeconds = settings.readyMaxRunAgeSeconds ?? 3 * (await scheduleIntervalSeconds(config.sync.schedule));
-  const webhook = settings.webhook;
-  const hints = webhook
-    ? new HintQueue({
-        debounceMs: webhook.debounceMs,
-        retryMs: 5_000,
-        maxQueued: 10_000,
-        maxPerRun: 100,
-        maxTries: 3,
-        logger,
-        onSizeChange: (size) => metrics.hintQueue.set(size),
-        refetch: async (ids) => {
-          const outcome = await metrics.time('webhook', () => refetchRecords(side, ids));
-          return outcome.status === 'locked' ? 'locked' : outcome.status === 'failed' ? 'failed' : 'done';
-        },
-      })
-    : null;
-  const server = await startHttpServer({
-    host: settings.httpHost,
-    port: settings.httpPort,
-    logger,
-    metrics: metrics.registry,
-    readiness: () => checkReadiness({ pool: db.pool, maxRunAgeSeconds, maxRunningSeconds: settings.readyMaxRunningSeconds }),
-    ...(webhook && hints
-      ? { webhook: { secret: webhook.secret, maxBodyBytes: webhook.maxBodyBytes, onHint: (h) => hints.add(h), count: (result) => metrics.webhookHints.inc({ result }) } }
-      : {}),
-  });
-  const reconcile = settings.reconcileSchedule
-    ? scheduleReconcile({ schedule: settings.reconcileSchedule, logger, signal, runOnce: () => metrics.time('reconcile', () => runReconcile(side)) })
-    : null;
-  try {
-    await runDaemon({
-      schedule: config.sync.schedule,
-      logger,
-      signal,
-      runOnce: (runSignal) =>
-        metrics.time('poll', () =>
-          runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
-        ),
-    });
-  } finally {
-    await reconcile?.stop();
-    await server.close();
-    await hints?.stop();
-    metrics.close();
-  }
-  return EXIT.ok;
 }
 
 function parseFlags(command: string, args: string[]): { full: boolean; json: boolean; positionals: string[] } {

@@ -3,7 +3,6 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { describeDatabaseUrl, type Logger } from '../log.js';
-import { startEmbeddedDatabase } from './embedded.js';
 
 // Dates and timestamps come back as the text PostgreSQL sends: a JavaScript Date would drop
 // Provet's microseconds and shift calendar dates into the local time zone.
@@ -40,6 +39,8 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   let publicUrl: string | undefined;
   let embeddedDataDir: string | undefined;
   if (!url) {
+    // Loaded only when needed: the embedded server's package is not used with DATABASE_URL.
+    const { startEmbeddedDatabase } = await import('./embedded.js');
     const embedded = await startEmbeddedDatabase({ ...config.embedded, logger });
     url = embedded.url;
     publicUrl = embedded.url;

@@ -1,8 +1,9 @@
-// Set-based writes of mirrored records. A page's rows are streamed with COPY into a temporary
-// staging table, then merged into the mirror with one INSERT ... SELECT ... ON CONFLICT: COPY's
-// text format is the cheapest way into PostgreSQL, and each raw record is parsed as jsonb once,
-// in the merge. (The first version sent the page as one JSON parameter to jsonb_to_recordset,
-// which parsed every raw record twice and cost the database about twice what COPY does.)
+// Set-based writes of mirrored records, with COPY, the cheapest way into PostgreSQL. A page whose
+// records the table holds none of (a backfill) is COPYed straight into it; any other page into a
+// temporary staging table, then merged with one INSERT ... SELECT ... ON CONFLICT per table. Each
+// raw record is parsed as jsonb once. (The first version sent the page as one JSON parameter to
+// jsonb_to_recordset, which parsed every raw record twice and cost the database about twice what
+// COPY does.)
 //
 // The upsert rule, shared by clients and patients: a row is written only when the incoming
 // version is newer (modified later) or is the same version with different content (Provet can
@@ -201,12 +202,12 @@ export function directColumns<Row>(staging: Staging<Row>): CopyColumns<Row> {
   return staging.columns.map(([name, , value]) => [name.replace(/_json$/, ''), value] as const);
 }
 
-/** The staged columns as the mirror table's columns: raw_json becomes raw. */
+/** The staged columns as the mirror table's columns: raw_json becomes raw, cast to jsonb (value_json likewise). */
 function mergedColumns(staging: Staging<unknown>): { target: string[]; select: string[] } {
   const names = staging.columns.map(([name]) => name);
   return {
-    target: names.map((n) => (n === 'raw_json' ? 'raw' : n)),
-    select: names.map((n) => (n === 'raw_json' ? 'raw_json::jsonb' : n)),
+    target: names.map((n) => n.replace(/_json$/, '')),
+    select: names.map((n) => (n.endsWith('_json') ? `${n}::jsonb` : n)),
   };
 }
 
@@ -308,22 +309,37 @@ export async function replaceFieldValues(
   if (known.length > 0) {
     await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [objectType, known]);
   }
-  if (values.length === 0) return;
-  if (await noneKnown(db, 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1', [objectType, values.map((v) => v.id)])) {
-    await copyRows(db, 'custom_field_values', directColumns(FIELD_VALUE_STAGING), values);
-    return;
-  }
-  await stage(db, FIELD_VALUE_STAGING, values);
-  await db.query(
-    `INSERT INTO custom_field_values AS t (object_type, id, field_id, object_id, label, value, raw, synced_at)
-     SELECT object_type, id, field_id, object_id, label, value_json::jsonb, raw_json::jsonb, now() FROM ${FIELD_VALUE_STAGING.table}
-     ON CONFLICT (object_type, id) DO UPDATE SET field_id = excluded.field_id, object_id = excluded.object_id,
-       label = excluded.label, value = excluded.value, raw = excluded.raw, synced_at = now()`,
-  );
+  await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, {
+    sql: 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1',
+    params: [objectType, values.map((v) => v.id)],
+  });
 }
 
-async function noneKnown(db: Db, sql: string, params: unknown[]): Promise<boolean> {
-  return (await db.query(sql, params)).rowCount === 0;
+/**
+ * Writes the rows that belong to records just written (phone numbers, custom values), once the
+ * owners' old rows are deleted: COPY straight into the table when it holds none of their keys,
+ * else staged and merged on `key` (a phone number can move from one client to another).
+ */
+async function writeOwnedRows<Row>(
+  db: Db,
+  table: string,
+  staging: Staging<Row>,
+  key: readonly string[],
+  rows: readonly Row[],
+  anyKnown: { sql: string; params: unknown[] },
+): Promise<void> {
+  if (rows.length === 0) return;
+  if ((await db.query(anyKnown.sql, anyKnown.params)).rowCount === 0) {
+    await copyRows(db, table, directColumns(staging), rows);
+    return;
+  }
+  await stage(db, staging, rows);
+  const { target, select } = mergedColumns(staging as Staging<unknown>);
+  const updates = target.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
+  await db.query(
+    `INSERT INTO ${table} AS t (${target.join(', ')}, synced_at) SELECT ${select.join(', ')}, now() FROM ${staging.table}
+     ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates.join(', ')}, synced_at = now()`,
+  );
 }
 
 export interface PhoneNumberUpsertRow {
@@ -355,19 +371,10 @@ export async function replacePhoneNumbers(
 ): Promise<void> {
   const known = knownBefore(owners);
   if (known.length > 0) await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [known]);
-  if (numbers.length === 0) return;
-  // A number can move between clients: one the mirror holds under another client goes through the merge.
-  if (await noneKnown(db, 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1', [numbers.map((n) => n.id)])) {
-    await copyRows(db, 'phone_numbers', directColumns(PHONE_NUMBER_STAGING), numbers);
-    return;
-  }
-  await stage(db, PHONE_NUMBER_STAGING, numbers);
-  await db.query(
-    `INSERT INTO phone_numbers AS t (id, client_id, phone_number, type_code, description, raw, synced_at)
-     SELECT id, client_id, phone_number, type_code, description, raw_json::jsonb, now() FROM ${PHONE_NUMBER_STAGING.table}
-     ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id, phone_number = excluded.phone_number,
-       type_code = excluded.type_code, description = excluded.description, raw = excluded.raw, synced_at = now()`,
-  );
+  await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, {
+    sql: 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1',
+    params: [numbers.map((n) => n.id)],
+  });
 }
 
 /** A reference row: its id, its raw record as JSON text, and the table's typed columns (extra keys are ignored). */
