@@ -206,9 +206,12 @@ function parseFlags(command: string, args: string[]): { full: boolean; json: boo
   }
 }
 
+// The process exits as soon as the command is done, everything closed: waiting for the event loop
+// to drain meant waiting for each PostgreSQL server process to close its end of a socket the pool
+// had already ended, which added 0.15-0.3 s to every run. (Logs and output are written synchronously.)
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    process.exit(code);
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {
@@ -222,5 +225,6 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`provet-sync: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
       process.exitCode = EXIT.failed;
     }
+    process.exit();
   },
 );

@@ -54,7 +54,9 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     // left open by a stalled process (paused, swapped out) is ended by the server after a minute,
     // so its locks cannot hold up the run that takes over; page transactions never idle that long.
     options: `-c search_path=${quoteIdent(config.schema)} -c idle_in_transaction_session_timeout=60000`,
-    max: 4,
+    // The run lock's session, two pages landing at once (sync/stream.ts), and room for the
+    // daemon's readiness checks and status queries.
+    max: 5,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'provet-sync',

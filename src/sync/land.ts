@@ -13,6 +13,20 @@ function isDataError(err: unknown): err is Error & { code: string } {
   return typeof code === 'string' && /^(22|23|54)/.test(code);
 }
 
+function sqlState(err: unknown): unknown {
+  return (err as { code?: unknown }).code;
+}
+
+/**
+ * Two pages in flight can hold one record (offset pagination shifts under inserts), and then
+ * meet: a unique violation when both insert it (the other transaction has committed by the time
+ * it is raised, so writing the page again merges instead), or, rarely, a deadlock. Both are about
+ * timing, not about the data: the page is written again before anything is rejected.
+ */
+const UNIQUE_VIOLATION = '23505';
+const TRANSIENT = new Set(['40P01', '40001']); // deadlock_detected, serialization_failure
+const TRANSIENT_RETRIES = 3;
+
 export interface LandOptions<Row> {
   stream: string;
   rows: readonly Row[];
@@ -27,17 +41,34 @@ export async function landPage<Row>(
   ctx: Pick<RunContext, 'pool' | 'runId' | 'crashPoint'>,
   options: LandOptions<Row>,
 ): Promise<{ written: number; rejects: Reject[] }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await landPageOnce(ctx, options);
+    } catch (err) {
+      if (!TRANSIENT.has(sqlState(err) as string) || attempt > TRANSIENT_RETRIES) throw err;
+    }
+  }
+}
+
+async function landPageOnce<Row>(
+  ctx: Pick<RunContext, 'pool' | 'runId' | 'crashPoint'>,
+  options: LandOptions<Row>,
+): Promise<{ written: number; rejects: Reject[] }> {
   const landed = await withTransaction(ctx.pool, async (db) => {
     await assertLease(db, ctx.runId);
     ctx.crashPoint('before-upsert');
     const rejects = [...options.rejects];
-    let written = 0;
+    let written: number | null;
     await db.query('SAVEPOINT page');
     try {
       written = await options.write(db, options.rows);
     } catch (err) {
       if (!isDataError(err)) throw err;
       await db.query('ROLLBACK TO SAVEPOINT page');
+      written = sqlState(err) === UNIQUE_VIOLATION ? await writeAgain(db, options) : null;
+    }
+    if (written === null) {
+      written = 0;
       for (const row of options.rows) {
         await db.query('SAVEPOINT one_row');
         try {
@@ -55,4 +86,15 @@ export async function landPage<Row>(
   });
   ctx.crashPoint('after-commit');
   return landed;
+}
+
+/** The whole page once more, after a unique violation; null when a data error stops it again. */
+async function writeAgain<Row>(db: pg.PoolClient, options: LandOptions<Row>): Promise<number | null> {
+  try {
+    return await options.write(db, options.rows);
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    await db.query('ROLLBACK TO SAVEPOINT page');
+    return null;
+  }
 }

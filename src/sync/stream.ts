@@ -31,6 +31,9 @@ export interface StreamSpec<Row extends { id: number; modified: string; rawJson:
 
 const UNIT_PAGE = 50;
 
+/** Pages one stream writes at once (each holds a pooled connection while it lands). */
+export const PAGES_IN_FLIGHT = 2;
+
 /** The page size that reads `expected` records in as few units as possible, within `max`. */
 export function fittedPageSize(expected: number, max: number): number {
   const pages = Math.max(1, Math.ceil(expected / max));
@@ -59,10 +62,13 @@ export async function readStream<Row extends { id: number; modified: string; raw
     pageSize = fittedPageSize(spec.sizing, ctx.pageSize);
   }
   const pages = mappedPages(ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal }), spec.map);
-  // One page is written while the next is fetched and mapped: the database and the CPU work side
-  // by side. Pages still land one at a time and in order, and the stream only ends (and its
-  // watermark can only move) once the last write has landed.
-  let writing: Promise<void> | null = null;
+  // Pages are fetched and mapped while earlier ones are written, and up to PAGES_IN_FLIGHT pages
+  // are written at once, each in its own transaction on its own connection: while one waits for
+  // its next statement, the other keeps the database busy. Pages may commit out of order; each
+  // lands whole (between two versions of one record the versioned upsert keeps the newer, whichever
+  // commits first), and the stream only ends (and its watermark can only move) once every page
+  // has landed.
+  const landing: Promise<void>[] = [];
   try {
     for await (const page of prefetched(pages)) {
       noteServerDate(ctx, page.serverDate);
@@ -76,35 +82,36 @@ export async function readStream<Row extends { id: number; modified: string; raw
         );
       }
       await spec.prepare?.(rows);
-      if (writing) await writing;
+      if (landing.length >= PAGES_IN_FLIGHT) await landing.shift();
       throwIfStopped(ctx);
-      writing = landPage(ctx, {
+      const landed = landPage(ctx, {
         stream: spec.stream,
         rows,
         rejects,
         write: spec.write,
         describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
-      }).then((landed) => {
+      }).then((result) => {
         counts.pages += 1;
         counts.fetched += page.fetched;
-        counts.written += landed.written;
-        counts.rejected += landed.rejects.length;
-        if (landed.rejects.length > 0) {
+        counts.written += result.written;
+        counts.rejected += result.rejects.length;
+        if (result.rejects.length > 0) {
           logger.warn(
-            { page: page.page, rejected: landed.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10) },
-            `${landed.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
+            { page: page.page, rejected: result.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10) },
+            `${result.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
           );
         }
-        progress.page(page, { written: landed.written, rejected: landed.rejects.length });
+        progress.page(page, { written: result.written, rejected: result.rejects.length });
       });
-      // Observed at the next turn or below; this only keeps it from counting as unhandled meanwhile.
-      writing.catch(() => {});
+      // Observed when its turn comes or below; this only keeps it from counting as unhandled meanwhile.
+      landed.catch(() => {});
+      landing.push(landed);
     }
-    if (writing) await writing;
+    while (landing.length > 0) await landing.shift();
     throwIfStopped(ctx);
   } finally {
-    // Whatever ended the loop, the page being written lands or rolls back whole before we return.
-    if (writing) await writing.catch(() => {});
+    // Whatever ended the loop, the pages being written land or roll back whole before we return.
+    await Promise.allSettled(landing);
   }
   progress.done();
 }

@@ -32,13 +32,14 @@ function changeClinic(round: number): void {
 
 describe('SIGKILL at a named point', () => {
   it.each(CRASH_POINTS)('%s: the next run converges and no watermark passed unlanded data', async (point) => {
-    // Pages land in order: custom fields, species, breeds, then 50 clients a page. The sixth page
-    // is the third of clients; the third watermark write is the patients' one.
+    // Pages come in order: custom fields, species, breeds, then 50 clients a page. The sixth page
+    // is the third of clients; two pages land at once, so by its crash point at least the first
+    // page of clients has landed. The third watermark write is the patients' one.
     const occurrence = point === 'in-watermark' ? 3 : 6;
     const killed = await startCli(['sync'], cliEnv(h, { PROVET_SYNC_CRASH_AT: `${point}:${occurrence}` })).exited;
     expect(killed.signal).toBe('SIGKILL');
     // Real work happened before the kill: whole pages of clients landed.
-    expect(await landedPages()).toBeGreaterThanOrEqual(point === 'in-watermark' ? 250 : 100);
+    expect(await landedPages()).toBeGreaterThanOrEqual(point === 'in-watermark' ? 250 : 50);
     const runs = await h.db.pool.query<{ status: string }>('SELECT status FROM sync_runs ORDER BY id');
     expect(runs.rows.map((r) => r.status)).toEqual(['running']);
 
