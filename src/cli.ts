@@ -49,12 +49,16 @@ export function buildProvetClient(config: ProvetConfig, logger: Logger): ProvetC
   });
 }
 
-/** Opens the database, applies pending migrations, and hands it to fn; always closes it. */
-async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>): Promise<T> {
+/**
+ * Opens the database, applies pending migrations, and hands it to fn; always closes it.
+ * `writesMirror: false` for commands that only read or grant (status, grant-reader): they do not
+ * need the privileges the sync's writes do.
+ */
+async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>, options: { writesMirror?: boolean } = {}): Promise<T> {
   const db = await openDatabase(config.database, logger);
   try {
     if (db.publicUrl) logger.info({ database: db.publicUrl }, `embedded PostgreSQL ready: psql ${db.publicUrl}`);
-    await migrateSchema(db.pool, db.schema, logger);
+    await migrateSchema(db.pool, db.schema, logger, options);
     return await fn(db);
   } finally {
     await db.close();
@@ -130,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
         const status = await readStatus(db.pool, db.schema);
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
         return EXIT.ok;
-      });
+      }, { writesMirror: false });
     case 'sync': {
       const [{ runSync }, { crashPointsFrom }] = await Promise.all([import('./sync/run.js'), import('./sync/crash-points.js')]);
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
@@ -171,7 +175,7 @@ async function main(argv: string[]): Promise<number> {
             `Log in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n`,
         );
         return EXIT.ok;
-      });
+      }, { writesMirror: false });
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
@@ -206,12 +210,24 @@ function parseFlags(command: string, args: string[]): { full: boolean; json: boo
   }
 }
 
-// The process exits as soon as the command is done, everything closed: waiting for the event loop
-// to drain meant waiting for each PostgreSQL server process to close its end of a socket the pool
-// had already ended, which added 0.15-0.3 s to every run. (Logs and output are written synchronously.)
+/** Resolves once everything written to the stream so far is out (writes to a pipe are asynchronous). */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+// The process exits as soon as the command is done, everything closed and stdout and stderr
+// flushed (log lines are written synchronously): waiting for the event loop to drain meant waiting
+// for each PostgreSQL server process to close its end of a socket the pool had already ended,
+// which added 0.15-0.3 s to every run.
+async function exitWhenFlushed(): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit();
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exit(code);
+    process.exitCode = code;
+    return exitWhenFlushed();
   },
   (err: unknown) => {
     if (err instanceof ConfigError) {
@@ -225,6 +241,6 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`provet-sync: ${e.code ? `[${e.code}] ` : ''}${e.message}\n`);
       process.exitCode = EXIT.failed;
     }
-    process.exit();
+    return exitWhenFlushed();
   },
 );

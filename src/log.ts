@@ -24,7 +24,9 @@ const REDACTED_PATHS = [
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options = { level, base: { service: 'provet-sync' }, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } };
-  return destination ? pino(options, destination) : pino(options);
+  // Written synchronously: a line logged just before the CLI exits is on stdout, not in a buffer.
+  // provet-sync logs a few lines a run (progress at most every few seconds), so this costs nothing.
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
 
 /** A connection string with its password removed, for messages that name the database. */

@@ -31,7 +31,7 @@ async function upToDate(client: pg.PoolClient, schema: string): Promise<boolean>
   return Number(last.rows[0]?.created_at ?? 0) >= latest;
 }
 
-export async function migrateSchema(pool: pg.Pool, schema: string, logger: Logger): Promise<void> {
+export async function migrateSchema(pool: pg.Pool, schema: string, logger: Logger, options: { writesMirror?: boolean } = {}): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query(`SELECT pg_advisory_lock(hashtext('provet-sync:migrate'), hashtext($1))`, [schema]);
@@ -52,7 +52,7 @@ export async function migrateSchema(pool: pg.Pool, schema: string, logger: Logge
         });
         logger.debug({ schema }, 'migrations applied');
       }
-      await checkTemporaryPrivilege(client);
+      if (options.writesMirror !== false) await checkTemporaryPrivilege(client);
     } finally {
       await client.query(`SELECT pg_advisory_unlock(hashtext('provet-sync:migrate'), hashtext($1))`, [schema]);
     }

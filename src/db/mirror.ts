@@ -66,13 +66,19 @@ export interface PatientUpsertRow {
 export interface WrittenRecord {
   id: number;
   archived: boolean;
-  /** null when the record is new to the mirror. */
+  /** null when the record is new to the mirror (as far as this transaction saw). */
   previousArchived: boolean | null;
+  /**
+   * Written by COPY straight into the table: no row of it existed, so neither can phone numbers
+   * or custom values of it. (A merge's previousArchived can be null for a row another page
+   * committed meanwhile, with rows of its own: only this flag is proof.)
+   */
+  copiedAsNew: boolean;
 }
 
-/** The ids of written records the mirror held before: only they can have phone numbers or values to replace. */
-function knownBefore(owners: readonly WrittenRecord[]): number[] {
-  return owners.filter((o) => o.previousArchived !== null).map((o) => o.id);
+/** The ids of written records that may have phone numbers or values to replace. */
+function mayHaveOwnedRows(owners: readonly WrittenRecord[]): number[] {
+  return owners.filter((o) => !o.copiedAsNew).map((o) => o.id);
 }
 
 /**
@@ -255,11 +261,11 @@ async function versionedUpsert<Row extends { id: number; archived: boolean }>(
   const { now, known } = probe.rows[0]!;
   if (known === 0) {
     await copyRows(db, table, [...directColumns(staging), ['archived_seen_at', (r: Row) => (r.archived ? now : null)]], rows);
-    return rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null }));
+    return rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null, copiedAsNew: true }));
   }
   await stage(db, staging, rows);
   const result = await db.query<{ id: string; archived: boolean; previous_archived: boolean | null }>({ text: mergeSql, values: [providerNow] });
-  return result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived }));
+  return result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived, copiedAsNew: false }));
 }
 
 export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null): Promise<WrittenRecord[]> {
@@ -305,7 +311,7 @@ export async function replaceFieldValues(
   owners: readonly WrittenRecord[],
   values: readonly FieldValueUpsertRow[],
 ): Promise<void> {
-  const known = knownBefore(owners);
+  const known = mayHaveOwnedRows(owners);
   if (known.length > 0) {
     await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [objectType, known]);
   }
@@ -369,7 +375,7 @@ export async function replacePhoneNumbers(
   owners: readonly WrittenRecord[],
   numbers: readonly PhoneNumberUpsertRow[],
 ): Promise<void> {
-  const known = knownBefore(owners);
+  const known = mayHaveOwnedRows(owners);
   if (known.length > 0) await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [known]);
   await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, {
     sql: 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1',

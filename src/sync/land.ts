@@ -72,7 +72,7 @@ async function landPageOnce<Row>(
       for (const row of options.rows) {
         await db.query('SAVEPOINT one_row');
         try {
-          written += await options.write(db, [row]);
+          written += await writeRow(db, options, row);
         } catch (rowErr) {
           if (!isDataError(rowErr)) throw rowErr;
           await db.query('ROLLBACK TO SAVEPOINT one_row');
@@ -86,6 +86,17 @@ async function landPageOnce<Row>(
   });
   ctx.crashPoint('after-commit');
   return landed;
+}
+
+/** One row of the row-by-row fallback; a unique violation (the other page's insert) gets one more try. */
+async function writeRow<Row>(db: pg.PoolClient, options: LandOptions<Row>, row: Row): Promise<number> {
+  try {
+    return await options.write(db, [row]);
+  } catch (err) {
+    if (sqlState(err) !== UNIQUE_VIOLATION) throw err;
+    await db.query('ROLLBACK TO SAVEPOINT one_row');
+    return await options.write(db, [row]);
+  }
 }
 
 /** The whole page once more, after a unique violation; null when a data error stops it again. */

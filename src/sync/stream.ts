@@ -69,8 +69,14 @@ export async function readStream<Row extends { id: number; modified: string; raw
   // commits first), and the stream only ends (and its watermark can only move) once every page
   // has landed.
   const landing: Promise<void>[] = [];
+  // The first page that failed, as soon as it fails: no more pages are fetched or started after it.
+  let failed: { error: unknown } | null = null;
+  const throwIfFailed = () => {
+    if (failed) throw failed.error;
+  };
   try {
     for await (const page of prefetched(pages)) {
+      throwIfFailed();
       noteServerDate(ctx, page.serverDate);
       const { rows, rejects } = page;
       spec.checkPage?.(rows);
@@ -83,6 +89,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
       }
       await spec.prepare?.(rows);
       if (landing.length >= PAGES_IN_FLIGHT) await landing.shift();
+      throwIfFailed();
       throwIfStopped(ctx);
       const landed = landPage(ctx, {
         stream: spec.stream,
@@ -103,8 +110,8 @@ export async function readStream<Row extends { id: number; modified: string; raw
         }
         progress.page(page, { written: result.written, rejected: result.rejects.length });
       });
-      // Observed when its turn comes or below; this only keeps it from counting as unhandled meanwhile.
-      landed.catch(() => {});
+      // Observed when its turn comes or below; noted here so the loop stops at once.
+      landed.catch((error: unknown) => (failed ??= { error }));
       landing.push(landed);
     }
     while (landing.length > 0) await landing.shift();

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CRASH_POINTS } from '../../src/sync/crash-points.js';
 import type { Harness } from '../support/harness.js';
-import { cliEnv, startCli } from './cli-process.js';
+import { cliEnv, startCli, waitForOutput } from './cli-process.js';
 import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 
 let h: Harness;
@@ -59,7 +59,10 @@ describe('SIGKILL at random moments', () => {
     for (let trial = 0; trial < 6; trial++) {
       changeClinic(trial);
       const running = startCli(['sync'], cliEnv(h));
-      await new Promise((r) => setTimeout(r, 500 + random() * 1300));
+      // The random moment counts from the run's start, not the process's: a loaded machine can take
+      // a second or more just to start Node.js, and a kill before the run begins tests nothing.
+      await waitForOutput(running, /sync run \d+ started/);
+      await new Promise((r) => setTimeout(r, random() * 1300));
       running.child.kill('SIGKILL');
       const exit = await running.exited;
       if (exit.signal === 'SIGKILL') killedMidRun += 1;

@@ -14,8 +14,9 @@ import { startHarness, type Harness } from '../support/harness.js';
 let h: Harness;
 let ctx: { pool: Harness['db']['pool']; runId: number; crashPoint: typeof noCrashPoints; providerStartedAt: Date | null };
 
-function client(id: number, lastname: string, modified: string): ClientRow {
-  const mapped = mapClient({ id, firstname: 'Ada', lastname, modified, archived: false, phone_numbers: [{ id: id * 10, number: '+358401234567', type_code: 1 }], fields_rel: [] });
+function client(id: number, lastname: string, modified: string, phoneIds: number[] = [id * 10]): ClientRow {
+  const phones = phoneIds.map((phoneId) => ({ id: phoneId, number: `+35840${phoneId}`, type_code: 1 }));
+  const mapped = mapClient({ id, firstname: 'Ada', lastname, modified, archived: false, phone_numbers: phones, fields_rel: [] });
   if (!mapped.ok) throw new Error(mapped.reject.reason);
   return mapped.row;
 }
@@ -89,6 +90,26 @@ describe('two pages in flight holding the same new record', () => {
       { id: '9000020', client_id: '900002' },
       { id: '9000030', client_id: '900003' },
     ]);
+  });
+
+  it('replaces the phone numbers of a record the other page inserted meanwhile (the merge saw no previous row)', async () => {
+    // The second page holds a record the mirror knows, so it merges instead of COPYing; its merge
+    // waits for the first page's insert of 900021 and then updates it.
+    const known = await landPage(ctx, {
+      stream: 'clients',
+      rows: [client(900_020, 'Known', '2026-01-01T09:00:00.000000+00:00')],
+      rejects: [],
+      describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
+      write: (db, rows) => writeClients(db, rows, ctx, false),
+    });
+    expect(known.written).toBe(1);
+    const [a, b] = await landOverlapping(
+      [client(900_021, 'Older', '2026-01-01T10:00:00.000000+00:00', [9_000_211, 9_000_212])],
+      [client(900_021, 'Newer', '2026-01-01T10:00:01.000000+00:00', [9_000_211]), client(900_020, 'Known, edited', '2026-01-01T10:00:00.000000+00:00')],
+    );
+    expect([a.rejects, b.rejects]).toEqual([[], []]);
+    const phones = await h.db.pool.query(`SELECT id FROM phone_numbers WHERE client_id = 900021 ORDER BY id`);
+    expect(phones.rows).toEqual([{ id: '9000211' }]);
   });
 
   it('keeps the newer version when it commits first: the older page writes nothing for it', async () => {
