@@ -205,15 +205,20 @@ async function stage<Row>(db: Db, staging: Staging<Row>, rows: readonly Row[]): 
  * nothing to compare against. (The jsonb text is parsed by COPY instead of by a cast.)
  */
 export function directColumns<Row>(staging: Staging<Row>): CopyColumns<Row> {
-  return staging.columns.map(([name, , value]) => [name.replace(/_json$/, ''), value] as const);
+  return staging.columns.map(([name, , value]) => [mirrorColumn(name), value] as const);
 }
 
-/** The staged columns as the mirror table's columns: raw_json becomes raw, cast to jsonb (value_json likewise). */
+/** A staged column's name in the mirror table: raw_json is raw, value_json is value. */
+function mirrorColumn(staged: string): string {
+  return staged.replace(/_json$/, '');
+}
+
+/** The staged columns as the mirror table's columns, JSON text cast to jsonb. */
 function mergedColumns(staging: Staging<unknown>): { target: string[]; select: string[] } {
   const names = staging.columns.map(([name]) => name);
   return {
-    target: names.map((n) => n.replace(/_json$/, '')),
-    select: names.map((n) => (n.endsWith('_json') ? `${n}::jsonb` : n)),
+    target: names.map(mirrorColumn),
+    select: names.map((n) => (n === mirrorColumn(n) ? n : `${n}::jsonb`)),
   };
 }
 

@@ -58,21 +58,17 @@ async function landPageOnce<Row>(
     await assertLease(db, ctx.runId);
     ctx.crashPoint('before-upsert');
     const rejects = [...options.rejects];
-    let written: number | null;
+    let written = 0;
     await db.query('SAVEPOINT page');
     try {
-      written = await options.write(db, options.rows);
+      written = await writeRetryingUniqueViolation(db, 'page', () => options.write(db, options.rows));
     } catch (err) {
       if (!isDataError(err)) throw err;
       await db.query('ROLLBACK TO SAVEPOINT page');
-      written = sqlState(err) === UNIQUE_VIOLATION ? await writeAgain(db, options) : null;
-    }
-    if (written === null) {
-      written = 0;
       for (const row of options.rows) {
         await db.query('SAVEPOINT one_row');
         try {
-          written += await writeRow(db, options, row);
+          written += await writeRetryingUniqueViolation(db, 'one_row', () => options.write(db, [row]));
         } catch (rowErr) {
           if (!isDataError(rowErr)) throw rowErr;
           await db.query('ROLLBACK TO SAVEPOINT one_row');
@@ -88,24 +84,16 @@ async function landPageOnce<Row>(
   return landed;
 }
 
-/** One row of the row-by-row fallback; a unique violation (the other page's insert) gets one more try. */
-async function writeRow<Row>(db: pg.PoolClient, options: LandOptions<Row>, row: Row): Promise<number> {
+/**
+ * write(), and once more after a unique violation (see UNIQUE_VIOLATION: the other page's insert
+ * has committed by then, so the second try merges); anything else, or a second failure, is thrown.
+ */
+async function writeRetryingUniqueViolation(db: pg.PoolClient, savepoint: 'page' | 'one_row', write: () => Promise<number>): Promise<number> {
   try {
-    return await options.write(db, [row]);
+    return await write();
   } catch (err) {
     if (sqlState(err) !== UNIQUE_VIOLATION) throw err;
-    await db.query('ROLLBACK TO SAVEPOINT one_row');
-    return await options.write(db, [row]);
-  }
-}
-
-/** The whole page once more, after a unique violation; null when a data error stops it again. */
-async function writeAgain<Row>(db: pg.PoolClient, options: LandOptions<Row>): Promise<number | null> {
-  try {
-    return await options.write(db, options.rows);
-  } catch (err) {
-    if (!isDataError(err)) throw err;
-    await db.query('ROLLBACK TO SAVEPOINT page');
-    return null;
+    await db.query(`ROLLBACK TO SAVEPOINT ${savepoint}`);
+    return write();
   }
 }
