@@ -58,7 +58,15 @@ try {
   if (only.has('1')) {
     const result = await runBackfill(ctx, plan.clients, { profile: plan.profile });
     rows.push(...result.rows);
-    details.backfill = { sync: result.sync, cpu: result.cpu, records: result.records, fetchBound: result.fetch, copyBound: result.copy, profile: result.profile };
+    details.backfill = {
+      rounds: result.rounds,
+      sync: result.sync,
+      cpu: result.cpu,
+      records: result.records,
+      fetchBound: result.fetch,
+      copyBound: result.copy,
+      profile: result.profile,
+    };
     backfillPeak = { clients: plan.clients, peakRssMb: result.sync.peakRssMb };
   }
   if (only.has('2') || only.has('3') || only.has('4')) {

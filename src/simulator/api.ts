@@ -62,18 +62,60 @@ const NOT_FOUND = { detail: 'Not found.' };
 const CACHED_QUERIES = 8;
 /** Typical rendered sizes, so a page's buffer rarely has to grow. */
 const ROW_BYTES: Record<ListKind, number> = { client: 1400, patient: 1000, phonenumber: 200 };
+/** Default cap on the rendered-record cache (see RenderedRecords). */
+export const DEFAULT_RENDER_CACHE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Records of list pages as rendered JSON (UTF-8), kept until the store changes. A real Provet
+ * runs on its own servers; this one shares the machine with the client it serves (in the
+ * benchmark, two cores among provet-sync, PostgreSQL and it), so re-reading a page it has served
+ * before costs it a copy instead of a render. Any change to the store (store.version) empties the
+ * cache, so a cached record is never staler than a fresh render. Past `capBytes`, records are
+ * rendered every time.
+ */
+class RenderedRecords {
+  private version = -1;
+  private bytes = 0;
+  private readonly byKind: Record<ListKind, Map<number, Buffer>> = { client: new Map(), patient: new Map(), phonenumber: new Map() };
+
+  constructor(
+    private readonly store: Store,
+    private readonly capBytes: number,
+  ) {}
+
+  get(kind: ListKind, id: number, render: () => unknown): Buffer {
+    if (this.version !== this.store.version) {
+      for (const map of Object.values(this.byKind)) map.clear();
+      this.bytes = 0;
+      this.version = this.store.version;
+    }
+    const map = this.byKind[kind];
+    let json = map.get(id);
+    if (json === undefined) {
+      json = Buffer.from(JSON.stringify(render()));
+      if (this.bytes + json.length <= this.capBytes) {
+        map.set(id, json);
+        this.bytes += json.length;
+      }
+    }
+    return json;
+  }
+}
 
 export class Api {
   private readonly specs: Record<ListKind, ReturnType<typeof fieldSpecs>>;
   private readonly queryCache = new Map<string, { version: number; ids: number[] }>();
   private readonly exists: Exists;
+  private readonly rendered: RenderedRecords;
 
   constructor(
     private readonly store: Store,
     private readonly render: Renderer,
     /** scheme://host:port, for next/previous links */
     private readonly origin: string,
+    renderCacheBytes = DEFAULT_RENDER_CACHE_BYTES,
   ) {
+    this.rendered = new RenderedRecords(store, renderCacheBytes);
     this.specs = { client: fieldSpecs(store, 'client'), patient: fieldSpecs(store, 'patient'), phonenumber: fieldSpecs(store, 'phonenumber') };
     this.exists = (kind, id) => store.exists(kind, id);
   }
@@ -232,10 +274,10 @@ export class Api {
     const page = choosePage(ids.length, params, this.origin, path);
     if (!page) return json(404, { detail: 'Invalid page.' });
     const writer = new PageWriter(page, (page.end - page.start) * ROW_BYTES[kind]);
+    const render = (id: number) => (kind === 'client' ? this.render.client(id) : kind === 'patient' ? this.render.patient(id) : this.render.phone(id));
     for (let i = page.start; i < page.end; i++) {
       const id = ids[i]!;
-      const record = kind === 'client' ? this.render.client(id) : kind === 'patient' ? this.render.patient(id) : this.render.phone(id);
-      writer.row(JSON.stringify(record));
+      writer.rowBytes(this.rendered.get(kind, id, () => render(id)));
     }
     return { status: 200, body: writer.finish() };
   }

@@ -42,6 +42,12 @@ export interface SimulatorOptions {
   rateLimit?: false | { windowMs?: number; limits?: Partial<Record<string, number>> };
   /** Simulator clock = machine clock + this. */
   clockOffsetMs?: number;
+  /**
+   * Bytes of rendered list records kept for re-reads until the next change (default 64 MiB; 0
+   * renders every time). The benchmark raises it so the simulator takes little of the CPU the
+   * measured client runs on.
+   */
+  renderCacheBytes?: number;
   behaviour?: {
     /** Default false: patients archived by their client's archiving keep their old modified. */
     archiveCascadeMovesPatientModified?: boolean;
@@ -162,7 +168,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const origin = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   const baseUrl = `${origin}/${provetId}/api/0.1/`;
   const render = new Renderer(store, baseUrl, offsetMinutes);
-  api = new Api(store, render, origin);
+  api = new Api(store, render, origin, options.renderCacheBytes);
   const exists = (kind: 'client' | 'patient', id: number) => store.exists(kind, id);
   const liveIds = (table: typeof store.clients) => {
     const ids: number[] = [];

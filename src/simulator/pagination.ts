@@ -82,6 +82,13 @@ export class PageWriter {
     this.append(json);
   }
 
+  /** A row already encoded as UTF-8 JSON. */
+  rowBytes(json: Buffer): void {
+    if (this.rows++ > 0) this.append(',');
+    this.reserve(json.length);
+    this.length += json.copy(this.buffer, this.length);
+  }
+
   finish(): Buffer {
     this.append(']}');
     return this.buffer.subarray(0, this.length);
@@ -89,11 +96,15 @@ export class PageWriter {
 
   private append(text: string): void {
     // UTF-8 needs at most three bytes per UTF-16 unit.
-    if (this.length + text.length * 3 > this.buffer.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + text.length * 3));
+    this.reserve(text.length * 3);
+    this.length += this.buffer.write(text, this.length);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes > this.buffer.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + bytes));
       this.buffer.copy(bigger, 0, 0, this.length);
       this.buffer = bigger;
     }
-    this.length += this.buffer.write(text, this.length);
   }
 }

@@ -83,7 +83,8 @@ const UNSTORABLE_ESCAPE = /\\u(?:0000|[dD][89a-fA-F])/;
 /** The record as JSON text PostgreSQL stores, and the object that text was made from. */
 export function storableJson(input: object): { json: string; value: object } {
   const json = JSON.stringify(input);
-  if (!UNSTORABLE_ESCAPE.test(json)) return { json, value: input };
+  // includes() first: a native scan, several times cheaper than the regex, and almost every record has no \u at all.
+  if (!json.includes('\\u') || !UNSTORABLE_ESCAPE.test(json)) return { json, value: input };
   const value = makeStorable(input) as object;
   return { json: JSON.stringify(value), value };
 }
