@@ -45,13 +45,18 @@ export const timestamp = z
 const optionalTimestamp = z.preprocess((v) => (empty(v) ? null : v), timestamp.nullable());
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+/** "2024-02-30" rolls over to March and "2024-13-01" is no date at all (toISOString would throw on it). */
+function isCalendarDate(s: string): boolean {
+  const date = new Date(`${s}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(s);
+}
 /** A calendar date PostgreSQL will accept ("2024-02-30" is refused here, not by the database). */
 const date = z.preprocess(
   (v) => (empty(v) ? null : v),
   z
     .string()
     .regex(DATE, 'must be a YYYY-MM-DD date')
-    .refine((s) => new Date(`${s}T00:00:00Z`).toISOString().startsWith(s), 'is not a real calendar date')
+    .refine(isCalendarDate, 'is not a real calendar date')
     .nullable(),
 );
 

@@ -136,6 +136,8 @@ describe('mapPatient', () => {
 
   it.each([
     [{ deceased: '2024-02-30' }, /deceased: is not a real calendar date/],
+    // Month 13 is not even a Date: the check must reject it, not throw and stop the page.
+    [{ date_of_birth: '2024-13-45' }, /date_of_birth: is not a real calendar date/],
     [{ weight: 'heavy' }, /weight/],
     [{ client: 'https://x/client/abc/' }, /client/],
   ])('rejects %o', (overrides, reason) => {
