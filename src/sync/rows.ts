@@ -69,7 +69,11 @@ export function makeStorable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(makeStorable);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[makeStorable(k) as string] = makeStorable(v);
+    for (const [k, v] of Object.entries(value)) {
+      // defineProperty, not assignment: a "__proto__" key (JSON.parse makes it an own key) would
+      // otherwise set the copy's prototype, and the record would inherit whatever it held.
+      Object.defineProperty(out, makeStorable(k) as string, { value: makeStorable(v), enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   return value;

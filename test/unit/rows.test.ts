@@ -160,6 +160,14 @@ describe('makeStorable', () => {
     expect(stored).toEqual({ a: 'x\uFFFDy', b: ['\uFFFD'], 'k\uFFFD': 1, n: 5, t: true, z: null });
   });
 
+  it('keeps a "__proto__" key as a key: a repaired record inherits nothing from it', () => {
+    const input = JSON.parse('{"__proto__":{"id":5,"modified":"2021-11-10T15:45:50+02:00"},"note":"a\\u0000b"}') as object;
+    const stored = makeStorable(input) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(stored)).toBe(Object.prototype);
+    expect(Object.keys(stored)).toEqual(['__proto__', 'note']);
+    expect(mapClient(input).ok).toBe(false);
+  });
+
   it('lets a record with a NUL character be stored rather than lost', () => {
     const mapped = mapClient(client({ lastname: 'Hi\u0000ll' }));
     expect(mapped.ok && mapped.row.lastname).toBe('Hi\uFFFDll');
