@@ -334,7 +334,9 @@ export class Store {
 
   setRaw(kind: RecordKind, id: number, raw: unknown): void {
     if (!this.exists(kind, id)) throw new NotFoundError(`${kind} ${id}`);
-    this.rawRecords[kind].set(id, raw);
+    // A copy: the caller changing its object afterwards is not a change to the store (and would
+    // not reach a rendering the API has cached).
+    this.rawRecords[kind].set(id, structuredClone(raw));
     this.changed();
   }
 }

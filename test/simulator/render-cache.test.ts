@@ -62,6 +62,17 @@ describe('rendered-record cache', () => {
     expect(archived.patients.find((p) => p.id === patient.body.id)!.archived).toBe(true);
   });
 
+  it('keeps a copy of a raw replacement: changing the caller’s object afterwards changes nothing', async () => {
+    const { sim } = cached;
+    const target = (await listed(cached)).clients.at(-1)!;
+    const raw = { ...target, lastname: 'Set raw' };
+    sim.setRecordRaw('client', target.id, raw);
+    raw.lastname = 'Changed afterwards';
+    expect((await listed(cached)).clients.find((c) => c.id === target.id)!.lastname).toBe('Set raw');
+    // Read again, from the cache this time.
+    expect((await listed(cached)).clients.find((c) => c.id === target.id)!.lastname).toBe('Set raw');
+  });
+
   it('past its cap renders every time and still answers correctly', async () => {
     const small = await connect({ clients: 30, seed: 5, renderCacheBytes: 2_000 });
     try {
