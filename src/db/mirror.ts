@@ -17,8 +17,14 @@ import { from as copyFrom } from 'pg-copy-streams';
 
 type Db = pg.PoolClient;
 
-/** A value as it goes into a COPY column. */
-type CopyValue = string | number | boolean | null | undefined;
+/**
+ * A record's raw JSON: the bytes Provet sent for it (the common case, see provet/raw-records.ts)
+ * or JSON text written from the parsed record. Either way PostgreSQL accepts it as jsonb.
+ */
+export type RawJson = string | Buffer;
+
+/** A value as it goes into a COPY column (a Buffer is UTF-8 text already). */
+type CopyValue = string | number | boolean | Buffer | null | undefined;
 
 export interface ClientUpsertRow {
   id: number;
@@ -38,8 +44,8 @@ export interface ClientUpsertRow {
   archived: boolean;
   created: string | null;
   modified: string;
-  /** The record as received, as JSON text that PostgreSQL accepts as jsonb (see rows.ts). */
-  rawJson: string;
+  /** The record as received, as JSON that PostgreSQL accepts as jsonb (see rows.ts). */
+  rawJson: RawJson;
 }
 
 export interface PatientUpsertRow {
@@ -60,7 +66,7 @@ export interface PatientUpsertRow {
   archived: boolean;
   created: string | null;
   modified: string;
-  rawJson: string;
+  rawJson: RawJson;
 }
 
 export interface WrittenRecord {
@@ -145,7 +151,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 const TAB = 0x09;
 const NEWLINE = 0x0a;
 
-function copyField(value: CopyValue): string {
+function copyField(value: Exclude<CopyValue, Buffer>): string {
   if (value === null || value === undefined) return '\\N';
   if (typeof value === 'string') return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : value;
   if (typeof value === 'boolean') return value ? 't' : 'f';
@@ -160,26 +166,61 @@ type CopyColumns<Row> = ReadonlyArray<readonly [name: string, value: (row: Row) 
  * concatenated strings has to be flattened first, and this is on every page's critical path.)
  */
 export function copyPayload<Row>(columns: CopyColumns<Row>, rows: readonly Row[]): Buffer {
-  let buffer = Buffer.allocUnsafe(64 * 1024);
+  let buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
   let length = 0;
   for (let r = 0; r < rows.length; r++) {
     const row = rows[r]!;
     for (let c = 0; c < columns.length; c++) {
-      const text = copyField(columns[c]![1](row));
+      const value = columns[c]![1](row);
+      if (value instanceof Uint8Array) {
+        // Escaping at most doubles each byte; one more for the separator.
+        if (length + value.length * 2 + 1 > buffer.length) buffer = grow(buffer, length, length + value.length * 2 + 1, r, rows.length);
+        length = copyBytes(value, buffer, length);
+        buffer[length++] = c === columns.length - 1 ? NEWLINE : TAB;
+        continue;
+      }
+      const text = copyField(value);
       // A UTF-16 code unit takes at most 3 bytes in UTF-8; one more for the separator.
       const needed = length + text.length * 3 + 1;
-      if (needed > buffer.length) {
-        // Grown to what the rows so far say the whole page needs, so a page is copied once or twice, not ten times.
-        const expected = r > 0 ? Math.ceil((length / r) * rows.length * 1.2) : 0;
-        const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, needed, expected));
-        buffer.copy(grown, 0, 0, length);
-        buffer = grown;
-      }
+      if (needed > buffer.length) buffer = grow(buffer, length, needed, r, rows.length);
       length += buffer.write(text, length);
       buffer[length++] = c === columns.length - 1 ? NEWLINE : TAB;
     }
   }
   return buffer.subarray(0, length);
+}
+
+/** A bigger buffer holding the first `length` bytes of `buffer`. */
+function grow(buffer: Buffer, length: number, needed: number, rowsDone: number, rowCount: number): Buffer {
+  // Grown to what the rows so far say the whole page needs, so a page is copied once or twice, not ten times.
+  const expected = rowsDone > 0 ? Math.ceil((length / rowsDone) * rowCount * 1.2) : 0;
+  const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, needed, expected));
+  buffer.copy(grown, 0, 0, length);
+  return grown;
+}
+
+const BACKSLASH = 0x5c;
+const CARRIAGE_RETURN = 0x0d;
+const ESCAPED_BYTE: Record<number, number> = { [BACKSLASH]: BACKSLASH, [TAB]: 0x74, [NEWLINE]: 0x6e, [CARRIAGE_RETURN]: 0x72 };
+
+/** UTF-8 bytes into the payload at `at`, COPY-escaped; returns the new length. */
+function copyBytes(bytes: Uint8Array, into: Buffer, at: number): number {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  // Most raw records hold no backslash, and JSON has tabs and line breaks only as layout.
+  if (buffer.indexOf(BACKSLASH) === -1 && buffer.indexOf(TAB) === -1 && buffer.indexOf(NEWLINE) === -1 && buffer.indexOf(CARRIAGE_RETURN) === -1) {
+    return at + buffer.copy(into, at);
+  }
+  for (let i = 0; i < buffer.length; i++) {
+    const b = buffer[i]!;
+    const escaped = ESCAPED_BYTE[b];
+    if (escaped === undefined) {
+      into[at++] = b;
+    } else {
+      into[at++] = BACKSLASH;
+      into[at++] = escaped;
+    }
+  }
+  return at;
 }
 
 async function copyRows<Row>(db: Db, table: string, columns: CopyColumns<Row>, rows: readonly Row[]): Promise<void> {

@@ -7,6 +7,7 @@ import { AuthProvider, type ProvetAuth } from './auth.js';
 import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
 import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
+import { resultRanges } from './raw-records.js';
 
 export type { PageResult } from './pages.js';
 
@@ -128,7 +129,7 @@ export class ProvetClient {
     const walk = walkPages(url, {
       base: this.base,
       endpoint,
-      firstPage: this.toPageResult(first.body, first.serverDate, url, endpoint, page),
+      firstPage: this.toPageResult(first, url, endpoint, page),
       fetchPage: (pageUrl, pageNo) => this.fetchPage(pageUrl, pageNo, options.signal),
     });
     for await (const p of walk) for (const record of p.records) records.push(record);
@@ -138,7 +139,8 @@ export class ProvetClient {
   /** GET any resource under the API root and return its parsed JSON. */
   async getJson(path: string, options: { signal?: AbortSignal } = {}): Promise<{ body: unknown; serverDate: Date | null }> {
     const url = this.resolve(path, {});
-    return this.getWithRetries(url, { endpoint: this.endpointOf(url), cost: 1 }, options.signal);
+    const { body, serverDate } = await this.getWithRetries(url, { endpoint: this.endpointOf(url), cost: 1 }, options.signal);
+    return { body, serverDate };
   }
 
   stats(): RequestStats {
@@ -154,11 +156,12 @@ export class ProvetClient {
   private async fetchPage(url: URL, page: number, signal: AbortSignal | undefined): Promise<PageResult> {
     const endpoint = this.endpointOf(url);
     const res = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url) }, signal);
-    return this.toPageResult(res.body, res.serverDate, url, endpoint, page);
+    return this.toPageResult(res, url, endpoint, page);
   }
 
-  private toPageResult(body: unknown, serverDate: Date | null, url: URL, endpoint: string, page: number): PageResult {
+  private toPageResult({ body, bytes, serverDate }: ParsedResponse, url: URL, endpoint: string, page: number): PageResult {
     const envelope = parseEnvelope(body, endpoint, page, safeUrl(url));
+    const raw = resultRanges(bytes);
     return {
       endpoint,
       page,
@@ -167,6 +170,8 @@ export class ProvetClient {
       numPages: envelope.num_pages,
       next: envelope.next,
       records: envelope.results,
+      // Only when the scan saw exactly the records JSON.parse did.
+      ...(raw !== null && raw.length === envelope.results.length ? { rawRecords: raw } : {}),
       serverDate,
     };
   }
@@ -176,7 +181,7 @@ export class ProvetClient {
    * either retried (network, timeout, 5xx, 408, 429, truncated JSON), cured once
    * (a 401 renews the OAuth token), or thrown as it is.
    */
-  private async getWithRetries(url: URL, ctx: RequestContext, signal: AbortSignal | undefined): Promise<{ body: unknown; serverDate: Date | null }> {
+  private async getWithRetries(url: URL, ctx: RequestContext, signal: AbortSignal | undefined): Promise<ParsedResponse> {
     // The deadline runs from the first attempt: waiting for the budget is pacing, not retrying.
     let started: number | undefined;
     let renewedAfter401 = false;
@@ -233,7 +238,7 @@ export class ProvetClient {
     return wait;
   }
 
-  private async attemptGet(url: URL, ctx: RequestContext, authHeader: string, signal: AbortSignal | undefined): Promise<{ body: unknown; serverDate: Date | null }> {
+  private async attemptGet(url: URL, ctx: RequestContext, authHeader: string, signal: AbortSignal | undefined): Promise<ParsedResponse> {
     const stats = this.endpointStats(ctx.endpoint);
     this.counters.requests++;
     stats.requests++;
@@ -247,7 +252,7 @@ export class ProvetClient {
     );
     interpretStatus(res, url, ctx.endpoint, ctx.page);
     try {
-      return { body: JSON.parse(res.body.toString('utf8')) as unknown, serverDate: res.serverDate };
+      return { body: JSON.parse(res.body.toString('utf8')) as unknown, bytes: res.body, serverDate: res.serverDate };
     } catch (cause) {
       throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
         retryable: true,
@@ -327,6 +332,13 @@ export class ProvetClient {
     }
     return stats;
   }
+}
+
+/** A response's JSON, and the bytes it was parsed from (list pages take their raw records from them). */
+interface ParsedResponse {
+  body: unknown;
+  bytes: Buffer;
+  serverDate: Date | null;
 }
 
 interface RawResponse {

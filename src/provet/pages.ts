@@ -12,6 +12,8 @@ export interface PageResult {
   numPages: number;
   next: string | null;
   records: unknown[];
+  /** Each record's bytes as sent (raw-records.ts), when they could be told apart; same order as records. */
+  rawRecords?: Buffer[];
   serverDate: Date | null;
 }
 

@@ -50,7 +50,7 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
     label: 'patients of archived or unarchived clients',
     path: 'patient/',
     query,
-    map: (records) => mapPageInSlices(records, mapPatient),
+    map: (records, raw) => mapPageInSlices(records, mapPatient, raw),
     // Patients of other clients mean Provet ignored the filter and is sending the whole list.
     checkPage: (rows) => {
       const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));

@@ -17,7 +17,7 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
     path: 'client/',
     query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
     ...(since ? { modifiedSince: since.toISOString(), sizing: 'probe' as const } : {}),
-    map: (records) => mapPageInSlices(records, mapClient),
+    map: (records, raw) => mapPageInSlices(records, mapClient, raw),
     prepare: async (rows) => {
       await fillMissingFieldValues(ctx, 'client', rows);
       await fillMissingPhoneNumbers(ctx, rows);

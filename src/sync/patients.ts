@@ -14,7 +14,7 @@ export async function syncPatients(ctx: RunContext, since: Date | null): Promise
     path: 'patient/',
     query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
     ...(since ? { modifiedSince: since.toISOString(), sizing: 'probe' as const } : {}),
-    map: (records) => mapPageInSlices(records, mapPatient),
+    map: (records, raw) => mapPageInSlices(records, mapPatient, raw),
     prepare: (rows) => fillMissingFieldValues(ctx, 'patient', rows),
     write: (db, rows) => writePatients(db, rows, ctx),
   });

@@ -14,7 +14,7 @@
 import { mirrorIdCeiling, mirrorLiveIds, mirrorRangeSummary, type RecordTable } from '../db/reconcile.js';
 import { ProvetApiError } from '../provet/errors.js';
 import { countsFor, noteServerDate, throwIfStopped } from './context.js';
-import { mapClient, mapPage, mapPatient, type Mapped } from './rows.js';
+import { mapClient, mapPage, mapPatient, type Mapped, type RawJson } from './rows.js';
 import { findingsFor, landRecords, markGone, withSideRun, type SideRunContext, type SideRunDependencies, type SideRunOutcome } from './side-run.js';
 
 /** A differing range with at most this many records upstream is read instead of halved (a few budget units). */
@@ -25,7 +25,7 @@ const UNIT_PAGE = 50;
 interface Kind {
   table: RecordTable;
   path: string;
-  map: (input: unknown) => Mapped<{ id: number; modified: string; rawJson: string }>;
+  map: (input: unknown) => Mapped<{ id: number; modified: string; rawJson: RawJson }>;
 }
 
 const KINDS: Kind[] = [

@@ -1,7 +1,8 @@
 // Pure mapping from API records to mirror rows: no I/O, unit-tested on its own.
 // Each mapper validates one record and either returns its row or a reject with the reason.
 import type { z } from 'zod';
-import type { ClientUpsertRow, FieldValueUpsertRow, PatientUpsertRow, PhoneNumberUpsertRow } from '../db/mirror.js';
+import { isUtf8 } from 'node:buffer';
+import type { ClientUpsertRow, FieldValueUpsertRow, PatientUpsertRow, PhoneNumberUpsertRow, RawJson } from '../db/mirror.js';
 import {
   MAX_RECORD_BYTES,
   clientRecord,
@@ -17,6 +18,12 @@ import {
 } from '../provet/records.js';
 
 export type ObjectType = 'client' | 'patient';
+export type { RawJson };
+
+/** A raw record as text (for reject payloads and logs). */
+export function rawText(raw: RawJson): string {
+  return typeof raw === 'string' ? raw : raw.toString('utf8');
+}
 
 export interface Reject {
   recordId: string | null;
@@ -95,6 +102,16 @@ export function storableJson(input: object): { json: string; value: object } {
   return { json: JSON.stringify(value), value };
 }
 
+/**
+ * The bytes a record was sent as, when PostgreSQL stores them as they are: valid UTF-8 without a
+ * \u0000 or lone-surrogate escape (JSON.parse takes both; jsonb refuses them). Otherwise null,
+ * and the record is written out again from its parsed, repaired form.
+ */
+function storableBytes(bytes: Buffer): Buffer | null {
+  if (bytes.includes('\\u') && UNSTORABLE_ESCAPE.test(bytes.toString('latin1'))) return null;
+  return isUtf8(bytes) ? bytes : null;
+}
+
 function payloadOf(raw: unknown): string {
   let text: string;
   try {
@@ -126,9 +143,11 @@ function parse<S extends z.ZodType>(
   kind: string,
   input: unknown,
   fast?: (value: unknown) => z.infer<S> | null,
-): { rawJson: string; raw: Record<string, unknown>; parsed: z.infer<S> } | { error: string } {
+  sentBytes?: Buffer,
+): { rawJson: RawJson; raw: Record<string, unknown>; parsed: z.infer<S> } | { error: string } {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return { error: `${kind} is not a JSON object` };
-  const { json, value } = storableJson(input);
+  const sent = sentBytes === undefined ? null : storableBytes(sentBytes);
+  const { json, value }: { json: RawJson; value: object } = sent ? { json: sent, value: input } : storableJson(input);
   if (json.length > MAX_RECORD_BYTES) return { error: `${kind} is ${json.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
   const quick = fast?.(value);
   if (quick) return { rawJson: json, raw: value as Record<string, unknown>, parsed: quick };
@@ -158,8 +177,9 @@ function fieldValueRows(objectType: ObjectType, objectId: number, parsed: readon
   }));
 }
 
-export function mapClient(input: unknown): Mapped<ClientRow> {
-  const result = parse(clientRecord, 'client', input, fastClientRecord);
+/** `sentBytes`: the record's bytes in the page as sent, kept as its raw JSON when PostgreSQL can store them. */
+export function mapClient(input: unknown, sentBytes?: Buffer): Mapped<ClientRow> {
+  const result = parse(clientRecord, 'client', input, fastClientRecord, sentBytes);
   if ('error' in result) return reject(input, result.error);
   const c = result.parsed;
   const raw = result.raw as { phone_numbers?: unknown[] | null; fields_rel?: unknown[] | null };
@@ -199,8 +219,8 @@ export function mapClient(input: unknown): Mapped<ClientRow> {
   };
 }
 
-export function mapPatient(input: unknown): Mapped<PatientRow> {
-  const result = parse(patientRecord, 'patient', input, fastPatientRecord);
+export function mapPatient(input: unknown, sentBytes?: Buffer): Mapped<PatientRow> {
+  const result = parse(patientRecord, 'patient', input, fastPatientRecord, sentBytes);
   if ('error' in result) return reject(input, result.error);
   const p = result.parsed;
   const raw = result.raw as { fields_rel?: unknown[] | null };
@@ -243,7 +263,7 @@ export function mapPhoneNumber(input: unknown): Mapped<PhoneNumberRow> {
       phone_number: p.phone_number ?? null,
       type_code: p.type_code ?? null,
       description: p.description ?? null,
-      rawJson: result.rawJson,
+      rawJson: rawText(result.rawJson),
     },
   };
 }
@@ -252,7 +272,7 @@ export function mapCustomField(input: unknown): Mapped<CustomFieldRow> {
   const result = parse(customFieldRecord, 'custom field', input);
   if ('error' in result) return reject(input, result.error);
   const f = result.parsed;
-  return { ok: true, row: { id: f.id, label: f.label ?? f.name ?? null, type: f.type ?? null, model: f.model ?? null, rawJson: result.rawJson } };
+  return { ok: true, row: { id: f.id, label: f.label ?? f.name ?? null, type: f.type ?? null, model: f.model ?? null, rawJson: rawText(result.rawJson) } };
 }
 
 export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
@@ -261,7 +281,7 @@ export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
   const c = result.parsed;
   return {
     ok: true,
-    row: { id: c.id, name: c.name ?? c.label ?? null, species_id: c.species ?? c.species_id ?? c.species_code ?? null, rawJson: result.rawJson },
+    row: { id: c.id, name: c.name ?? c.label ?? null, species_id: c.species ?? c.species_id ?? c.species_code ?? null, rawJson: rawText(result.rawJson) },
   };
 }
 
@@ -282,13 +302,14 @@ export function mapPage<Row extends { id: number; modified?: string }>(
  */
 export async function mapPageInSlices<Row extends { id: number; modified?: string }>(
   records: readonly unknown[],
-  mapper: (record: unknown) => Mapped<Row>,
+  mapper: (record: unknown, rawBytes?: Buffer) => Mapped<Row>,
+  rawRecords?: readonly Buffer[],
   slice = 100,
 ): Promise<{ rows: Row[]; rejects: Reject[] }> {
   const page = new PageRows(mapper);
   for (let i = 0; i < records.length; i++) {
     if (i > 0 && i % slice === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    page.add(records[i]);
+    page.add(records[i], rawRecords?.[i]);
   }
   return page.result();
 }
@@ -296,10 +317,10 @@ export async function mapPageInSlices<Row extends { id: number; modified?: strin
 class PageRows<Row extends { id: number; modified?: string }> {
   private readonly byId = new Map<number, Row>();
   private readonly rejects: Reject[] = [];
-  constructor(private readonly mapper: (record: unknown) => Mapped<Row>) {}
+  constructor(private readonly mapper: (record: unknown, rawBytes?: Buffer) => Mapped<Row>) {}
 
-  add(record: unknown): void {
-    const mapped = this.mapper(record);
+  add(record: unknown, rawBytes?: Buffer): void {
+    const mapped = this.mapper(record, rawBytes);
     if (!mapped.ok) {
       this.rejects.push(mapped.reject);
       return;

@@ -14,7 +14,7 @@ import { landPage } from './land.js';
 import { writeClients } from './clients.js';
 import { writePatients } from './patients.js';
 import { fillMissingPhoneNumbers } from './phone-numbers.js';
-import type { ClientRow, PatientRow, Reject } from './rows.js';
+import { rawText, type ClientRow, type PatientRow, type RawJson, type Reject } from './rows.js';
 
 export interface SideRunDependencies {
   pool: pg.Pool;
@@ -158,6 +158,6 @@ async function inLease<T>(ctx: RunContext, fn: (db: pg.PoolClient) => Promise<T>
   });
 }
 
-function describe(row: { id: number; rawJson: string }): { recordId: string; payload: string } {
-  return { recordId: String(row.id), payload: row.rawJson };
+function describe(row: { id: number; rawJson: RawJson }): { recordId: string; payload: string } {
+  return { recordId: String(row.id), payload: rawText(row.rawJson) };
 }

@@ -4,15 +4,16 @@ import type pg from 'pg';
 import type { PageResult } from '../provet/pages.js';
 import { countsFor, noteServerDate, prefetched, Progress, throwIfStopped, type RunContext } from './context.js';
 import { landPage } from './land.js';
-import { compareTimestamps, type Reject } from './rows.js';
+import { compareTimestamps, rawText, type RawJson, type Reject } from './rows.js';
 
-export interface StreamSpec<Row extends { id: number; modified: string; rawJson: string }> {
+export interface StreamSpec<Row extends { id: number; modified: string; rawJson: RawJson }> {
   stream: string;
   /** For progress lines, when it is not just the stream's name. */
   label?: string;
   path: string;
   query: Record<string, string | number | boolean>;
-  map: (records: readonly unknown[]) => Promise<{ rows: Row[]; rejects: Reject[] }>;
+  /** `rawRecords`: each record's bytes as sent, when the page could tell them apart (PageResult). */
+  map: (records: readonly unknown[], rawRecords?: readonly Buffer[]) => Promise<{ rows: Row[]; rejects: Reject[] }>;
   /** Network work a page needs before its transaction (fallback fetches); none inside it. */
   prepare?: (rows: Row[]) => Promise<void>;
   write: (db: pg.PoolClient, rows: readonly Row[]) => Promise<number>;
@@ -41,7 +42,7 @@ export function fittedPageSize(expected: number, max: number): number {
   return Math.min(max, Math.max(UNIT_PAGE, perPage));
 }
 
-export async function readStream<Row extends { id: number; modified: string; rawJson: string }>(
+export async function readStream<Row extends { id: number; modified: string; rawJson: RawJson }>(
   ctx: RunContext,
   spec: StreamSpec<Row>,
 ): Promise<void> {
@@ -96,7 +97,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
         rows,
         rejects,
         write: spec.write,
-        describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
+        describe: (row) => ({ recordId: String(row.id), payload: rawText(row.rawJson) }),
       }).then((result) => {
         counts.pages += 1;
         counts.fetched += page.fetched;
@@ -132,11 +133,11 @@ type MappedPage<Row> = Omit<PageResult, 'records'> & { fetched: number; rows: Ro
  */
 async function* mappedPages<Row>(
   pages: AsyncGenerator<PageResult>,
-  map: (records: readonly unknown[]) => Promise<{ rows: Row[]; rejects: Reject[] }>,
+  map: (records: readonly unknown[], rawRecords?: readonly Buffer[]) => Promise<{ rows: Row[]; rejects: Reject[] }>,
 ): AsyncGenerator<MappedPage<Row>> {
-  for await (const { records, ...page } of pages) {
+  for await (const { records, rawRecords, ...page } of pages) {
     const fetched = records.length;
-    const mapped = await map(records);
+    const mapped = await map(records, rawRecords);
     yield { ...page, fetched, ...mapped };
   }
 }

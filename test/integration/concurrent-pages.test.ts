@@ -8,7 +8,7 @@ import { startRun, takeLease } from '../../src/db/state.js';
 import { writeClients } from '../../src/sync/clients.js';
 import { noCrashPoints } from '../../src/sync/crash-points.js';
 import { landPage } from '../../src/sync/land.js';
-import { mapClient, type ClientRow } from '../../src/sync/rows.js';
+import { mapClient, rawText, type ClientRow } from '../../src/sync/rows.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -36,7 +36,7 @@ async function landOverlapping(first: ClientRow[], second: ClientRow[]) {
   const held = new Promise<void>((resolve) => (release = resolve));
   let wrote!: () => void;
   const written = new Promise<void>((resolve) => (wrote = resolve));
-  const describe = (row: ClientRow) => ({ recordId: String(row.id), payload: row.rawJson });
+  const describe = (row: ClientRow) => ({ recordId: String(row.id), payload: rawText(row.rawJson) });
   const a = landPage(ctx, {
     stream: 'clients',
     rows: first,
@@ -99,7 +99,7 @@ describe('two pages in flight holding the same new record', () => {
       stream: 'clients',
       rows: [client(900_020, 'Known', '2026-01-01T09:00:00.000000+00:00')],
       rejects: [],
-      describe: (row) => ({ recordId: String(row.id), payload: row.rawJson }),
+      describe: (row) => ({ recordId: String(row.id), payload: rawText(row.rawJson) }),
       write: (db, rows) => writeClients(db, rows, ctx, false),
     });
     expect(known.written).toBe(1);

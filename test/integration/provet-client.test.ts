@@ -279,6 +279,8 @@ describe('ProvetClient against the simulator', () => {
       ids.push(...page.records.map((r) => (r as { id: number }).id));
       expect(page.count).toBe(120);
       expect(page.serverDate).toBeInstanceOf(Date);
+      // Each record's bytes as sent, in order: what the mirror keeps as raw JSON.
+      expect(page.rawRecords?.map((bytes) => JSON.parse(bytes.toString('utf8')) as unknown)).toEqual(page.records);
     }
     expect(pages).toEqual([1, 2, 3, 4, 5]);
     expect(new Set(ids).size).toBe(ids.length);

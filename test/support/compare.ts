@@ -2,7 +2,7 @@
 // of differences (empty when the mirror equals the source), so a failing test says what differs.
 import { isDeepStrictEqual } from 'node:util';
 import type pg from 'pg';
-import { compareTimestamps, mapClient, mapPatient, type FieldValueRow } from '../../src/sync/rows.js';
+import { compareTimestamps, mapClient, mapPatient, rawText, type FieldValueRow } from '../../src/sync/rows.js';
 
 type Row = Record<string, unknown>;
 
@@ -62,7 +62,7 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 
     for (const column of CLIENT_COLUMNS) {
       if (!sameValue(column, row[column], mirrored[column])) add(`client ${row.id}.${column}: source ${JSON.stringify(row[column])}, mirror ${JSON.stringify(mirrored[column])}`);
     }
-    if (!isDeepStrictEqual(mirrored.raw, JSON.parse(row.rawJson))) add(`client ${row.id}.raw differs from the source record`);
+    if (!isDeepStrictEqual(mirrored.raw, JSON.parse(rawText(row.rawJson)))) add(`client ${row.id}.raw differs from the source record`);
     clients.delete(row.id);
     for (const phone of row.phoneNumbers ?? []) expectedPhones.set(phone.id, [phone as unknown as Row]);
     expectedValues.push(...(row.fieldValues ?? []).map(asMirroredValue));
@@ -84,7 +84,7 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 
     for (const column of PATIENT_COLUMNS) {
       if (!sameValue(column, row[column], mirrored[column])) add(`patient ${row.id}.${column}: source ${JSON.stringify(row[column])}, mirror ${JSON.stringify(mirrored[column])}`);
     }
-    if (!isDeepStrictEqual(mirrored.raw, JSON.parse(row.rawJson))) add(`patient ${row.id}.raw differs from the source record`);
+    if (!isDeepStrictEqual(mirrored.raw, JSON.parse(rawText(row.rawJson)))) add(`patient ${row.id}.raw differs from the source record`);
     patients.delete(row.id);
     expectedValues.push(...(row.fieldValues ?? []).map(asMirroredValue));
   }

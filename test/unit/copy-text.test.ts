@@ -35,4 +35,23 @@ describe('COPY text encoding', () => {
     expect(copyText([{ id: 1, text: '\\.', flag: null }])).toBe('1\t\\\\.\t\\N\n');
     expect(copyText([{ id: 1, text: '\\N', flag: null }])).toBe('1\t\\\\N\t\\N\n');
   });
+
+  it('copies a Buffer value as UTF-8 bytes, escaped the same way as text', () => {
+    type RawRow = { id: number; raw: Buffer };
+    const rawColumns = [
+      ['id', (r: RawRow) => r.id],
+      ['raw', (r: RawRow) => r.raw],
+    ] as const;
+    const plain = '{"name":"Åsa 🐕","url":"https://x/client/1/"}';
+    const escaped = '{"a":"x\\"y","b":"\\n"}\t\n\r';
+    const text = copyPayload<RawRow>(rawColumns, [
+      { id: 1, raw: Buffer.from(plain) },
+      { id: 2, raw: Buffer.from(escaped) },
+    ]).toString('utf8');
+    expect(text).toBe(`1\t${plain}\n2\t${escaped.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!)}\n`);
+    // A value past the first buffer size, bytes and text mixed.
+    const long = Buffer.from('{"x":"Öberg\\\\"}'.repeat(10_000));
+    expect(copyPayload<RawRow>(rawColumns, [{ id: 3, raw: long }]).toString('utf8')).toBe(`3\t${long.toString('utf8').replaceAll('\\', '\\\\')}\n`);
+  });
 });
+

@@ -1,5 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { compareTimestamps, makeStorable, mapClient, mapPage, mapPatient, mapPhoneNumber } from '../../src/sync/rows.js';
+import { compareTimestamps, makeStorable, mapClient, mapPage, mapPatient, mapPhoneNumber, rawText } from '../../src/sync/rows.js';
 
 const base = 'https://provetcloud.com/4/api/0.1/';
 
@@ -73,7 +74,7 @@ describe('mapClient', () => {
     expect(row.fieldValues).toEqual([
       expect.objectContaining({ object_type: 'client', id: 70, field_id: 42, object_id: 218, valueJson: '"Dr. Brown"' }),
     ]);
-    expect(JSON.parse(row.rawJson).brand_new_field).toEqual({ nested: true });
+    expect(JSON.parse(rawText(row.rawJson)).brand_new_field).toEqual({ nested: true });
   });
 
   it('tells an absent fields_rel (fetch elsewhere) from an empty one (no values)', () => {
@@ -171,6 +172,36 @@ describe('makeStorable', () => {
   it('lets a record with a NUL character be stored rather than lost', () => {
     const mapped = mapClient(client({ lastname: 'Hi\u0000ll' }));
     expect(mapped.ok && mapped.row.lastname).toBe('Hi\uFFFDll');
+  });
+});
+
+describe('raw JSON from the bytes sent', () => {
+  it('keeps the bytes as sent when PostgreSQL can store them', () => {
+    const sent = Buffer.from(JSON.stringify(client({ lastname: 'Öberg' }), null, 1));
+    const mapped = mapClient(JSON.parse(sent.toString('utf8')), sent);
+    expect(mapped.ok && mapped.row.rawJson).toBe(sent);
+  });
+
+  it('writes the record out again when the bytes hold what jsonb refuses, or are not UTF-8', () => {
+    const nul = Buffer.from(JSON.stringify(client({ lastname: 'Hi\u0000ll' })));
+    const withNul = mapClient(JSON.parse(nul.toString('utf8')), nul);
+    expect(withNul.ok && rawText(withNul.row.rawJson)).toContain('Hi\uFFFDll');
+
+    const surrogate = Buffer.from(JSON.stringify(client({ lastname: '\uD800' })));
+    const withSurrogate = mapClient(JSON.parse(surrogate.toString('utf8')), surrogate);
+    expect(withSurrogate.ok && typeof withSurrogate.row.rawJson).toBe('string');
+
+    const latin1 = Buffer.from(JSON.stringify(client({ lastname: 'Öberg' })), 'latin1');
+    const notUtf8 = mapClient(JSON.parse(latin1.toString('utf8')), latin1);
+    expect(notUtf8.ok && typeof notUtf8.row.rawJson).toBe('string');
+    expect(notUtf8.ok && isUtf8(Buffer.from(rawText(notUtf8.row.rawJson)))).toBe(true);
+  });
+
+  it('checks the size of the bytes sent', () => {
+    const sent = Buffer.from(JSON.stringify(client({ remarks: ' '.repeat(1024 * 1024) })));
+    const mapped = mapClient(JSON.parse(sent.toString('utf8')), sent);
+    expect(mapped.ok).toBe(false);
+    if (!mapped.ok) expect(mapped.reject.reason).toMatch(/over the 1048576-byte limit/);
   });
 });
 
