@@ -103,12 +103,27 @@ export function storableJson(input: object): { json: string; value: object } {
 }
 
 /**
- * The bytes a record was sent as, when PostgreSQL stores them as they are: valid UTF-8 without a
- * \u0000 or lone-surrogate escape (JSON.parse takes both; jsonb refuses them). Otherwise null,
- * and the record is written out again from its parsed, repaired form.
+ * A number whose text says more than a double holds: 16 or more digits, or an exponent of three
+ * digits or more. JSON.parse rounds it (1e400 to Infinity, 1e-20000 to 0) and jsonb refuses some
+ * of them outright, so such a record is written out from its parsed form, as it always was.
+ * (The same pattern inside a string only costs that record the slower path.)
+ */
+const OUTSIZED_NUMBER = /[:,[]\s*-?(?:\d[\d.]{15,}|[\d.]+[eE][+-]?\d{3,})/;
+
+/**
+ * The bytes a record was sent as, when PostgreSQL stores them as they are and they say what
+ * JSON.parse read: valid UTF-8, within the size limit, without a \u0000 or lone-surrogate escape
+ * (JSON.parse takes both; jsonb refuses them) and without outsized numbers. Otherwise null, and
+ * the record is written out again from its parsed, repaired form, as before. (UNSTORABLE_ESCAPE
+ * also matches escaped surrogate pairs, which are fine: those records just take that path too.)
  */
 function storableBytes(bytes: Buffer): Buffer | null {
-  if (bytes.includes('\\u') && UNSTORABLE_ESCAPE.test(bytes.toString('latin1'))) return null;
+  // The limit applies to the record as JSON.stringify writes it (layout and \uXXXX escapes in
+  // the bytes sent would count against it otherwise), so larger bytes take the other path.
+  if (bytes.length > MAX_RECORD_BYTES) return null;
+  const text = bytes.toString('latin1');
+  if (text.includes('\\u') && UNSTORABLE_ESCAPE.test(text)) return null;
+  if (OUTSIZED_NUMBER.test(text)) return null;
   return isUtf8(bytes) ? bytes : null;
 }
 

@@ -197,11 +197,24 @@ describe('raw JSON from the bytes sent', () => {
     expect(notUtf8.ok && isUtf8(Buffer.from(rawText(notUtf8.row.rawJson)))).toBe(true);
   });
 
-  it('checks the size of the bytes sent', () => {
-    const sent = Buffer.from(JSON.stringify(client({ remarks: ' '.repeat(1024 * 1024) })));
+  it('writes out numbers JSON.parse rounds (or jsonb refuses) from the parsed record, as before', () => {
+    for (const number of ['1e400', '-1e-20000', '12345678901234567890.5', '0.12345678901234567']) {
+      const sent = Buffer.from(JSON.stringify(client()).replace('"customer_type":0', `"customer_type":0,"odd":${number}`));
+      const parsed = JSON.parse(sent.toString('utf8')) as Record<string, unknown>;
+      const mapped = mapClient(parsed, sent);
+      expect(mapped.ok && mapped.row.rawJson, number).toBe(JSON.stringify(parsed));
+    }
+  });
+
+  it('applies the size limit to the record as written, not to the layout of the bytes sent', () => {
+    // 600,000 two-byte characters: 1.2 MB on the wire, 600,000 characters as a JSON string.
+    const sent = Buffer.from(JSON.stringify(client({ remarks: 'Ö'.repeat(600_000) })));
     const mapped = mapClient(JSON.parse(sent.toString('utf8')), sent);
-    expect(mapped.ok).toBe(false);
-    if (!mapped.ok) expect(mapped.reject.reason).toMatch(/over the 1048576-byte limit/);
+    expect(mapped.ok && typeof mapped.row.rawJson).toBe('string');
+    const huge = Buffer.from(JSON.stringify(client({ remarks: ' '.repeat(1024 * 1024) })));
+    const refused = mapClient(JSON.parse(huge.toString('utf8')), huge);
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.reject.reason).toMatch(/over the 1048576-byte limit/);
   });
 });
 
