@@ -63,6 +63,12 @@ export async function writeResults(path: string, content: unknown): Promise<void
   await writeFile(path, `${JSON.stringify(content, null, 2)}\n`);
 }
 
+/** The middle value (the upper of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 export const fmt = {
   s: (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`,
   x: (ratio: number) => `${ratio.toFixed(2)}x`,

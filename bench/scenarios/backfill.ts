@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { measureCopyBound, measureFetchBound } from '../lib/bounds.js';
 import { postgresCpuSeconds, processCpuSeconds } from '../lib/cpu.js';
 import { summariseProfile, type ProfileSummary } from '../lib/profile.js';
-import { fmt, type ResultRow } from '../lib/report.js';
+import { fmt, median, type ResultRow } from '../lib/report.js';
 import { startSimulatorProcess } from '../lib/simulator-process.js';
 import { measureSync, type SyncMeasurement } from '../lib/sync-process.js';
 import type { BenchContext } from './context.js';
@@ -56,11 +56,6 @@ export interface BackfillResult {
  * from landing on one side of the ratio only.
  */
 export const BACKFILL_ROUNDS = 3;
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-};
 
 export async function runBackfill(ctx: BenchContext, clients: number, options: { profile: boolean }): Promise<BackfillResult> {
   const sim = await startSimulatorProcess({ clients, seed: 1, rateLimit: false, renderCacheBytes: SIMULATOR_RENDER_CACHE_BYTES });

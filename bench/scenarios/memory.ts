@@ -2,7 +2,7 @@
 // rate limits, so even a million clients is read page by page in a few minutes). It must not
 // grow with the data set.
 import { join } from 'node:path';
-import { fmt, type ResultRow } from '../lib/report.js';
+import { fmt, median, type ResultRow } from '../lib/report.js';
 import { startSimulatorProcess } from '../lib/simulator-process.js';
 import { measureSync } from '../lib/sync-process.js';
 import { UNLIMITED_WINDOW_SECONDS } from './backfill.js';
@@ -55,7 +55,8 @@ export async function runMemory(
         ctx.log(`scenario 5: ${fmt.int(clients)} clients synced in ${fmt.s(sync.wallMs)}, peak RSS ${fmt.mb(sync.peakRssMb)}`);
         syncs.push(sync);
       }
-      const sync = syncs.sort((a, b) => (a.peakRssMb ?? 0) - (b.peakRssMb ?? 0))[Math.floor(syncs.length / 2)]!;
+      const middle = median(syncs.map((s) => s.peakRssMb ?? 0));
+      const sync = syncs.find((s) => (s.peakRssMb ?? 0) === middle)!;
       points.push({ clients, peakRssMb: sync.peakRssMb, wallMs: sync.wallMs, recordsFetched: sync.recordsFetched, fromBackfill: false, rounds });
     } finally {
       await sim.stop();

@@ -172,18 +172,18 @@ export function copyPayload<Row>(columns: CopyColumns<Row>, rows: readonly Row[]
     const row = rows[r]!;
     for (let c = 0; c < columns.length; c++) {
       const value = columns[c]![1](row);
-      if (value instanceof Uint8Array) {
+      if (Buffer.isBuffer(value)) {
         // Escaping at most doubles each byte; one more for the separator.
-        if (length + value.length * 2 + 1 > buffer.length) buffer = grow(buffer, length, length + value.length * 2 + 1, r, rows.length);
+        const needed = length + value.length * 2 + 1;
+        if (needed > buffer.length) buffer = grow(buffer, length, needed, r, rows.length);
         length = copyBytes(value, buffer, length);
-        buffer[length++] = c === columns.length - 1 ? NEWLINE : TAB;
-        continue;
+      } else {
+        const text = copyField(value);
+        // A UTF-16 code unit takes at most 3 bytes in UTF-8; one more for the separator.
+        const needed = length + text.length * 3 + 1;
+        if (needed > buffer.length) buffer = grow(buffer, length, needed, r, rows.length);
+        length += buffer.write(text, length);
       }
-      const text = copyField(value);
-      // A UTF-16 code unit takes at most 3 bytes in UTF-8; one more for the separator.
-      const needed = length + text.length * 3 + 1;
-      if (needed > buffer.length) buffer = grow(buffer, length, needed, r, rows.length);
-      length += buffer.write(text, length);
       buffer[length++] = c === columns.length - 1 ? NEWLINE : TAB;
     }
   }
@@ -199,20 +199,18 @@ function grow(buffer: Buffer, length: number, needed: number, rowsDone: number, 
   return grown;
 }
 
+/** COPY_ESCAPES by byte: the special byte, and the letter that follows the backslash for it. */
+const ESCAPED_BYTE = new Map(Object.entries(COPY_ESCAPES).map(([special, escape]) => [special.charCodeAt(0), escape.charCodeAt(1)]));
+const SPECIAL_BYTES = [...ESCAPED_BYTE.keys()];
 const BACKSLASH = 0x5c;
-const CARRIAGE_RETURN = 0x0d;
-const ESCAPED_BYTE: Record<number, number> = { [BACKSLASH]: BACKSLASH, [TAB]: 0x74, [NEWLINE]: 0x6e, [CARRIAGE_RETURN]: 0x72 };
 
-/** UTF-8 bytes into the payload at `at`, COPY-escaped; returns the new length. */
-function copyBytes(bytes: Uint8Array, into: Buffer, at: number): number {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+/** UTF-8 bytes into the payload at `at`, COPY-escaped like copyField's text; returns the new length. */
+function copyBytes(bytes: Buffer, into: Buffer, at: number): number {
   // Most raw records hold no backslash, and JSON has tabs and line breaks only as layout.
-  if (buffer.indexOf(BACKSLASH) === -1 && buffer.indexOf(TAB) === -1 && buffer.indexOf(NEWLINE) === -1 && buffer.indexOf(CARRIAGE_RETURN) === -1) {
-    return at + buffer.copy(into, at);
-  }
-  for (let i = 0; i < buffer.length; i++) {
-    const b = buffer[i]!;
-    const escaped = ESCAPED_BYTE[b];
+  if (SPECIAL_BYTES.every((special) => bytes.indexOf(special) === -1)) return at + bytes.copy(into, at);
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const escaped = ESCAPED_BYTE.get(b);
     if (escaped === undefined) {
       into[at++] = b;
     } else {
