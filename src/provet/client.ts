@@ -7,7 +7,7 @@ import { AuthProvider, type ProvetAuth } from './auth.js';
 import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
 import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
-import { resultRanges } from './raw-records.js';
+import { parseBody, type SentRecord } from './raw-records.js';
 
 export type { PageResult } from './pages.js';
 
@@ -159,9 +159,8 @@ export class ProvetClient {
     return this.toPageResult(res, url, endpoint, page);
   }
 
-  private toPageResult({ body, bytes, serverDate }: ParsedResponse, url: URL, endpoint: string, page: number): PageResult {
+  private toPageResult({ body, sent, serverDate }: ParsedResponse, url: URL, endpoint: string, page: number): PageResult {
     const envelope = parseEnvelope(body, endpoint, page, safeUrl(url));
-    const raw = resultRanges(bytes);
     return {
       endpoint,
       page,
@@ -170,8 +169,7 @@ export class ProvetClient {
       numPages: envelope.num_pages,
       next: envelope.next,
       records: envelope.results,
-      // Only when the scan saw exactly the records JSON.parse did.
-      ...(raw !== null && raw.length === envelope.results.length ? { rawRecords: raw } : {}),
+      ...(sent !== null && sent.length === envelope.results.length ? { rawRecords: sent } : {}),
       serverDate,
     };
   }
@@ -252,7 +250,8 @@ export class ProvetClient {
     );
     interpretStatus(res, url, ctx.endpoint, ctx.page);
     try {
-      return { body: JSON.parse(res.body.toString('utf8')) as unknown, bytes: res.body, serverDate: res.serverDate };
+      const { value, sent } = parseBody(res.body);
+      return { body: value, sent, serverDate: res.serverDate };
     } catch (cause) {
       throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
         retryable: true,
@@ -334,10 +333,10 @@ export class ProvetClient {
   }
 }
 
-/** A response's JSON, and the bytes it was parsed from (list pages take their raw records from them). */
+/** A response's JSON, and a list page's records as sent (see raw-records.ts). */
 interface ParsedResponse {
   body: unknown;
-  bytes: Buffer;
+  sent: SentRecord[] | null;
   serverDate: Date | null;
 }
 

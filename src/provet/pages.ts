@@ -3,6 +3,7 @@
 // schemas (records.ts) are lenient and belong to the caller.
 import { z } from 'zod';
 import { ProvetApiError, isProvetApiError, where } from './errors.js';
+import type { SentRecord } from './raw-records.js';
 
 export interface PageResult {
   endpoint: string;
@@ -12,8 +13,8 @@ export interface PageResult {
   numPages: number;
   next: string | null;
   records: unknown[];
-  /** Each record's bytes as sent (raw-records.ts), when they could be told apart; same order as records. */
-  rawRecords?: Buffer[];
+  /** Each record as sent (raw-records.ts), when they could be told apart; same order as records. */
+  rawRecords?: SentRecord[];
   serverDate: Date | null;
 }
 

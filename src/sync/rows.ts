@@ -16,6 +16,7 @@ import {
   phoneNumberRecord,
   type FieldValueEntry,
 } from '../provet/records.js';
+import type { SentRecord } from '../provet/raw-records.js';
 
 export type ObjectType = 'client' | 'patient';
 export type { RawJson };
@@ -121,11 +122,10 @@ const OUTSIZED_NUMBER = /[:,[]\s*-?(?:\d[\d.]{15,}|[\d.]+[eE][+-]?\d{3,})/;
  * the record is written out again from its parsed, repaired form, as before. (UNSTORABLE_ESCAPE
  * also matches escaped surrogate pairs, which are fine: those records just take that path too.)
  */
-function storableBytes(bytes: Buffer): Buffer | null {
+function storableBytes({ bytes, text }: SentRecord): Buffer | null {
   // The limit applies to the record as JSON.stringify writes it (layout and \uXXXX escapes in
   // the bytes sent would count against it otherwise), so larger bytes take the other path.
   if (bytes.length > MAX_RECORD_BYTES) return null;
-  const text = bytes.toString('latin1');
   if (hasUnstorableEscape(text)) return null;
   if (OUTSIZED_NUMBER.test(text)) return null;
   return isUtf8(bytes) ? bytes : null;
@@ -162,11 +162,11 @@ function parse<S extends z.ZodType>(
   kind: string,
   input: unknown,
   fast?: (value: unknown) => z.infer<S> | null,
-  sentBytes?: Buffer,
+  sent?: SentRecord,
 ): { rawJson: RawJson; raw: Record<string, unknown>; parsed: z.infer<S> } | { error: string } {
   if (input === null || typeof input !== 'object' || Array.isArray(input)) return { error: `${kind} is not a JSON object` };
-  const sent = sentBytes === undefined ? null : storableBytes(sentBytes);
-  const { json, value }: { json: RawJson; value: object } = sent ? { json: sent, value: input } : storableJson(input);
+  const bytes = sent === undefined ? null : storableBytes(sent);
+  const { json, value }: { json: RawJson; value: object } = bytes ? { json: bytes, value: input } : storableJson(input);
   if (json.length > MAX_RECORD_BYTES) return { error: `${kind} is ${json.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
   const quick = fast?.(value);
   if (quick) return { rawJson: json, raw: value as Record<string, unknown>, parsed: quick };
@@ -196,9 +196,9 @@ function fieldValueRows(objectType: ObjectType, objectId: number, parsed: readon
   }));
 }
 
-/** `sentBytes`: the record's bytes in the page as sent, kept as its raw JSON when PostgreSQL can store them. */
-export function mapClient(input: unknown, sentBytes?: Buffer): Mapped<ClientRow> {
-  const result = parse(clientRecord, 'client', input, fastClientRecord, sentBytes);
+/** `sent`: the record as the page sent it; its bytes are kept as its raw JSON when PostgreSQL can store them. */
+export function mapClient(input: unknown, sent?: SentRecord): Mapped<ClientRow> {
+  const result = parse(clientRecord, 'client', input, fastClientRecord, sent);
   if ('error' in result) return reject(input, result.error);
   const c = result.parsed;
   const raw = result.raw as { phone_numbers?: unknown[] | null; fields_rel?: unknown[] | null };
@@ -238,8 +238,8 @@ export function mapClient(input: unknown, sentBytes?: Buffer): Mapped<ClientRow>
   };
 }
 
-export function mapPatient(input: unknown, sentBytes?: Buffer): Mapped<PatientRow> {
-  const result = parse(patientRecord, 'patient', input, fastPatientRecord, sentBytes);
+export function mapPatient(input: unknown, sent?: SentRecord): Mapped<PatientRow> {
+  const result = parse(patientRecord, 'patient', input, fastPatientRecord, sent);
   if ('error' in result) return reject(input, result.error);
   const p = result.parsed;
   const raw = result.raw as { fields_rel?: unknown[] | null };
@@ -321,8 +321,8 @@ export function mapPage<Row extends { id: number; modified?: string }>(
  */
 export async function mapPageInSlices<Row extends { id: number; modified?: string }>(
   records: readonly unknown[],
-  mapper: (record: unknown, rawBytes?: Buffer) => Mapped<Row>,
-  rawRecords?: readonly Buffer[],
+  mapper: (record: unknown, sent?: SentRecord) => Mapped<Row>,
+  rawRecords?: readonly SentRecord[],
   slice = 100,
 ): Promise<{ rows: Row[]; rejects: Reject[] }> {
   const page = new PageRows(mapper);
@@ -336,10 +336,10 @@ export async function mapPageInSlices<Row extends { id: number; modified?: strin
 class PageRows<Row extends { id: number; modified?: string }> {
   private readonly byId = new Map<number, Row>();
   private readonly rejects: Reject[] = [];
-  constructor(private readonly mapper: (record: unknown, rawBytes?: Buffer) => Mapped<Row>) {}
+  constructor(private readonly mapper: (record: unknown, sent?: SentRecord) => Mapped<Row>) {}
 
-  add(record: unknown, rawBytes?: Buffer): void {
-    const mapped = this.mapper(record, rawBytes);
+  add(record: unknown, sent?: SentRecord): void {
+    const mapped = this.mapper(record, sent);
     if (!mapped.ok) {
       this.rejects.push(mapped.reject);
       return;

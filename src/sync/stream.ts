@@ -2,6 +2,7 @@
 // the patient re-reads. The caller says how a page is mapped and written.
 import type pg from 'pg';
 import type { PageResult } from '../provet/pages.js';
+import type { SentRecord } from '../provet/raw-records.js';
 import { countsFor, noteServerDate, prefetched, Progress, throwIfStopped, type RunContext } from './context.js';
 import { landPage } from './land.js';
 import { compareTimestamps, rawText, type RawJson, type Reject } from './rows.js';
@@ -12,8 +13,8 @@ export interface StreamSpec<Row extends { id: number; modified: string; rawJson:
   label?: string;
   path: string;
   query: Record<string, string | number | boolean>;
-  /** `rawRecords`: each record's bytes as sent, when the page could tell them apart (PageResult). */
-  map: (records: readonly unknown[], rawRecords?: readonly Buffer[]) => Promise<{ rows: Row[]; rejects: Reject[] }>;
+  /** `rawRecords`: each record as sent, when the page could tell them apart (PageResult). */
+  map: (records: readonly unknown[], rawRecords?: readonly SentRecord[]) => Promise<{ rows: Row[]; rejects: Reject[] }>;
   /** Network work a page needs before its transaction (fallback fetches); none inside it. */
   prepare?: (rows: Row[]) => Promise<void>;
   write: (db: pg.PoolClient, rows: readonly Row[]) => Promise<number>;
@@ -133,7 +134,7 @@ type MappedPage<Row> = Omit<PageResult, 'records'> & { fetched: number; rows: Ro
  */
 async function* mappedPages<Row>(
   pages: AsyncGenerator<PageResult>,
-  map: (records: readonly unknown[], rawRecords?: readonly Buffer[]) => Promise<{ rows: Row[]; rejects: Reject[] }>,
+  map: (records: readonly unknown[], rawRecords?: readonly SentRecord[]) => Promise<{ rows: Row[]; rejects: Reject[] }>,
 ): AsyncGenerator<MappedPage<Row>> {
   for await (const { records, rawRecords, ...page } of pages) {
     const fetched = records.length;

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { resultRanges } from '../../src/provet/raw-records.js';
+import { parseBody } from '../../src/provet/raw-records.js';
 
-const ranges = (text: string) => resultRanges(Buffer.from(text))?.map((b) => b.toString('utf8')) ?? null;
+const ranges = (text: string) => parseBody(Buffer.from(text)).sent?.map(({ bytes }) => bytes.toString('utf8')) ?? null;
 
-describe('resultRanges', () => {
+describe('records as sent', () => {
   it('finds each record of results as sent, whatever surrounds it', () => {
     const body = ' {"count": 2, "next": "http://x/?page=2", "extra": {"results": [9]}, "results" : [ {"id":1,"a":"]}\\"["} ,\n{"id": 2, "b": [[], {}]}] , "num_pages":1}';
     expect(ranges(body)).toEqual(['{"id":1,"a":"]}\\"["}', '{"id": 2, "b": [[], {}]}']);
@@ -17,25 +17,70 @@ describe('resultRanges', () => {
     expect(ranges('[{"id":1}]')).toBeNull();
     expect(ranges('{"count":1}')).toBeNull();
   });
+});
 
-  it('agrees with JSON.parse on generated pages, laid out in any way JSON allows', () => {
+/** JSON.parse's verdict on a body, as comparable text: the value written out again, or that it throws. */
+function verdict(parse: () => unknown): string {
+  try {
+    return JSON.stringify(parse()) ?? 'undefined';
+  } catch (error) {
+    return error instanceof SyntaxError ? 'SyntaxError' : `unexpected ${String(error)}`;
+  }
+}
+
+/** Generated page bodies in every layout JSON allows, as bytes. */
+const pageBodies = fc
+  .tuple(
+    fc.array(fc.jsonValue({ maxDepth: 3 }), { maxLength: 6 }),
+    fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
+    fc.constantFrom(undefined, 0, 2, '\t'),
+  )
+  .map(([records, others, indent]) => ({ records, others, body: Buffer.from(JSON.stringify({ ...others, results: records }, null, indent)) }));
+
+describe('parseBody', () => {
+  it('parses a page record by record into what JSON.parse makes of the whole', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.jsonValue({ maxDepth: 3 })),
-        fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 }),
-        fc.constantFrom(undefined, 0, 2, '\t'),
-        (records, others, indent) => {
-          const body = JSON.stringify({ ...others, results: records }, null, indent);
-          const found = ranges(body);
-          // A generated key may hold an escape (a quote, a control character): then null is right.
-          if (found === null) {
-            expect(Object.keys(others).some((k) => JSON.stringify(k).includes('\\'))).toBe(true);
-            return;
-          }
-          expect(found.map((text) => JSON.parse(text) as unknown)).toEqual(JSON.parse(body).results);
-        },
-      ),
-      { numRuns: 500, seed: 26 },
+      fc.property(pageBodies, ({ records, others, body }) => {
+        const { value, sent } = parseBody(body);
+        expect(JSON.stringify(value)).toBe(JSON.stringify(JSON.parse(body.toString('utf8'))));
+        if (sent === null) {
+          expect(Object.keys(others).some((k) => JSON.stringify(k).includes('\\'))).toBe(true);
+          return;
+        }
+        expect(sent.map(({ text }) => JSON.parse(text) as unknown)).toEqual(records);
+        expect(sent.every(({ bytes, text }) => bytes.toString('utf8') === text)).toBe(true);
+      }),
+      { numRuns: 500, seed: 5 },
     );
+  });
+
+  it('accepts exactly what JSON.parse accepts, and parses it the same, when the body is damaged', () => {
+    // Damage where it matters: structure, strings, escapes, and bytes that are not UTF-8.
+    const damage = fc.constantFrom(...'{}[],:" \\\n0a-.e'.split('').map((c) => Buffer.from(c)), Buffer.from([0xe2]), Buffer.from([0xff]), Buffer.from([0x0b]), Buffer.from([0x00]), Buffer.from('\u00d6'));
+    fc.assert(
+      fc.property(pageBodies, fc.nat(), fc.constantFrom('insert', 'replace', 'delete', 'truncate'), damage, ({ body }, at, how, bytes) => {
+        const i = at % (body.length + 1);
+        const damaged =
+          how === 'insert'
+            ? Buffer.concat([body.subarray(0, i), bytes, body.subarray(i)])
+            : how === 'replace'
+              ? Buffer.concat([body.subarray(0, i), bytes, body.subarray(i + 1)])
+              : how === 'delete'
+                ? Buffer.concat([body.subarray(0, i), body.subarray(i + 1)])
+                : body.subarray(0, i);
+        expect(verdict(() => parseBody(damaged).value)).toBe(verdict(() => JSON.parse(damaged.toString('utf8'))));
+      }),
+      { numRuns: 3000, seed: 6 },
+    );
+  });
+
+  it('gives JSON.parse of the whole its say on a bad body, and no records as sent for a body without results', () => {
+    expect(() => parseBody(Buffer.from('{"results":[{"id":1},]}'))).toThrow(SyntaxError);
+    expect(() => parseBody(Buffer.from('{"results":[{"id":1}] x'))).toThrow(SyntaxError);
+    expect(parseBody(Buffer.from('{"access_token":"t"}'))).toEqual({ value: { access_token: 't' }, sent: null });
+    expect(parseBody(Buffer.from('[{"id":1}]')).sent).toBeNull();
+    const page = parseBody(Buffer.from('{"count":1,"results":[{"n":"\u00d6"}],"next":null}'));
+    expect(page.value).toEqual({ count: 1, results: [{ n: '\u00d6' }], next: null });
+    expect(page.sent?.map((s) => s.text)).toEqual(['{"n":"\u00d6"}']);
   });
 });

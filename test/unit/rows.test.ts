@@ -175,24 +175,27 @@ describe('makeStorable', () => {
   });
 });
 
+/** A record as the Provet client hands it over: its bytes as sent, and those bytes decoded. */
+const sentRecord = (bytes: Buffer) => ({ bytes, text: bytes.toString('utf8') });
+
 describe('raw JSON from the bytes sent', () => {
   it('keeps the bytes as sent when PostgreSQL can store them', () => {
     const sent = Buffer.from(JSON.stringify(client({ lastname: 'Öberg' }), null, 1));
-    const mapped = mapClient(JSON.parse(sent.toString('utf8')), sent);
+    const mapped = mapClient(JSON.parse(sent.toString('utf8')), sentRecord(sent));
     expect(mapped.ok && mapped.row.rawJson).toBe(sent);
   });
 
   it('writes the record out again when the bytes hold what jsonb refuses, or are not UTF-8', () => {
     const nul = Buffer.from(JSON.stringify(client({ lastname: 'Hi\u0000ll' })));
-    const withNul = mapClient(JSON.parse(nul.toString('utf8')), nul);
+    const withNul = mapClient(JSON.parse(nul.toString('utf8')), sentRecord(nul));
     expect(withNul.ok && rawText(withNul.row.rawJson)).toContain('Hi\uFFFDll');
 
     const surrogate = Buffer.from(JSON.stringify(client({ lastname: '\uD800' })));
-    const withSurrogate = mapClient(JSON.parse(surrogate.toString('utf8')), surrogate);
+    const withSurrogate = mapClient(JSON.parse(surrogate.toString('utf8')), sentRecord(surrogate));
     expect(withSurrogate.ok && typeof withSurrogate.row.rawJson).toBe('string');
 
     const latin1 = Buffer.from(JSON.stringify(client({ lastname: 'Öberg' })), 'latin1');
-    const notUtf8 = mapClient(JSON.parse(latin1.toString('utf8')), latin1);
+    const notUtf8 = mapClient(JSON.parse(latin1.toString('utf8')), sentRecord(latin1));
     expect(notUtf8.ok && typeof notUtf8.row.rawJson).toBe('string');
     expect(notUtf8.ok && isUtf8(Buffer.from(rawText(notUtf8.row.rawJson)))).toBe(true);
   });
@@ -201,7 +204,7 @@ describe('raw JSON from the bytes sent', () => {
     for (const number of ['1e400', '-1e-20000', '12345678901234567890.5', '0.12345678901234567']) {
       const sent = Buffer.from(JSON.stringify(client()).replace('"customer_type":0', `"customer_type":0,"odd":${number}`));
       const parsed = JSON.parse(sent.toString('utf8')) as Record<string, unknown>;
-      const mapped = mapClient(parsed, sent);
+      const mapped = mapClient(parsed, sentRecord(sent));
       expect(mapped.ok && mapped.row.rawJson, number).toBe(JSON.stringify(parsed));
     }
   });
@@ -209,10 +212,10 @@ describe('raw JSON from the bytes sent', () => {
   it('applies the size limit to the record as written, not to the layout of the bytes sent', () => {
     // 600,000 two-byte characters: 1.2 MB on the wire, 600,000 characters as a JSON string.
     const sent = Buffer.from(JSON.stringify(client({ remarks: 'Ö'.repeat(600_000) })));
-    const mapped = mapClient(JSON.parse(sent.toString('utf8')), sent);
+    const mapped = mapClient(JSON.parse(sent.toString('utf8')), sentRecord(sent));
     expect(mapped.ok && typeof mapped.row.rawJson).toBe('string');
     const huge = Buffer.from(JSON.stringify(client({ remarks: ' '.repeat(1024 * 1024) })));
-    const refused = mapClient(JSON.parse(huge.toString('utf8')), huge);
+    const refused = mapClient(JSON.parse(huge.toString('utf8')), sentRecord(huge));
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.reject.reason).toMatch(/over the 1048576-byte limit/);
   });
