@@ -20,7 +20,19 @@ const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
 const RESULTS_KEY = Buffer.from('"results"');
+
+/**
+ * Set by skipNumber when a number has 16 or more digits or an exponent of three digits or more:
+ * more than a double holds, so JSON.parse may have rounded it (1e400 to Infinity, 1e-20000 to 0,
+ * 12345678901234567 to ...568). elements() reads and resets it around each element.
+ */
+let longNumberSeen = false;
 
 function skipSpace(b: Uint8Array, i: number): number {
   while (i < b.length) {
@@ -41,10 +53,35 @@ function skipString(b: Uint8Array, i: number): number {
   return b.length;
 }
 
+/** From the first byte of a number (a digit or a minus) to just past it; notes a long one. */
+function skipNumber(b: Uint8Array, i: number): number {
+  let mantissa = 0;
+  let exponent = -1; // digits after the e, once there is one
+  if (b[i] === MINUS) i++;
+  for (; i < b.length; i++) {
+    const c = b[i]!;
+    if ((c >= DIGIT_0 && c <= DIGIT_9) || c === DOT) {
+      if (exponent < 0) mantissa++;
+      else exponent++;
+    } else if (c === 0x65 || c === 0x45) {
+      exponent = 0;
+    } else if ((c === PLUS || c === MINUS) && exponent === 0) {
+      continue;
+    } else {
+      break;
+    }
+  }
+  if (mantissa >= 16 || exponent >= 3) longNumberSeen = true;
+  return i;
+}
+
+const startsNumber = (c: number | undefined) => c === MINUS || (c !== undefined && c >= DIGIT_0 && c <= DIGIT_9);
+
 /** From the first byte of a value to just past it. */
 function skipValue(b: Uint8Array, i: number): number {
   const first = b[i];
   if (first === QUOTE) return skipString(b, i);
+  if (startsNumber(first)) return skipNumber(b, i);
   if (first === OPEN_BRACE || first === OPEN_BRACKET) {
     let depth = 0;
     while (i < b.length) {
@@ -53,13 +90,17 @@ function skipValue(b: Uint8Array, i: number): number {
         i = skipString(b, i);
         continue;
       }
+      if (startsNumber(c)) {
+        i = skipNumber(b, i);
+        continue;
+      }
       if (c === OPEN_BRACE || c === OPEN_BRACKET) depth++;
       else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) return i + 1;
       i++;
     }
     return b.length;
   }
-  // A number, true, false or null: up to the next delimiter.
+  // true, false or null (or not JSON): up to the next delimiter.
   while (i < b.length) {
     const c = b[i]!;
     if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) break;
@@ -74,20 +115,26 @@ function isResultsKey(b: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
-/** The bytes of each element of the array that starts at `i`, and where the array ends; null if it does not end with `]`. */
-function elements(body: Buffer, i: number): { ranges: Buffer[]; end: number } | null {
+/**
+ * The bytes of each element of the array that starts at `i`, whether each holds a long number,
+ * and where the array ends; null if it does not end with `]`.
+ */
+function elements(body: Buffer, i: number): { ranges: Buffer[]; longNumbers: boolean[]; end: number } | null {
   const ranges: Buffer[] = [];
+  const longNumbers: boolean[] = [];
   i = skipSpace(body, i + 1);
-  if (body[i] === CLOSE_BRACKET) return { ranges, end: i + 1 };
+  if (body[i] === CLOSE_BRACKET) return { ranges, longNumbers, end: i + 1 };
   while (i < body.length) {
     const start = i;
+    longNumberSeen = false;
     i = skipValue(body, i);
     ranges.push(body.subarray(start, i));
+    longNumbers.push(longNumberSeen);
     i = skipSpace(body, i);
     if (body[i] !== COMMA) break;
     i = skipSpace(body, i + 1);
   }
-  return body[i] === CLOSE_BRACKET ? { ranges, end: i + 1 } : null;
+  return body[i] === CLOSE_BRACKET ? { ranges, longNumbers, end: i + 1 } : null;
 }
 
 /** Where the top-level `results` array of a page body sits, and each of its elements' bytes. */
@@ -97,6 +144,7 @@ interface ResultsLayout {
   /** Just past its `]`. */
   end: number;
   ranges: Buffer[];
+  longNumbers: boolean[];
 }
 
 /**
@@ -120,7 +168,7 @@ function resultsLayout(body: Buffer): ResultsLayout | null {
       if (body[i] !== OPEN_BRACKET) return null;
       const array = elements(body, i);
       if (array === null) return null;
-      found = { start: i, end: array.end, ranges: array.ranges };
+      found = { start: i, ...array };
       i = array.end;
     } else {
       i = skipValue(body, i);
@@ -136,6 +184,11 @@ function resultsLayout(body: Buffer): ResultsLayout | null {
 export interface SentRecord {
   bytes: Buffer;
   text: string;
+  /**
+   * It holds a number of 16 or more digits or with an exponent of three digits or more: more than
+   * a double holds, so the parsed record may say something else (1e400 is Infinity there).
+   */
+  longNumbers: boolean;
 }
 
 export interface ParsedBody {
@@ -168,7 +221,7 @@ export function parseBody(body: Buffer): ParsedBody {
         const bytes = layout.ranges[r]!;
         const text = bytes.toString('utf8');
         records[r] = JSON.parse(text);
-        sent[r] = { bytes, text };
+        sent[r] = { bytes, text, longNumbers: layout.longNumbers[r]! };
       }
       outer.results = records;
       return { value: outer, sent };

@@ -45,10 +45,21 @@ export const timestamp = z
 const optionalTimestamp = z.preprocess((v) => (empty(v) ? null : v), timestamp.nullable());
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
-/** "2024-02-30" rolls over to March and "2024-13-01" is no date at all (toISOString would throw on it). */
+/** Days in each month of a common year. */
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/**
+ * A YYYY-MM-DD date that exists in the (proleptic Gregorian) calendar: "2024-02-30" and
+ * "2024-13-01" do not. Counted out rather than put through Date, which costs several times as
+ * much and rolls "2024-02-30" over to March, and this runs for every date of every patient.
+ */
 function isCalendarDate(s: string): boolean {
-  const date = new Date(`${s}T00:00:00Z`);
-  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(s);
+  if (!DATE.test(s)) return false;
+  const year = Number(s.slice(0, 4));
+  const month = Number(s.slice(5, 7));
+  const day = Number(s.slice(8, 10));
+  if (month < 1 || month > 12 || day < 1) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return day <= (month === 2 && leap ? 29 : MONTH_DAYS[month - 1]!);
 }
 /** A calendar date PostgreSQL will accept ("2024-02-30" is refused here, not by the database). */
 const date = z.preprocess(
@@ -191,7 +202,7 @@ const fastFlag: FieldCheck = (v) => (v === null || v === '' ? null : typeof v ==
 const fastTimestamp: FieldCheck = (v) =>
   typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T'))) ? v : ASK_ZOD;
 const fastOptionalTimestamp: FieldCheck = (v) => (v === null || v === '' ? null : fastTimestamp(v));
-const fastDate: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'string' && DATE.test(v) && isCalendarDate(v) ? v : ASK_ZOD);
+const fastDate: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'string' && isCalendarDate(v) ? v : ASK_ZOD);
 const fastDecimal: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'string' && DECIMAL.test(v) ? v : ASK_ZOD);
 const fastReference: FieldCheck = (v) => {
   if (v === null || v === '') return null;

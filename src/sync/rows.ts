@@ -108,26 +108,19 @@ export function storableJson(input: object): { json: string; value: object } {
 }
 
 /**
- * A number whose text says more than a double holds: 16 or more digits, or an exponent of three
- * digits or more. JSON.parse rounds it (1e400 to Infinity, 1e-20000 to 0) and jsonb refuses some
- * of them outright, so such a record is written out from its parsed form, as it always was.
- * (The same pattern inside a string only costs that record the slower path.)
- */
-const OUTSIZED_NUMBER = /[:,[]\s*-?(?:\d[\d.]{15,}|[\d.]+[eE][+-]?\d{3,})/;
-
-/**
  * The bytes a record was sent as, when PostgreSQL stores them as they are and they say what
  * JSON.parse read: valid UTF-8, within the size limit, without a \u0000 or lone-surrogate escape
- * (JSON.parse takes both; jsonb refuses them) and without outsized numbers. Otherwise null, and
- * the record is written out again from its parsed, repaired form, as before. (UNSTORABLE_ESCAPE
- * also matches escaped surrogate pairs, which are fine: those records just take that path too.)
+ * (JSON.parse takes both; jsonb refuses them) and without long numbers (JSON.parse rounds them,
+ * 1e400 to Infinity and 1e-20000 to 0, and jsonb refuses some outright). Otherwise null, and the
+ * record is written out again from its parsed, repaired form, as before. (UNSTORABLE_ESCAPE also
+ * matches escaped surrogate pairs, which are fine: those records just take that path too.)
  */
-function storableBytes({ bytes, text }: SentRecord): Buffer | null {
+function storableBytes({ bytes, text, longNumbers }: SentRecord): Buffer | null {
   // The limit applies to the record as JSON.stringify writes it (layout and \uXXXX escapes in
   // the bytes sent would count against it otherwise), so larger bytes take the other path.
   if (bytes.length > MAX_RECORD_BYTES) return null;
   if (hasUnstorableEscape(text)) return null;
-  if (OUTSIZED_NUMBER.test(text)) return null;
+  if (longNumbers) return null;
   return isUtf8(bytes) ? bytes : null;
 }
 

@@ -17,6 +17,11 @@ describe('records as sent', () => {
     expect(ranges('[{"id":1}]')).toBeNull();
     expect(ranges('{"count":1}')).toBeNull();
   });
+
+  it('marks the records holding a number JSON.parse may have rounded, and only numbers count', () => {
+    const body = '{"results":[{"a":1e400},{"a":"1e400"},{"a":123456789012345},{"a":-1234567890123456},{"a":[1.5e-10]},{"a":2E+100},{"a":0.000000000000001},{"a":"12345678901234567"}, 7e-1000]}';
+    expect(parseBody(Buffer.from(body)).sent?.map((s) => s.longNumbers)).toEqual([true, false, false, true, false, true, true, false, true]);
+  });
 });
 
 /** JSON.parse's verdict on a body, as comparable text: the value written out again, or that it throws. */

@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import { compareTimestamps, makeStorable, mapClient, mapPage, mapPatient, mapPhoneNumber, rawText } from '../../src/sync/rows.js';
+import { parseBody } from '../../src/provet/raw-records.js';
 
 const base = 'https://provetcloud.com/4/api/0.1/';
 
@@ -130,6 +131,13 @@ describe('mapPatient', () => {
     expect(JSON.parse(mapped.row.fieldValues?.[0]?.valueJson ?? "null")).toEqual([{ id: 101, name: 'Option A' }]);
   });
 
+  it('accepts the last day of every month, leap days included', () => {
+    for (const day of ['2024-01-31', '2024-02-29', '2000-02-29', '2023-02-28', '2024-04-30', '2024-12-31', '0001-01-01']) {
+      const mapped = mapPatient(patient({ date_of_birth: day }));
+      expect(mapped.ok && mapped.row.date_of_birth, day).toBe(day);
+    }
+  });
+
   it('accepts numbers sent as strings and "" for empty values', () => {
     const mapped = mapPatient(patient({ species_code: '15461002', weight: 12, microchip: '', deceased: '' }));
     expect(mapped.ok && mapped.row).toMatchObject({ species_code: 15461002, weight: '12', microchip: null, deceased: null });
@@ -139,6 +147,10 @@ describe('mapPatient', () => {
     [{ deceased: '2024-02-30' }, /deceased: is not a real calendar date/],
     // Month 13 is not even a Date: the check must reject it, not throw and stop the page.
     [{ date_of_birth: '2024-13-45' }, /date_of_birth: is not a real calendar date/],
+    [{ date_of_birth: '2023-02-29' }, /date_of_birth: is not a real calendar date/],
+    [{ date_of_birth: '1900-02-29' }, /date_of_birth: is not a real calendar date/],
+    [{ date_of_birth: '2024-04-31' }, /date_of_birth: is not a real calendar date/],
+    [{ date_of_birth: '2024-00-10' }, /date_of_birth: is not a real calendar date/],
     [{ weight: 'heavy' }, /weight/],
     [{ client: 'https://x/client/abc/' }, /client/],
   ])('rejects %o', (overrides, reason) => {
@@ -175,14 +187,14 @@ describe('makeStorable', () => {
   });
 });
 
-/** A record as the Provet client hands it over: its bytes as sent, and those bytes decoded. */
-const sentRecord = (bytes: Buffer) => ({ bytes, text: bytes.toString('utf8') });
+/** A record as the Provet client hands it over, found in a page around it. */
+const sentRecord = (bytes: Buffer) => parseBody(Buffer.concat([Buffer.from('{"results":['), bytes, Buffer.from(']}')])).sent![0]!;
 
 describe('raw JSON from the bytes sent', () => {
   it('keeps the bytes as sent when PostgreSQL can store them', () => {
     const sent = Buffer.from(JSON.stringify(client({ lastname: 'Öberg' }), null, 1));
     const mapped = mapClient(JSON.parse(sent.toString('utf8')), sentRecord(sent));
-    expect(mapped.ok && mapped.row.rawJson).toBe(sent);
+    expect(mapped.ok && Buffer.isBuffer(mapped.row.rawJson) && mapped.row.rawJson.equals(sent)).toBe(true);
   });
 
   it('writes the record out again when the bytes hold what jsonb refuses, or are not UTF-8', () => {
