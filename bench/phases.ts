@@ -1,5 +1,5 @@
 // Where one page's time goes, phase by phase, using the engine's own mappers and SQL: fetch,
-// JSON.parse, validation and mapping, the COPY text encoding, and each
+// decoding and JSON.parse record by record, validation and mapping, the COPY text encoding, and each
 // statement of the page's transaction, first for new rows, then for the same rows again
 // (unchanged: the no-op path of every re-read). For the engine owner, next to the profile.
 //
@@ -20,7 +20,8 @@ import {
 } from '../src/db/mirror.js';
 import { createLogger } from '../src/log.js';
 import { startSimulator } from '../src/simulator/index.js';
-import { mapClient, mapPage, mapPatient } from '../src/sync/rows.js';
+import { parseBody } from '../src/provet/raw-records.js';
+import { mapClient, mapPageInSlices, mapPatient } from '../src/sync/rows.js';
 import { startBenchDatabase } from './lib/postgres.js';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '20000' }, pages: { type: 'string', default: '10' } } });
@@ -60,27 +61,30 @@ async function measure(resource: 'client/' | 'patient/'): Promise<Totals> {
       const res = await http.request({ path: `${new URL(sim.baseUrl).pathname}${resource}?page_size=1000&page=${page}`, method: 'GET', headers: { authorization: `Bearer ${token}` } });
       return Buffer.from(await res.body.arrayBuffer());
     });
-    const envelope = await timed(t, 'JSON.parse', () => JSON.parse(body.toString('utf8')) as { results: unknown[] });
+    const { value, sent } = await timed(t, 'decode + JSON.parse (parseBody)', () => parseBody(body));
+    const records = (value as { results: unknown[] }).results;
     for (const pass of ['new rows', 'unchanged rows']) {
       const once = <T>(key: string, fn: () => T): Promise<T> | T => (pass === 'new rows' ? timed(t, key, fn) : fn());
       const client = await pool.connect();
       try {
         await client.query('BEGIN');
         if (resource === 'client/') {
-          const { rows } = await once('validate + map (zod, rows.ts)', () => mapPage(envelope.results, mapClient));
+          const { rows } = await once('validate + map (rows.ts)', () => mapPageInSlices(records, mapClient, sent ?? undefined));
           const plain = rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(CLIENT_STAGING), plain));
-          const written = await timed(t, `SQL upsert clients, ${pass}`, () => upsertClients(client, plain, sim.now().toISOString()));
+          const owned = { phoneNumberIds: rows.flatMap((r) => r.phoneNumbers?.map((n) => n.id) ?? []), fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
+          const { written, ownedKnown } = await timed(t, `SQL upsert clients, ${pass}`, () => upsertClients(client, plain, sim.now().toISOString(), owned));
           const changed = rows.filter((r) => written.some((w) => w.id === r.id));
-          await timed(t, `SQL replace phone numbers, ${pass}`, () => replacePhoneNumbers(client, written, changed.flatMap((r) => r.phoneNumbers ?? [])));
-          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'client', written, changed.flatMap((r) => r.fieldValues ?? [])));
+          await timed(t, `SQL replace phone numbers, ${pass}`, () => replacePhoneNumbers(client, written, changed.flatMap((r) => r.phoneNumbers ?? []), ownedKnown.phoneNumbers));
+          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'client', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown.fieldValues));
         } else {
-          const { rows } = await once('validate + map (zod, rows.ts)', () => mapPage(envelope.results, mapPatient));
+          const { rows } = await once('validate + map (rows.ts)', () => mapPageInSlices(records, mapPatient, sent ?? undefined));
           const plain = rows.map(({ fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(PATIENT_STAGING), plain));
-          const written = await timed(t, `SQL upsert patients, ${pass}`, () => upsertPatients(client, plain, sim.now().toISOString()));
+          const owned = { fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
+          const { written, ownedKnown } = await timed(t, `SQL upsert patients, ${pass}`, () => upsertPatients(client, plain, sim.now().toISOString(), owned));
           const changed = rows.filter((r) => written.some((w) => w.id === r.id));
-          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'patient', written, changed.flatMap((r) => r.fieldValues ?? [])));
+          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'patient', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown.fieldValues));
         }
         await timed(t, `SQL commit, ${pass}`, () => client.query('COMMIT'));
       } finally {

@@ -110,13 +110,26 @@ export async function waitForDatabase(pool: pg.Pool, description: string, deadli
   }
 }
 
-/** Runs fn in a transaction on one pooled connection; always releases it. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs fn in a transaction on one pooled connection; always releases it. `opening`: statements
+ * without parameters sent along with BEGIN, in the same round trip; fn gets their results.
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient, opened: pg.QueryResult[]) => Promise<T>,
+  opening?: string,
+): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query('BEGIN');
-    const result = await fn(client);
+    let opened: pg.QueryResult[] = [];
+    if (opening) {
+      // Several statements in one simple query answer with one result each, BEGIN's first.
+      opened = ((await client.query(`BEGIN; ${opening}`)) as unknown as pg.QueryResult[]).slice(1);
+    } else {
+      await client.query('BEGIN');
+    }
+    const result = await fn(client, opened);
     await client.query('COMMIT');
     return result;
   } catch (err) {

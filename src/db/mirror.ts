@@ -292,6 +292,31 @@ const MERGE_CLIENTS = versionedMergeSql('clients', CLIENT_STAGING);
 const MERGE_PATIENTS = versionedMergeSql('patients', PATIENT_STAGING);
 
 /**
+ * The keys of the rows a page's records own (phone numbers, custom values), so that the page's
+ * one probe also asks whether the mirror holds any of them: each question is a round trip, and
+ * while a page's transaction waits for its next statement its connection does nothing.
+ */
+export interface OwnedKeys {
+  phoneNumberIds?: readonly number[];
+  fieldValueIds?: readonly number[];
+}
+
+/**
+ * Whether the mirror held any of the owned rows' keys before the page wrote anything: if not,
+ * they are COPYed straight in (see writeOwnedRows). Asked before the owners' old rows are deleted,
+ * so a yes may be one the delete makes untrue; that costs a merge, never a wrong write.
+ */
+export interface OwnedKnown {
+  phoneNumbers: boolean;
+  fieldValues: boolean;
+}
+
+export interface UpsertResult {
+  written: WrittenRecord[];
+  ownedKnown: OwnedKnown;
+}
+
+/**
  * `providerNow`: Provet's clock at the start of this run (null: unknown, no exception applies).
  * Rows the table does not hold yet (a backfill's pages) are COPYed straight in, as new rows
  * would be by the merge; a page with any known row goes through staging and the merge.
@@ -299,32 +324,41 @@ const MERGE_PATIENTS = versionedMergeSql('patients', PATIENT_STAGING);
 async function versionedUpsert<Row extends { id: number; archived: boolean }>(
   db: Db,
   table: string,
+  objectType: 'client' | 'patient',
   staging: Staging<Row>,
   mergeSql: string,
   rows: readonly Row[],
   providerNow: string | null,
-): Promise<WrittenRecord[]> {
-  if (rows.length === 0) return [];
-  const probe = await db.query<{ now: string; known: number }>(
-    `SELECT now()::text AS now, count(*)::int AS known FROM ${table} WHERE id = ANY($1::bigint[])`,
-    [rows.map((r) => r.id)],
+  owned: OwnedKeys,
+): Promise<UpsertResult> {
+  if (rows.length === 0) return { written: [], ownedKnown: { phoneNumbers: true, fieldValues: true } };
+  const probe = await db.query<{ now: string; known: number; phone_numbers_known: boolean; field_values_known: boolean }>(
+    `SELECT now()::text AS now,
+            (SELECT count(*) FROM ${table} WHERE id = ANY($1::bigint[]))::int AS known,
+            EXISTS (SELECT 1 FROM phone_numbers WHERE id = ANY($2::bigint[])) AS phone_numbers_known,
+            EXISTS (SELECT 1 FROM custom_field_values WHERE object_type = $3 AND id = ANY($4::bigint[])) AS field_values_known`,
+    [rows.map((r) => r.id), owned.phoneNumberIds ?? [], objectType, owned.fieldValueIds ?? []],
   );
-  const { now, known } = probe.rows[0]!;
+  const { now, known, phone_numbers_known: phoneNumbers, field_values_known: fieldValues } = probe.rows[0]!;
+  const ownedKnown = { phoneNumbers, fieldValues };
   if (known === 0) {
     await copyRows(db, table, [...directColumns(staging), ['archived_seen_at', (r: Row) => (r.archived ? now : null)]], rows);
-    return rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null, copiedAsNew: true }));
+    return { written: rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null, copiedAsNew: true })), ownedKnown };
   }
   await stage(db, staging, rows);
   const result = await db.query<{ id: string; archived: boolean; previous_archived: boolean | null }>({ text: mergeSql, values: [providerNow] });
-  return result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived, copiedAsNew: false }));
+  return {
+    written: result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived, copiedAsNew: false })),
+    ownedKnown,
+  };
 }
 
-export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null): Promise<WrittenRecord[]> {
-  return versionedUpsert(db, 'clients', CLIENT_STAGING, MERGE_CLIENTS, rows, providerNow);
+export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null, owned: OwnedKeys = {}): Promise<UpsertResult> {
+  return versionedUpsert(db, 'clients', 'client', CLIENT_STAGING, MERGE_CLIENTS, rows, providerNow, owned);
 }
 
-export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[], providerNow: string | null): Promise<WrittenRecord[]> {
-  return versionedUpsert(db, 'patients', PATIENT_STAGING, MERGE_PATIENTS, rows, providerNow);
+export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[], providerNow: string | null, owned: OwnedKeys = {}): Promise<UpsertResult> {
+  return versionedUpsert(db, 'patients', 'patient', PATIENT_STAGING, MERGE_PATIENTS, rows, providerNow, owned);
 }
 
 export interface FieldValueUpsertRow {
@@ -354,28 +388,28 @@ const FIELD_VALUE_STAGING: Staging<FieldValueUpsertRow> = {
 /**
  * Replaces the custom field values of the records just written (`owners`, as the upsert returned
  * them) with `values`: a value removed in Provet disappears here. An unchanged record is not
- * written, so it costs nothing here either.
+ * written, so it costs nothing here either. `anyKnown`: the upsert's ownedKnown.fieldValues, with
+ * `values`' ids among the keys it asked about.
  */
 export async function replaceFieldValues(
   db: Db,
   objectType: 'client' | 'patient',
   owners: readonly WrittenRecord[],
   values: readonly FieldValueUpsertRow[],
+  anyKnown: boolean,
 ): Promise<void> {
   const known = mayHaveOwnedRows(owners);
   if (known.length > 0) {
     await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [objectType, known]);
   }
-  await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, {
-    sql: 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1',
-    params: [objectType, values.map((v) => v.id)],
-  });
+  await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, anyKnown);
 }
 
 /**
  * Writes the rows that belong to records just written (phone numbers, custom values), once the
- * owners' old rows are deleted: COPY straight into the table when it holds none of their keys,
- * else staged and merged on `key` (a phone number can move from one client to another).
+ * owners' old rows are deleted: COPY straight into the table when it held none of their keys
+ * (`anyKnown` false), else staged and merged on `key` (a phone number can move from one client to
+ * another).
  */
 async function writeOwnedRows<Row>(
   db: Db,
@@ -383,10 +417,10 @@ async function writeOwnedRows<Row>(
   staging: Staging<Row>,
   key: readonly string[],
   rows: readonly Row[],
-  anyKnown: { sql: string; params: unknown[] },
+  anyKnown: boolean,
 ): Promise<void> {
   if (rows.length === 0) return;
-  if ((await db.query(anyKnown.sql, anyKnown.params)).rowCount === 0) {
+  if (!anyKnown) {
     await copyRows(db, table, directColumns(staging), rows);
     return;
   }
@@ -420,18 +454,19 @@ const PHONE_NUMBER_STAGING: Staging<PhoneNumberUpsertRow> = {
   ],
 };
 
-/** Replaces the phone numbers of the clients just written (numbers removed in Provet disappear). */
+/**
+ * Replaces the phone numbers of the clients just written (numbers removed in Provet disappear).
+ * `anyKnown`: the upsert's ownedKnown.phoneNumbers, with `numbers`' ids among the keys it asked about.
+ */
 export async function replacePhoneNumbers(
   db: Db,
   owners: readonly WrittenRecord[],
   numbers: readonly PhoneNumberUpsertRow[],
+  anyKnown: boolean,
 ): Promise<void> {
   const known = mayHaveOwnedRows(owners);
   if (known.length > 0) await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [known]);
-  await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, {
-    sql: 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1',
-    params: [numbers.map((n) => n.id)],
-  });
+  await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, anyKnown);
 }
 
 /** A reference row: its id, its raw record as JSON text, and the table's typed columns (extra keys are ignored). */

@@ -1,6 +1,7 @@
 // provet-sync's own bookkeeping: the run lock, watermarks, run records, rejects and the queue of
 // clients whose patients must be read again.
 import type pg from 'pg';
+import { withTransaction } from './connect.js';
 
 type Db = pg.Pool | pg.PoolClient;
 
@@ -62,14 +63,25 @@ export async function takeLease(db: Db, runId: number): Promise<void> {
   );
 }
 
+const LEASE_CHECK = 'SELECT run_id FROM sync_lease WHERE singleton FOR SHARE';
+
 /**
- * Inside a write transaction: fails unless this run still holds the lease. The row lock (FOR SHARE)
- * makes a takeover wait for this transaction, so a write either lands before the takeover or not at all.
+ * Runs fn in a write transaction that fails first unless this run still holds the lease. The row
+ * lock (FOR SHARE) makes a takeover wait for this transaction, so a write either lands before the
+ * takeover or not at all. The check, and `opening` (statements without parameters), go in the
+ * same round trip as BEGIN: a page's transaction holds a connection, and each round trip is time
+ * that connection does nothing.
  */
-export async function assertLease(db: pg.PoolClient, runId: number): Promise<void> {
-  const result = await db.query<{ run_id: string }>('SELECT run_id FROM sync_lease WHERE singleton FOR SHARE');
-  const holder = result.rows[0] ? Number(result.rows[0].run_id) : null;
-  if (holder !== runId) throw new LeaseLostError(runId, holder);
+export function withLeasedTransaction<T>(pool: pg.Pool, runId: number, fn: (db: pg.PoolClient) => Promise<T>, opening?: string): Promise<T> {
+  return withTransaction(
+    pool,
+    async (db, [check]) => {
+      const holder = check?.rows[0] ? Number((check.rows[0] as { run_id: string }).run_id) : null;
+      if (holder !== runId) throw new LeaseLostError(runId, holder);
+      return fn(db);
+    },
+    opening ? `${LEASE_CHECK}; ${opening}` : LEASE_CHECK,
+  );
 }
 
 /**

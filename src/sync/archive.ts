@@ -3,8 +3,7 @@
 // when a client is archived or unarchived, Provet flips its patients too, possibly without
 // moving their `modified`. Such clients were queued (with the client page that showed the
 // flip); here their full patient lists are read again and the queue entry is cleared.
-import { withTransaction } from '../db/connect.js';
-import { assertLease, clearPatientRereads, pendingPatientRereads } from '../db/state.js';
+import { clearPatientRereads, pendingPatientRereads, withLeasedTransaction } from '../db/state.js';
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { writePatients } from './patients.js';
@@ -32,10 +31,7 @@ export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<v
       ctx.logger.warn({ batch: batch.length }, 'patient/ ignored client__in; reading each client with client__is');
       for (const clientId of batch) await rereadBatch(ctx, [clientId], { client__is: clientId });
     }
-    await withTransaction(ctx.pool, async (db) => {
-      await assertLease(db, ctx.runId);
-      await clearPatientRereads(db, batch);
-    });
+    await withLeasedTransaction(ctx.pool, ctx.runId, (db) => clearPatientRereads(db, batch));
   }
 }
 

@@ -29,10 +29,14 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
 /** The writes for a page of clients: versioned upsert, then phone numbers and custom values of the
  * rows written, and (when asked) patient re-reads queued for archive flips. Also used by side runs. */
 export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], ctx: Pick<RunContext, 'runId' | 'providerStartedAt'>, queueRereads: boolean): Promise<number> {
-  const written = await upsertClients(
+  const { written, ownedKnown } = await upsertClients(
     db,
     rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row),
     ctx.providerStartedAt?.toISOString() ?? null,
+    {
+      phoneNumberIds: rows.flatMap((r) => r.phoneNumbers?.map((p) => p.id) ?? []),
+      fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []),
+    },
   );
   const writtenIds = new Set(written.map((w) => w.id));
   const changed = rows.filter((r) => writtenIds.has(r.id));
@@ -40,12 +44,14 @@ export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[]
     db,
     written,
     changed.flatMap((r) => r.phoneNumbers ?? []),
+    ownedKnown.phoneNumbers,
   );
   await replaceFieldValues(
     db,
     'client',
     written,
     changed.flatMap((r) => r.fieldValues ?? []),
+    ownedKnown.fieldValues,
   );
   if (queueRereads) {
     // Archiving a client archives its patients, and their `modified` may not move: read them again.

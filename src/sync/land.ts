@@ -2,8 +2,7 @@
 // trips over one bad row (a value the database refuses), the page is written again row by row
 // so that only that row is rejected and the rest of the page lands.
 import type pg from 'pg';
-import { withTransaction } from '../db/connect.js';
-import { assertLease, recordRejects } from '../db/state.js';
+import { recordRejects, withLeasedTransaction } from '../db/state.js';
 import type { RunContext } from './context.js';
 import type { Reject } from './rows.js';
 
@@ -54,32 +53,35 @@ async function landPageOnce<Row>(
   ctx: Pick<RunContext, 'pool' | 'runId' | 'crashPoint'>,
   options: LandOptions<Row>,
 ): Promise<{ written: number; rejects: Reject[] }> {
-  const landed = await withTransaction(ctx.pool, async (db) => {
-    await assertLease(db, ctx.runId);
-    ctx.crashPoint('before-upsert');
-    const rejects = [...options.rejects];
-    let written = 0;
-    await db.query('SAVEPOINT page');
-    try {
-      written = await writeRetryingUniqueViolation(db, 'page', () => options.write(db, options.rows));
-    } catch (err) {
-      if (!isDataError(err)) throw err;
-      await db.query('ROLLBACK TO SAVEPOINT page');
-      for (const row of options.rows) {
-        await db.query('SAVEPOINT one_row');
-        try {
-          written += await writeRetryingUniqueViolation(db, 'one_row', () => options.write(db, [row]));
-        } catch (rowErr) {
-          if (!isDataError(rowErr)) throw rowErr;
-          await db.query('ROLLBACK TO SAVEPOINT one_row');
-          rejects.push({ ...options.describe(row), reason: `database refused the record: ${rowErr.message}` });
+  const landed = await withLeasedTransaction(
+    ctx.pool,
+    ctx.runId,
+    async (db) => {
+      ctx.crashPoint('before-upsert');
+      const rejects = [...options.rejects];
+      let written = 0;
+      try {
+        written = await writeRetryingUniqueViolation(db, 'page', () => options.write(db, options.rows));
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        await db.query('ROLLBACK TO SAVEPOINT page');
+        for (const row of options.rows) {
+          await db.query('SAVEPOINT one_row');
+          try {
+            written += await writeRetryingUniqueViolation(db, 'one_row', () => options.write(db, [row]));
+          } catch (rowErr) {
+            if (!isDataError(rowErr)) throw rowErr;
+            await db.query('ROLLBACK TO SAVEPOINT one_row');
+            rejects.push({ ...options.describe(row), reason: `database refused the record: ${rowErr.message}` });
+          }
         }
       }
-    }
-    await recordRejects(db, ctx.runId, options.stream, rejects);
-    ctx.crashPoint('after-upsert');
-    return { written, rejects };
-  });
+      await recordRejects(db, ctx.runId, options.stream, rejects);
+      ctx.crashPoint('after-upsert');
+      return { written, rejects };
+    },
+    'SAVEPOINT page',
+  );
   ctx.crashPoint('after-commit');
   return landed;
 }

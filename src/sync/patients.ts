@@ -21,10 +21,11 @@ export async function syncPatients(ctx: RunContext, since: Date | null): Promise
 }
 
 export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow[], ctx: Pick<RunContext, 'providerStartedAt'>): Promise<number> {
-  const written = await upsertPatients(
+  const { written, ownedKnown } = await upsertPatients(
     db,
     rows.map(({ fieldValues: _f, ...row }) => row),
     ctx.providerStartedAt?.toISOString() ?? null,
+    { fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) },
   );
   const writtenIds = new Set(written.map((w) => w.id));
   const changed = rows.filter((r) => writtenIds.has(r.id));
@@ -33,6 +34,7 @@ export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow
     'patient',
     written,
     changed.flatMap((r) => r.fieldValues ?? []),
+    ownedKnown.fieldValues,
   );
   return written.length;
 }

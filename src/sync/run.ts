@@ -9,8 +9,7 @@
 // - A stream's watermark is written only after every page of that stream has committed. A run
 //   that fails part-way keeps what landed and leaves the watermark where it was.
 import type pg from 'pg';
-import { withTransaction } from '../db/connect.js';
-import { advanceWatermark, assertLease, closeInterruptedRuns, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, type StreamName } from '../db/state.js';
+import { advanceWatermark, closeInterruptedRuns, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, withLeasedTransaction, type StreamName } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient, RequestStats } from '../provet/client.js';
 import { rereadPatientsOfFlippedClients } from './archive.js';
@@ -187,8 +186,7 @@ export function sinceFor(
 
 async function advanceWatermarks(ctx: RunContext, streams: StreamName[], startedAt: Date, repair = false): Promise<void> {
   const { to, steppedBack } = watermarkOf(ctx, startedAt, ctx.localStartedAt ?? Date.now());
-  await withTransaction(ctx.pool, async (db) => {
-    await assertLease(db, ctx.runId);
+  await withLeasedTransaction(ctx.pool, ctx.runId, async (db) => {
     for (const stream of streams) {
       await advanceWatermark(db, stream, to.toISOString(), ctx.runId, { allowBackwards: repair || steppedBack });
     }

@@ -2,9 +2,8 @@
 // mirror exactly like a poll does: under the schema's run lock, holding the fencing lease, each
 // batch landed by landPage with the versioned upsert, and the run recorded in sync_runs.
 import type pg from 'pg';
-import { withTransaction } from '../db/connect.js';
 import { clearDeleted, markDeleted, type RecordTable } from '../db/reconcile.js';
-import { assertLease, finishRun, startRun, takeLease, tryAcquireRunLock } from '../db/state.js';
+import { finishRun, startRun, takeLease, tryAcquireRunLock, withLeasedTransaction } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
 import { countsFor, noteServerDate, StopRequested, type RunContext } from './context.js';
@@ -152,10 +151,7 @@ export async function markGone(ctx: SideRunContext, table: RecordTable, ids: rea
 }
 
 async function inLease<T>(ctx: RunContext, fn: (db: pg.PoolClient) => Promise<T>): Promise<T> {
-  return withTransaction(ctx.pool, async (db) => {
-    await assertLease(db, ctx.runId);
-    return fn(db);
-  });
+  return withLeasedTransaction(ctx.pool, ctx.runId, fn);
 }
 
 function describe(row: { id: number; rawJson: RawJson }): { recordId: string; payload: string } {
