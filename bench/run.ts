@@ -1,6 +1,6 @@
 // provet-sync's benchmark (issue 5): every scenario against a bound measured in the same run.
 //
-//   npm run bench            full run (100,000 clients; memory at 10k, 100k and 1M clients), 5-6 min here
+//   npm run bench            full run (100,000 clients; memory at 10k, 100k and 1M clients), 7-9 min here
 //   npm run bench:quick      10,000 clients, no 1M memory point, under a minute
 //   npx tsx bench/run.ts [--quick] [--no-profile] [--only 1,2,3,4,5] [--out path]
 //
@@ -39,6 +39,8 @@ const plan = {
   changedPatients: quick ? 150 : 1_500,
   memorySizes: quick ? [10_000, 30_000] : [10_000, 100_000, 1_000_000],
   latencyMs: 2,
+  /** Scenario 1's rounds of sync + bounds (see backfill.ts). */
+  backfillRounds: quick ? 3 : 5,
   profile: values['no-profile'] !== true,
 };
 const only = new Set((values.only ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
@@ -56,7 +58,7 @@ let failed = false;
 try {
   let backfillPeak: { clients: number; peakRssMb: number | null } | undefined;
   if (only.has('1')) {
-    const result = await runBackfill(ctx, plan.clients, { profile: plan.profile });
+    const result = await runBackfill(ctx, plan.clients, { profile: plan.profile, rounds: plan.backfillRounds });
     rows.push(...result.rows);
     details.backfill = {
       rounds: result.rounds,

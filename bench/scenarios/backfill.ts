@@ -46,18 +46,18 @@ export interface BackfillResult {
   fetch: Awaited<ReturnType<typeof measureFetchBound>>;
   copy: Awaited<ReturnType<typeof measureCopyBound>>;
   /** Wall times of every round, in the order they ran. */
-  rounds: { syncMs: number; fetchMs: number; copyMs: number }[];
+  rounds: { syncMs: number; fetchMs: number; copyMs: number; ratio: number }[];
   profile: ProfileSummary | null;
 }
 
 /**
- * Rounds of sync + bounds. This machine's timings wander by 10-20% from one minute to the next
- * (a shared VM); interleaving the sync with its bounds and taking medians keeps a slow minute
- * from landing on one side of the ratio only.
+ * Rounds of sync + bounds. This machine's timings wander by 10-20% from one minute to the next,
+ * and by more over ten minutes (a shared VM): each round measures the sync and both bounds within
+ * a minute of each other, and the target is judged on the median of the rounds' own ratios, so
+ * a slow stretch lands on both sides of a ratio rather than one. The ratio of the medians is
+ * reported too. `rounds`: 5 in the full run, 3 in the quick one.
  */
-export const BACKFILL_ROUNDS = 3;
-
-export async function runBackfill(ctx: BenchContext, clients: number, options: { profile: boolean }): Promise<BackfillResult> {
+export async function runBackfill(ctx: BenchContext, clients: number, options: { profile: boolean; rounds: number }): Promise<BackfillResult> {
   const sim = await startSimulatorProcess({ clients, seed: 1, rateLimit: false, renderCacheBytes: SIMULATOR_RENDER_CACHE_BYTES });
   const schema = 'bench_backfill';
   try {
@@ -66,9 +66,9 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
     await measureFetchBound(sim.baseUrl, sim.clientId, sim.clientSecret);
     const target = { ...sim, databaseUrl: ctx.db.url, schema, rateWindowSeconds: UNLIMITED_WINDOW_SECONDS };
     const rounds: BackfillRound[] = [];
-    for (let round = 1; round <= BACKFILL_ROUNDS; round++) {
+    for (let round = 1; round <= options.rounds; round++) {
       await ctx.db.dropSchema(schema);
-      ctx.log(`scenario 1, round ${round}/${BACKFILL_ROUNDS}: full sync (node dist/cli.js sync)`);
+      ctx.log(`scenario 1, round ${round}/${options.rounds}: full sync (node dist/cli.js sync)`);
       const before = { postgres: postgresCpuSeconds(), simulator: processCpuSeconds(sim.pid) };
       const sync = await measureSync(target, ctx.db.pool, { logFile: join(ctx.workDir, `backfill-${round}.log`) });
       const after = { postgres: postgresCpuSeconds(), simulator: processCpuSeconds(sim.pid) };
@@ -109,11 +109,16 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
     return {
       ...summary,
       rows: backfillRows(summary, rounds),
-      rounds: rounds.map((r) => ({ syncMs: r.sync.wallMs, fetchMs: r.fetch.ms, copyMs: r.copy.ms })),
+      rounds: rounds.map((r) => ({ syncMs: r.sync.wallMs, fetchMs: r.fetch.ms, copyMs: r.copy.ms, ratio: roundRatio(r) })),
     };
   } finally {
     await sim.stop();
   }
+}
+
+/** A round's sync wall time over the larger of its own two bounds. */
+function roundRatio(r: BackfillRound): number {
+  return r.sync.wallMs / Math.max(r.fetch.ms, r.copy.ms);
 }
 
 function backfillRows(
@@ -123,14 +128,23 @@ function backfillRows(
   const s = `1 backfill, no limits (${fmt.int(records.clients)} clients, ${fmt.int(records.patients)} patients)`;
   const mirrored = records.clients + records.patients;
   const larger = Math.max(fetch.ms, copy.ms);
-  const ratio = sync.wallMs / larger;
+  const ratioOfMedians = sync.wallMs / larger;
+  const roundRatios = rounds.map(roundRatio);
+  const ratio = median(roundRatios);
   const each = (ms: (r: BackfillRound) => number) => rounds.map((r) => (ms(r) / 1000).toFixed(1)).join(' / ');
   const rows: ResultRow[] = [
     { scenario: s, figure: `provet-sync wall time, median of ${rounds.length} (each round, s)`, value: `${fmt.s(sync.wallMs)} (${each((r) => r.sync.wallMs)})`, target: '', met: null },
     { scenario: s, figure: 'provet-sync records/s (clients + patients)', value: fmt.int(mirrored / (sync.wallMs / 1000)), target: '', met: null },
     { scenario: s, figure: 'bound (a): fetch every page, 1 in flight', value: `${fmt.s(fetch.ms)} (${each((r) => r.fetch.ms)}; ${fmt.int(mirrored / (fetch.ms / 1000))}/s)`, target: '', met: null },
     { scenario: s, figure: 'bound (b): COPY the same rows, same indexes', value: `${fmt.s(copy.ms)} (${each((r) => r.copy.ms)}; ${fmt.int(copy.rows)} rows)`, target: '', met: null },
-    { scenario: s, figure: 'median wall time / larger of the two median bounds', value: fmt.x(ratio), target: '<= 1.50x', met: ratio <= 1.5 },
+    {
+      scenario: s,
+      figure: 'wall time / larger bound, median of the rounds (each round)',
+      value: `${fmt.x(ratio)} (${roundRatios.map((r) => r.toFixed(2)).join(' / ')})`,
+      target: '<= 1.50x',
+      met: ratio <= 1.5,
+    },
+    { scenario: s, figure: 'median wall time / larger of the two median bounds', value: fmt.x(ratioOfMedians), target: '', met: null },
   ];
   if (cpu.sync !== null && cpu.postgres !== null && cpu.simulator !== null) {
     // Everything runs on this one machine: however well the work overlaps, the wall time cannot

@@ -180,10 +180,13 @@ function resultsLayout(body: Buffer): ResultsLayout | null {
   return body[i] === CLOSE_BRACE ? found : null;
 }
 
-/** One record of a page: the bytes Provet sent for it, and those bytes decoded. */
+/**
+ * One record of a page as sent: its bytes. (Not its decoded text as well: a page's texts held until
+ * the page is mapped added a megabyte or two to every page in flight, and the old generation
+ * grew with them.)
+ */
 export interface SentRecord {
   bytes: Buffer;
-  text: string;
   /**
    * It holds a number of 16 or more digits or with an exponent of three digits or more: more than
    * a double holds, so the parsed record may say something else (1e400 is Infinity there).
@@ -219,9 +222,8 @@ export function parseBody(body: Buffer): ParsedBody {
       const sent = new Array<SentRecord>(layout.ranges.length);
       for (let r = 0; r < layout.ranges.length; r++) {
         const bytes = layout.ranges[r]!;
-        const text = bytes.toString('utf8');
-        records[r] = JSON.parse(text);
-        sent[r] = { bytes, text, longNumbers: layout.longNumbers[r]! };
+        records[r] = JSON.parse(bytes.toString('utf8'));
+        sent[r] = { bytes, longNumbers: layout.longNumbers[r]! };
       }
       outer.results = records;
       return { value: outer, sent };

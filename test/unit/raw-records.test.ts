@@ -52,8 +52,7 @@ describe('parseBody', () => {
           expect(Object.keys(others).some((k) => JSON.stringify(k).includes('\\'))).toBe(true);
           return;
         }
-        expect(sent.map(({ text }) => JSON.parse(text) as unknown)).toEqual(records);
-        expect(sent.every(({ bytes, text }) => bytes.toString('utf8') === text)).toBe(true);
+        expect(sent.map(({ bytes }) => JSON.parse(bytes.toString('utf8')) as unknown)).toEqual(records);
       }),
       { numRuns: 500, seed: 5 },
     );
@@ -86,6 +85,6 @@ describe('parseBody', () => {
     expect(parseBody(Buffer.from('[{"id":1}]')).sent).toBeNull();
     const page = parseBody(Buffer.from('{"count":1,"results":[{"n":"\u00d6"}],"next":null}'));
     expect(page.value).toEqual({ count: 1, results: [{ n: '\u00d6' }], next: null });
-    expect(page.sent?.map((s) => s.text)).toEqual(['{"n":"\u00d6"}']);
+    expect(page.sent?.map((s) => s.bytes.toString('utf8'))).toEqual(['{"n":"\u00d6"}']);
   });
 });
