@@ -75,16 +75,16 @@ async function measure(resource: 'client/' | 'patient/'): Promise<Totals> {
           const owned = { phoneNumberIds: rows.flatMap((r) => r.phoneNumbers?.map((n) => n.id) ?? []), fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
           const { written, ownedKnown } = await timed(t, `SQL upsert clients, ${pass}`, () => upsertClients(client, plain, sim.now().toISOString(), owned));
           const changed = rows.filter((r) => written.some((w) => w.id === r.id));
-          await timed(t, `SQL replace phone numbers, ${pass}`, () => replacePhoneNumbers(client, written, changed.flatMap((r) => r.phoneNumbers ?? []), ownedKnown.phoneNumbers));
-          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'client', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown.fieldValues));
+          await timed(t, `SQL replace phone numbers, ${pass}`, () => replacePhoneNumbers(client, written, changed.flatMap((r) => r.phoneNumbers ?? []), ownedKnown?.phoneNumbers ?? null));
+          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'client', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown?.fieldValues ?? null));
         } else {
           const { rows } = await once('validate + map (rows.ts)', () => mapPageInSlices(records, mapPatient, sent ?? undefined));
           const plain = rows.map(({ fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(PATIENT_STAGING), plain));
-          const owned = { fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
+          const owned = { phoneNumberIds: [], fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
           const { written, ownedKnown } = await timed(t, `SQL upsert patients, ${pass}`, () => upsertPatients(client, plain, sim.now().toISOString(), owned));
           const changed = rows.filter((r) => written.some((w) => w.id === r.id));
-          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'patient', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown.fieldValues));
+          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'patient', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown?.fieldValues ?? null));
         }
         await timed(t, `SQL commit, ${pass}`, () => client.query('COMMIT'));
       } finally {

@@ -30,8 +30,9 @@ export interface ProfileSummary {
   top: { name: string; share: number }[];
 }
 
-// Callers whose self time is mostly JSON.parse / JSON.stringify of whole pages.
-const JSON_CALLERS = new Set(['attemptGet', 'versionedUpsert', 'replaceFieldValues', 'replacePhoneNumbers', 'upsertDefinitions', 'parse', 'stringify']);
+// Callers whose self time is mostly JSON.parse / JSON.stringify of pages and records, and the
+// scan that finds each record of a page (provet/raw-records.ts).
+const JSON_CALLERS = new Set(['parseBody', 'resultsLayout', 'elements', 'skipValue', 'skipString', 'skipNumber', 'versionedUpsert', 'replaceFieldValues', 'replacePhoneNumbers', 'upsertDefinitions', 'parse', 'stringify']);
 
 function categoryOf(frame: ProfileNode['callFrame']): string {
   const { functionName: fn, url } = frame;

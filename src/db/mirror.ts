@@ -292,19 +292,23 @@ const MERGE_CLIENTS = versionedMergeSql('clients', CLIENT_STAGING);
 const MERGE_PATIENTS = versionedMergeSql('patients', PATIENT_STAGING);
 
 /**
- * The keys of the rows a page's records own (phone numbers, custom values), so that the page's
- * one probe also asks whether the mirror holds any of them: each question is a round trip, and
- * while a page's transaction waits for its next statement its connection does nothing.
+ * The keys of the rows a page's records own (phone numbers, custom values), so that the upsert's
+ * probe also asks whether the mirror holds any of them: each question is a round trip, and while
+ * a page's transaction waits for its next statement its connection does nothing. They must be the
+ * keys of every owned row the caller then passes to replacePhoneNumbers / replaceFieldValues; a
+ * key left out could be answered "not known" and COPYed into a conflict that no retry cures.
  */
 export interface OwnedKeys {
-  phoneNumberIds?: readonly number[];
-  fieldValueIds?: readonly number[];
+  phoneNumberIds: readonly number[];
+  fieldValueIds: readonly number[];
 }
 
 /**
- * Whether the mirror held any of the owned rows' keys before the page wrote anything: if not,
- * they are COPYed straight in (see writeOwnedRows). Asked before the owners' old rows are deleted,
- * so a yes may be one the delete makes untrue; that costs a merge, never a wrong write.
+ * Whether the mirror holds any of the owned rows' keys: if not, they are COPYed straight in (see
+ * writeOwnedRows). Known only when every record of the page was new (COPYed in as such), so that
+ * no owner's old rows are deleted between the probe and the write; null otherwise, and the
+ * owned rows are probed after that delete, as its answer would otherwise be out of date (an
+ * updated client's own numbers would count as known, and cost a merge instead of a COPY).
  */
 export interface OwnedKnown {
   phoneNumbers: boolean;
@@ -313,7 +317,7 @@ export interface OwnedKnown {
 
 export interface UpsertResult {
   written: WrittenRecord[];
-  ownedKnown: OwnedKnown;
+  ownedKnown: OwnedKnown | null;
 }
 
 /**
@@ -331,33 +335,35 @@ async function versionedUpsert<Row extends { id: number; archived: boolean }>(
   providerNow: string | null,
   owned: OwnedKeys,
 ): Promise<UpsertResult> {
-  if (rows.length === 0) return { written: [], ownedKnown: { phoneNumbers: true, fieldValues: true } };
+  if (rows.length === 0) return { written: [], ownedKnown: null };
   const probe = await db.query<{ now: string; known: number; phone_numbers_known: boolean; field_values_known: boolean }>(
     `SELECT now()::text AS now,
             (SELECT count(*) FROM ${table} WHERE id = ANY($1::bigint[]))::int AS known,
             EXISTS (SELECT 1 FROM phone_numbers WHERE id = ANY($2::bigint[])) AS phone_numbers_known,
             EXISTS (SELECT 1 FROM custom_field_values WHERE object_type = $3 AND id = ANY($4::bigint[])) AS field_values_known`,
-    [rows.map((r) => r.id), owned.phoneNumberIds ?? [], objectType, owned.fieldValueIds ?? []],
+    [rows.map((r) => r.id), owned.phoneNumberIds, objectType, owned.fieldValueIds],
   );
   const { now, known, phone_numbers_known: phoneNumbers, field_values_known: fieldValues } = probe.rows[0]!;
-  const ownedKnown = { phoneNumbers, fieldValues };
   if (known === 0) {
     await copyRows(db, table, [...directColumns(staging), ['archived_seen_at', (r: Row) => (r.archived ? now : null)]], rows);
-    return { written: rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null, copiedAsNew: true })), ownedKnown };
+    return {
+      written: rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null, copiedAsNew: true })),
+      ownedKnown: { phoneNumbers, fieldValues },
+    };
   }
   await stage(db, staging, rows);
   const result = await db.query<{ id: string; archived: boolean; previous_archived: boolean | null }>({ text: mergeSql, values: [providerNow] });
   return {
     written: result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived, copiedAsNew: false })),
-    ownedKnown,
+    ownedKnown: null,
   };
 }
 
-export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null, owned: OwnedKeys = {}): Promise<UpsertResult> {
+export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null, owned: OwnedKeys): Promise<UpsertResult> {
   return versionedUpsert(db, 'clients', 'client', CLIENT_STAGING, MERGE_CLIENTS, rows, providerNow, owned);
 }
 
-export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[], providerNow: string | null, owned: OwnedKeys = {}): Promise<UpsertResult> {
+export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[], providerNow: string | null, owned: OwnedKeys): Promise<UpsertResult> {
   return versionedUpsert(db, 'patients', 'patient', PATIENT_STAGING, MERGE_PATIENTS, rows, providerNow, owned);
 }
 
@@ -388,28 +394,31 @@ const FIELD_VALUE_STAGING: Staging<FieldValueUpsertRow> = {
 /**
  * Replaces the custom field values of the records just written (`owners`, as the upsert returned
  * them) with `values`: a value removed in Provet disappears here. An unchanged record is not
- * written, so it costs nothing here either. `anyKnown`: the upsert's ownedKnown.fieldValues, with
- * `values`' ids among the keys it asked about.
+ * written, so it costs nothing here either. `anyKnown`: the upsert's ownedKnown?.fieldValues
+ * (null: not known yet, probed here after the delete).
  */
 export async function replaceFieldValues(
   db: Db,
   objectType: 'client' | 'patient',
   owners: readonly WrittenRecord[],
   values: readonly FieldValueUpsertRow[],
-  anyKnown: boolean,
+  anyKnown: boolean | null,
 ): Promise<void> {
   const known = mayHaveOwnedRows(owners);
   if (known.length > 0) {
     await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [objectType, known]);
   }
-  await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, anyKnown);
+  await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, anyKnown, {
+    sql: 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1',
+    params: [objectType, values.map((v) => v.id)],
+  });
 }
 
 /**
  * Writes the rows that belong to records just written (phone numbers, custom values), once the
- * owners' old rows are deleted: COPY straight into the table when it held none of their keys
- * (`anyKnown` false), else staged and merged on `key` (a phone number can move from one client to
- * another).
+ * owners' old rows are deleted: COPY straight into the table when it holds none of their keys
+ * (`anyKnown` false, or null and the `probe` finds none), else staged and merged on `key` (a phone
+ * number can move from one client to another).
  */
 async function writeOwnedRows<Row>(
   db: Db,
@@ -417,10 +426,12 @@ async function writeOwnedRows<Row>(
   staging: Staging<Row>,
   key: readonly string[],
   rows: readonly Row[],
-  anyKnown: boolean,
+  anyKnown: boolean | null,
+  probe: { sql: string; params: unknown[] },
 ): Promise<void> {
   if (rows.length === 0) return;
-  if (!anyKnown) {
+  const known = anyKnown ?? (await db.query(probe.sql, probe.params)).rowCount !== 0;
+  if (!known) {
     await copyRows(db, table, directColumns(staging), rows);
     return;
   }
@@ -456,17 +467,20 @@ const PHONE_NUMBER_STAGING: Staging<PhoneNumberUpsertRow> = {
 
 /**
  * Replaces the phone numbers of the clients just written (numbers removed in Provet disappear).
- * `anyKnown`: the upsert's ownedKnown.phoneNumbers, with `numbers`' ids among the keys it asked about.
+ * `anyKnown`: the upsert's ownedKnown?.phoneNumbers (null: not known yet, probed here after the delete).
  */
 export async function replacePhoneNumbers(
   db: Db,
   owners: readonly WrittenRecord[],
   numbers: readonly PhoneNumberUpsertRow[],
-  anyKnown: boolean,
+  anyKnown: boolean | null,
 ): Promise<void> {
   const known = mayHaveOwnedRows(owners);
   if (known.length > 0) await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [known]);
-  await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, anyKnown);
+  await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, anyKnown, {
+    sql: 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1',
+    params: [numbers.map((n) => n.id)],
+  });
 }
 
 /** A reference row: its id, its raw record as JSON text, and the table's typed columns (extra keys are ignored). */

@@ -181,9 +181,9 @@ function resultsLayout(body: Buffer): ResultsLayout | null {
 }
 
 /**
- * One record of a page as sent: its bytes. (Not its decoded text as well: a page's texts held until
- * the page is mapped added a megabyte or two to every page in flight, and the old generation
- * grew with them.)
+ * One record of a page as sent: its bytes, and what the scan noticed in them. (Not its decoded
+ * text as well: a page's texts held until the page is mapped added a megabyte or two to every
+ * page in flight, and the old generation grew with them.)
  */
 export interface SentRecord {
   bytes: Buffer;

@@ -44,14 +44,14 @@ export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[]
     db,
     written,
     changed.flatMap((r) => r.phoneNumbers ?? []),
-    ownedKnown.phoneNumbers,
+    ownedKnown?.phoneNumbers ?? null,
   );
   await replaceFieldValues(
     db,
     'client',
     written,
     changed.flatMap((r) => r.fieldValues ?? []),
-    ownedKnown.fieldValues,
+    ownedKnown?.fieldValues ?? null,
   );
   if (queueRereads) {
     // Archiving a client archives its patients, and their `modified` may not move: read them again.

@@ -25,7 +25,7 @@ export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow
     db,
     rows.map(({ fieldValues: _f, ...row }) => row),
     ctx.providerStartedAt?.toISOString() ?? null,
-    { fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) },
+    { phoneNumberIds: [], fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) },
   );
   const writtenIds = new Set(written.map((w) => w.id));
   const changed = rows.filter((r) => writtenIds.has(r.id));
@@ -34,7 +34,7 @@ export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow
     'patient',
     written,
     changed.flatMap((r) => r.fieldValues ?? []),
-    ownedKnown.fieldValues,
+    ownedKnown?.fieldValues ?? null,
   );
   return written.length;
 }

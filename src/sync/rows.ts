@@ -107,6 +107,9 @@ export function storableJson(input: object): { json: string; value: object } {
   return { json: JSON.stringify(value), value };
 }
 
+/** `\u`, searched for in the bytes before anything is decoded. */
+const ESCAPE_U = Buffer.from('\\u');
+
 /**
  * The bytes a record was sent as, when PostgreSQL stores them as they are and they say what
  * JSON.parse read: valid UTF-8, within the size limit, without a \u0000 or lone-surrogate escape
@@ -115,8 +118,6 @@ export function storableJson(input: object): { json: string; value: object } {
  * record is written out again from its parsed, repaired form, as before. (UNSTORABLE_ESCAPE also
  * matches escaped surrogate pairs, which are fine: those records just take that path too.)
  */
-const ESCAPE_U = Buffer.from('\\u');
-
 function storableBytes({ bytes, longNumbers }: SentRecord): Buffer | null {
   // The limit applies to the record as JSON.stringify writes it (layout and \uXXXX escapes in
   // the bytes sent would count against it otherwise), so larger bytes take the other path.

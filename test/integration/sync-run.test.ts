@@ -166,6 +166,29 @@ describe('an incremental run', () => {
     await expectMirrorEqualsSource();
   });
 
+  it('follows a phone number that moved to another client, when only that client is read again', async () => {
+    const state = h.sim.exportState();
+    const ownerOf = (phone: Record<string, unknown>) => Number(String(phone.client).match(/(\d+)\/?$/)?.[1]);
+    // Clients no earlier test touched (the oldest), so that the sync reads only the one changed here.
+    const oldest = state.clients.filter((c) => c.archived === false).sort((a, b) => Date.parse(String(a.modified)) - Date.parse(String(b.modified)));
+    const phone = state.phoneNumbers.find((p) => ownerOf(p) === Number(oldest.find((c) => state.phoneNumbers.some((q) => ownerOf(q) === Number(c.id)))?.id))!;
+    const from = ownerOf(phone);
+    const to = Number(oldest.find((c) => Number(c.id) !== from)!.id);
+    h.sim.updatePhoneNumber(Number(phone.id), { client: to });
+    // Only the new owner changes: the old owner is not read again, so its rows are not replaced
+    // and the number's id is still in the mirror, under the old owner, when the new owner's page lands.
+    h.sim.updateClient(to, { firstname: 'Moved' });
+    const outcome = await h.sync();
+    expectLanded(outcome);
+    expect(outcome.streams.clients).toMatchObject({ written: 1, rejected: 0 });
+    const row = await h.db.pool.query('SELECT client_id FROM phone_numbers WHERE id = $1', [phone.id]);
+    expect(row.rows).toEqual([{ client_id: String(to) }]);
+    // The old owner's raw record still lists the number until it changes too; then all agree.
+    h.sim.updateClient(from, { firstname: 'Left' });
+    expectLanded(await h.sync());
+    await expectMirrorEqualsSource();
+  });
+
   it('does not lose records when the API clock is ahead of or behind the machine clock', async () => {
     const living = h.sim.exportState().patients.filter((p) => p.archived === false && p.deceased === null);
     for (const [i, skewMs] of [10 * 60_000, -10 * 60_000].entries()) {

@@ -53,5 +53,20 @@ describe('COPY text encoding', () => {
     const long = Buffer.from('{"x":"Öberg\\\\"}'.repeat(10_000));
     expect(copyPayload<RawRow>(rawColumns, [{ id: 3, raw: long }]).toString('utf8')).toBe(`3\t${long.toString('utf8').replaceAll('\\', '\\\\')}\n`);
   });
+
+  it('keeps the fields in order around a Buffer in the middle of a row (the backfill COPY)', () => {
+    type MixedRow = { id: number; raw: Buffer; seen: string | null; note: string };
+    const mixed = [
+      ['id', (r: MixedRow) => r.id],
+      ['raw', (r: MixedRow) => r.raw],
+      ['seen', (r: MixedRow) => r.seen],
+      ['note', (r: MixedRow) => r.note],
+    ] as const;
+    const text = copyPayload<MixedRow>(mixed, [
+      { id: 1, raw: Buffer.from('{"a":1}'), seen: null, note: 'x\ty' },
+      { id: 2, raw: Buffer.from('{"b":"\\u00e9"}'), seen: '2024-01-01 00:00:00+00', note: '' },
+    ]).toString('utf8');
+    expect(text).toBe('1\t{"a":1}\t\\N\tx\\ty\n2\t{"b":"\\\\u00e9"}\t2024-01-01 00:00:00+00\t\n');
+  });
 });
 
