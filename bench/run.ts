@@ -1,7 +1,7 @@
 // provet-sync's benchmark (issue 5): every scenario against a bound measured in the same run.
 //
 //   npm run bench            full run (100,000 clients; memory at 10k, 100k and 1M clients), 7-9 min here
-//   npm run bench:quick      10,000 clients, no 1M memory point, under a minute
+//   npm run bench:quick      10,000 clients, no 1M memory point, about a minute
 //   npx tsx bench/run.ts [--quick] [--no-profile] [--only 1,2,3,4,5] [--out path]
 //
 // The simulator and each sync run in child processes of their own (the sync as `node
