@@ -25,6 +25,8 @@ const PLUS = 0x2b;
 const DOT = 0x2e;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
 const RESULTS_KEY = Buffer.from('"results"');
 
 /**
@@ -34,12 +36,11 @@ const RESULTS_KEY = Buffer.from('"results"');
  */
 let longNumberSeen = false;
 
+/** JSON's whitespace: space, line feed, carriage return, tab. */
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
 function skipSpace(b: Uint8Array, i: number): number {
-  while (i < b.length) {
-    const c = b[i]!;
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) break;
-    i++;
-  }
+  while (i < b.length && isSpace(b[i]!)) i++;
   return i;
 }
 
@@ -63,7 +64,7 @@ function skipNumber(b: Uint8Array, i: number): number {
     if ((c >= DIGIT_0 && c <= DIGIT_9) || c === DOT) {
       if (exponent < 0) mantissa++;
       else exponent++;
-    } else if (c === 0x65 || c === 0x45) {
+    } else if (c === LOWER_E || c === UPPER_E) {
       exponent = 0;
     } else if ((c === PLUS || c === MINUS) && exponent === 0) {
       continue;
@@ -103,7 +104,7 @@ function skipValue(b: Uint8Array, i: number): number {
   // true, false or null (or not JSON): up to the next delimiter.
   while (i < b.length) {
     const c = b[i]!;
-    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) break;
+    if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || isSpace(c)) break;
     i++;
   }
   return i;
