@@ -21,7 +21,7 @@ import {
 import { createLogger } from '../src/log.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { parseBody } from '../src/provet/raw-records.js';
-import { mapClient, mapPageInSlices, mapPatient } from '../src/sync/rows.js';
+import { collectPage, mapClient, mapPatient } from '../src/sync/rows.js';
 import { startBenchDatabase } from './lib/postgres.js';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '20000' }, pages: { type: 'string', default: '10' } } });
@@ -69,7 +69,7 @@ async function measure(resource: 'client/' | 'patient/'): Promise<Totals> {
       try {
         await client.query('BEGIN');
         if (resource === 'client/') {
-          const { rows } = await once('validate + map (rows.ts)', () => mapPageInSlices(records, mapClient, sent ?? undefined));
+          const { rows } = await once('validate + map (rows.ts)', () => collectPage(records.map((record, i) => mapClient(record, sent?.[i]))));
           const plain = rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(CLIENT_STAGING), plain));
           const owned = { phoneNumberIds: rows.flatMap((r) => r.phoneNumbers?.map((n) => n.id) ?? []), fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
@@ -78,7 +78,7 @@ async function measure(resource: 'client/' | 'patient/'): Promise<Totals> {
           await timed(t, `SQL replace phone numbers, ${pass}`, () => replacePhoneNumbers(client, written, changed.flatMap((r) => r.phoneNumbers ?? []), ownedKnown?.phoneNumbers ?? null));
           await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'client', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown?.fieldValues ?? null));
         } else {
-          const { rows } = await once('validate + map (rows.ts)', () => mapPageInSlices(records, mapPatient, sent ?? undefined));
+          const { rows } = await once('validate + map (rows.ts)', () => collectPage(records.map((record, i) => mapPatient(record, sent?.[i]))));
           const plain = rows.map(({ fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(PATIENT_STAGING), plain));
           const owned = { phoneNumberIds: [], fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };

@@ -7,7 +7,7 @@ import { AuthProvider, type ProvetAuth } from './auth.js';
 import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
 import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
-import { parseBody, type SentRecord } from './raw-records.js';
+import { parseBodyInSlices, type RecordDecoder } from './raw-records.js';
 
 export type { PageResult } from './pages.js';
 
@@ -51,6 +51,8 @@ interface RequestContext {
   endpoint: string;
   page?: number;
   cost: number;
+  /** For list pages read with a decoder: each record goes through it as soon as it is parsed. */
+  decodeRecord?: RecordDecoder<unknown>;
 }
 
 // A truncated body is usually a transient hiccup, but one that keeps coming back is not.
@@ -99,14 +101,23 @@ export class ProvetClient {
     return this.fetchPage(url, this.pageOf(url), options.signal);
   }
 
-  /** Lazily walks a list from `path`+`query`, following `next` only under the API root. */
-  async *pages(path: string, query: Query, options: { pageSize?: number; signal?: AbortSignal } = {}): AsyncGenerator<PageResult> {
+  /**
+   * Lazily walks a list from `path`+`query`, following `next` only under the API root. With
+   * `decodeRecord`, a page's records are what it made of each (raw-records.ts says why).
+   */
+  pages<R>(path: string, query: Query, options: { pageSize?: number; signal?: AbortSignal; decodeRecord: RecordDecoder<R> }): AsyncGenerator<PageResult<R>>;
+  pages(path: string, query: Query, options?: { pageSize?: number; signal?: AbortSignal }): AsyncGenerator<PageResult>;
+  async *pages(
+    path: string,
+    query: Query,
+    options: { pageSize?: number; signal?: AbortSignal; decodeRecord?: RecordDecoder<unknown> } = {},
+  ): AsyncGenerator<PageResult> {
     const url = this.resolve(path, options.pageSize === undefined ? query : { ...query, page_size: options.pageSize });
-    const { signal } = options;
+    const { signal, decodeRecord } = options;
     yield* walkPages(url, {
       base: this.base,
       endpoint: this.endpointOf(url),
-      fetchPage: (pageUrl, page) => this.fetchPage(pageUrl, page, signal),
+      fetchPage: (pageUrl, page) => this.fetchPage(pageUrl, page, signal, decodeRecord),
       onPastEnd: (page) => this.logger.warn({ endpoint: this.endpointOf(url), page }, 'page past the end answered 404; list shrank during the walk'),
     });
   }
@@ -153,14 +164,16 @@ export class ProvetClient {
     await this.agent.close();
   }
 
-  private async fetchPage(url: URL, page: number, signal: AbortSignal | undefined): Promise<PageResult> {
+  private async fetchPage(url: URL, page: number, signal: AbortSignal | undefined, decodeRecord?: RecordDecoder<unknown>): Promise<PageResult> {
     const endpoint = this.endpointOf(url);
-    const res = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url) }, signal);
-    return this.toPageResult(res, url, endpoint, page);
+    const res = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url), ...(decodeRecord ? { decodeRecord } : {}) }, signal);
+    return this.toPageResult(res, url, endpoint, page, decodeRecord);
   }
 
-  private toPageResult({ body, sent, serverDate }: ParsedResponse, url: URL, endpoint: string, page: number): PageResult {
+  private toPageResult({ body, decoded, serverDate }: ParsedResponse, url: URL, endpoint: string, page: number, decodeRecord?: RecordDecoder<unknown>): PageResult {
     const envelope = parseEnvelope(body, endpoint, page, safeUrl(url));
+    // Records the scan could not tell apart were parsed with the whole body: decoded here, without their bytes.
+    const records = decodeRecord && !decoded ? envelope.results.map((record) => decodeRecord(record, undefined)) : envelope.results;
     return {
       endpoint,
       page,
@@ -168,8 +181,7 @@ export class ProvetClient {
       count: envelope.count,
       numPages: envelope.num_pages,
       next: envelope.next,
-      records: envelope.results,
-      ...(sent !== null && sent.length === envelope.results.length ? { rawRecords: sent } : {}),
+      records,
       serverDate,
     };
   }
@@ -250,9 +262,11 @@ export class ProvetClient {
     );
     interpretStatus(res, url, ctx.endpoint, ctx.page);
     try {
-      const { value, sent } = parseBody(res.body);
-      return { body: value, sent, serverDate: res.serverDate };
+      const { value, decoded } = await parseBodyInSlices(res.body, ctx.decodeRecord);
+      return { body: value, decoded, serverDate: res.serverDate };
     } catch (cause) {
+      // JSON.parse throws SyntaxError; anything else came from the decoder, a bug to report as it is.
+      if (!(cause instanceof SyntaxError)) throw cause;
       throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
         retryable: true,
         endpoint: ctx.endpoint,
@@ -333,10 +347,10 @@ export class ProvetClient {
   }
 }
 
-/** A response's JSON, and a list page's records as sent (see raw-records.ts). */
+/** A response's JSON; `decoded` when its `results` went through the request's decoder. */
 interface ParsedResponse {
   body: unknown;
-  sent: SentRecord[] | null;
+  decoded: boolean;
   serverDate: Date | null;
 }
 

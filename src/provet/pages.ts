@@ -3,18 +3,16 @@
 // schemas (records.ts) are lenient and belong to the caller.
 import { z } from 'zod';
 import { ProvetApiError, isProvetApiError, where } from './errors.js';
-import type { SentRecord } from './raw-records.js';
 
-export interface PageResult {
+/** One page of a list; its records as parsed, or as the walk's decoder made them (raw-records.ts). */
+export interface PageResult<R = unknown> {
   endpoint: string;
   page: number;
   url: string;
   count: number;
   numPages: number;
   next: string | null;
-  records: unknown[];
-  /** Each record as sent (raw-records.ts), when they could be told apart; same order as records. */
-  rawRecords?: SentRecord[];
+  records: R[];
   serverDate: Date | null;
 }
 

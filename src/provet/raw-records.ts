@@ -195,16 +195,28 @@ export interface SentRecord {
   longNumbers: boolean;
 }
 
+/**
+ * Turns one record, just parsed, into what the caller keeps of it (a mapped row, say), with its
+ * bytes as sent when the scan could tell the records apart. Called right after JSON.parse, so the
+ * parsed object dies young: a page held parsed until it was mapped lived through several scavenges,
+ * was copied into the old generation, and a million-client sync's heap grew with it. It must not
+ * throw; a record it cannot use is a value it returns (a reject).
+ */
+export type RecordDecoder<R> = (record: unknown, sent: SentRecord | undefined) => R;
+
 export interface ParsedBody {
-  /** What JSON.parse makes of the whole body, decoded as UTF-8. */
+  /** What JSON.parse makes of the whole body, decoded as UTF-8 (with `decoded` results, see below). */
   value: unknown;
   /** Each element of the top-level `results`, in order, when the body is a page whose records could be told apart. */
   sent: SentRecord[] | null;
+  /** The elements of `results` were passed through the decoder: true exactly when `sent` is set and a decoder was given. */
+  decoded: boolean;
 }
 
 /**
- * JSON.parse of a response body, a page's records one by one where the scan finds them. Throws
- * JSON.parse's own error when the body is not valid JSON.
+ * JSON.parse of a response body, a page's records one by one where the scan finds them, each
+ * passed to `decodeRecord` as soon as it is parsed. Throws JSON.parse's own error when the body
+ * is not valid JSON.
  *
  * Equal to JSON.parse of the whole: the body is the part before the array, the array, and the
  * part after. JSON.parse accepts the outer parts with `[]` in the array's place and each element
@@ -213,24 +225,67 @@ export interface ParsedBody {
  * array the scan found is the one JSON.parse keeps: the last `results` key, spelt without escapes).
  * Splitting the UTF-8 decoding at structural characters, which are ASCII, changes nothing either:
  * a broken sequence before one decodes to U+FFFD in both ways.
+ *
+ * A record may be decoded and the body still turn out invalid further on; the decoder only maps,
+ * so that work is just dropped with the page.
  */
-export function parseBody(body: Buffer): ParsedBody {
+export function parseBody(body: Buffer, decodeRecord?: RecordDecoder<unknown>): ParsedBody {
+  const pieces = parsePieces(body, decodeRecord);
+  let step = pieces.next();
+  while (!step.done) step = pieces.next();
+  return step.value;
+}
+
+/**
+ * parseBody, letting the event loop turn every DECODE_SLICE records: a page of 1000 takes 10-20
+ * ms to parse and decode, and meanwhile the pages being written wait for their next statement,
+ * which they now get within a slice's time.
+ */
+export async function parseBodyInSlices(body: Buffer, decodeRecord?: RecordDecoder<unknown>): Promise<ParsedBody> {
+  const pieces = parsePieces(body, decodeRecord);
+  let step = pieces.next();
+  while (!step.done) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    step = pieces.next();
+  }
+  return step.value;
+}
+
+const DECODE_SLICE = 100;
+
+/** parseBody's work, pausing (yield) between slices of records. */
+function* parsePieces(body: Buffer, decodeRecord: RecordDecoder<unknown> | undefined): Generator<void, ParsedBody> {
   const layout = resultsLayout(body);
   if (layout !== null) {
-    try {
-      const outer = JSON.parse(`${body.toString('utf8', 0, layout.start)}[]${body.toString('utf8', layout.end)}`) as Record<string, unknown>;
-      const records = new Array<unknown>(layout.ranges.length);
-      const sent = new Array<SentRecord>(layout.ranges.length);
-      for (let r = 0; r < layout.ranges.length; r++) {
-        const bytes = layout.ranges[r]!;
-        records[r] = JSON.parse(bytes.toString('utf8'));
-        sent[r] = { bytes, longNumbers: layout.longNumbers[r]! };
-      }
-      outer.results = records;
-      return { value: outer, sent };
-    } catch {
-      // Not valid piece by piece: the whole body decides, and its error is the one to report.
-    }
+    const parsed = yield* parseRecords(body, layout, decodeRecord);
+    if (parsed !== null) return parsed;
+    // Not valid piece by piece: the whole body decides, and its error is the one to report.
   }
-  return { value: JSON.parse(body.toString('utf8')) as unknown, sent: null };
+  return { value: JSON.parse(body.toString('utf8')) as unknown, sent: null, decoded: false };
+}
+
+function* parseRecords(body: Buffer, layout: ResultsLayout, decodeRecord: RecordDecoder<unknown> | undefined): Generator<void, ParsedBody | null> {
+  let outer: Record<string, unknown>;
+  try {
+    outer = JSON.parse(`${body.toString('utf8', 0, layout.start)}[]${body.toString('utf8', layout.end)}`) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+  const records = new Array<unknown>(layout.ranges.length);
+  const sent = new Array<SentRecord>(layout.ranges.length);
+  for (let r = 0; r < layout.ranges.length; r++) {
+    if (r > 0 && r % DECODE_SLICE === 0) yield;
+    const bytes = layout.ranges[r]!;
+    let record: unknown;
+    try {
+      record = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      return null;
+    }
+    sent[r] = { bytes, longNumbers: layout.longNumbers[r]! };
+    // Outside the try: a decoder's error is a bug to report, not a sign of a malformed body.
+    records[r] = decodeRecord ? decodeRecord(record, sent[r]) : record;
+  }
+  outer.results = records;
+  return { value: outer, sent, decoded: decodeRecord !== undefined };
 }

@@ -7,7 +7,7 @@ import { clearPatientRereads, pendingPatientRereads, withLeasedTransaction } fro
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { writePatients } from './patients.js';
-import { mapPageInSlices, mapPatient } from './rows.js';
+import { mapPatient } from './rows.js';
 import { readStream } from './stream.js';
 
 /** Clients per request: keeps the URL short (a few KB) while costing one request for many clients. */
@@ -46,7 +46,7 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
     label: 'patients of archived or unarchived clients',
     path: 'patient/',
     query,
-    map: (records, raw) => mapPageInSlices(records, mapPatient, raw),
+    mapRecord: mapPatient,
     // Patients of other clients mean Provet ignored the filter and is sending the whole list.
     checkPage: (rows) => {
       const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));

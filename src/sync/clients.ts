@@ -8,7 +8,7 @@ import { formatDateTimeFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { fillMissingFieldValues } from './custom-fields.js';
 import { fillMissingPhoneNumbers } from './phone-numbers.js';
-import { mapClient, mapPageInSlices, type ClientRow } from './rows.js';
+import { mapClient, type ClientRow } from './rows.js';
 import { readStream } from './stream.js';
 
 export async function syncClients(ctx: RunContext, since: Date | null, options: { queueRereads: boolean }): Promise<void> {
@@ -17,7 +17,7 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
     path: 'client/',
     query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
     ...(since ? { modifiedSince: since.toISOString(), sizing: 'probe' as const } : {}),
-    map: (records, raw) => mapPageInSlices(records, mapClient, raw),
+    mapRecord: mapClient,
     prepare: async (rows) => {
       await fillMissingFieldValues(ctx, 'client', rows);
       await fillMissingPhoneNumbers(ctx, rows);

@@ -5,7 +5,7 @@ import { replaceFieldValues, upsertPatients } from '../db/mirror.js';
 import { formatDateTimeFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { fillMissingFieldValues } from './custom-fields.js';
-import { mapPageInSlices, mapPatient, type PatientRow } from './rows.js';
+import { mapPatient, type PatientRow } from './rows.js';
 import { readStream } from './stream.js';
 
 export async function syncPatients(ctx: RunContext, since: Date | null): Promise<void> {
@@ -14,7 +14,7 @@ export async function syncPatients(ctx: RunContext, since: Date | null): Promise
     path: 'patient/',
     query: since ? { modified__gte: formatDateTimeFilter(since) } : {},
     ...(since ? { modifiedSince: since.toISOString(), sizing: 'probe' as const } : {}),
-    map: (records, raw) => mapPageInSlices(records, mapPatient, raw),
+    mapRecord: mapPatient,
     prepare: (rows) => fillMissingFieldValues(ctx, 'patient', rows),
     write: (db, rows) => writePatients(db, rows, ctx),
   });

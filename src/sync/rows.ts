@@ -306,37 +306,21 @@ export function mapPage<Row extends { id: number; modified?: string }>(
   records: readonly unknown[],
   mapper: (record: unknown) => Mapped<Row>,
 ): { rows: Row[]; rejects: Reject[] } {
-  const page = new PageRows(mapper);
-  for (const record of records) page.add(record);
-  return page.result();
+  return collectPage(records.map((record) => mapper(record)));
 }
 
-/**
- * mapPage in slices of `slice` records, yielding to the event loop between slices. A page
- * takes tens of milliseconds to map; meanwhile the previous page's transaction is waiting for
- * its next statement to be sent, which it now gets within a slice's time.
- */
-export async function mapPageInSlices<Row extends { id: number; modified?: string }>(
-  records: readonly unknown[],
-  mapper: (record: unknown, sent?: SentRecord) => Mapped<Row>,
-  rawRecords?: readonly SentRecord[],
-  slice = 100,
-): Promise<{ rows: Row[]; rejects: Reject[] }> {
-  const page = new PageRows(mapper);
-  for (let i = 0; i < records.length; i++) {
-    if (i > 0 && i % slice === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    page.add(records[i], rawRecords?.[i]);
-  }
+/** A page's records once mapped, as rows and rejects; of one id twice, the newest version wins. */
+export function collectPage<Row extends { id: number; modified?: string }>(mapped: readonly Mapped<Row>[]): { rows: Row[]; rejects: Reject[] } {
+  const page = new PageRows<Row>();
+  for (const record of mapped) page.add(record);
   return page.result();
 }
 
 class PageRows<Row extends { id: number; modified?: string }> {
   private readonly byId = new Map<number, Row>();
   private readonly rejects: Reject[] = [];
-  constructor(private readonly mapper: (record: unknown, sent?: SentRecord) => Mapped<Row>) {}
 
-  add(record: unknown, sent?: SentRecord): void {
-    const mapped = this.mapper(record, sent);
+  add(mapped: Mapped<Row>): void {
     if (!mapped.ok) {
       this.rejects.push(mapped.reject);
       return;

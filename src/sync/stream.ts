@@ -2,10 +2,10 @@
 // the patient re-reads. The caller says how a page is mapped and written.
 import type pg from 'pg';
 import type { PageResult } from '../provet/pages.js';
-import type { SentRecord } from '../provet/raw-records.js';
+import type { RecordDecoder } from '../provet/raw-records.js';
 import { countsFor, noteServerDate, prefetched, Progress, throwIfStopped, type RunContext } from './context.js';
 import { landPage } from './land.js';
-import { compareTimestamps, rawText, type RawJson, type Reject } from './rows.js';
+import { collectPage, compareTimestamps, rawText, type Mapped, type RawJson, type Reject } from './rows.js';
 
 export interface StreamSpec<Row extends { id: number; modified: string; rawJson: RawJson }> {
   stream: string;
@@ -13,8 +13,8 @@ export interface StreamSpec<Row extends { id: number; modified: string; rawJson:
   label?: string;
   path: string;
   query: Record<string, string | number | boolean>;
-  /** `rawRecords`: each record as sent, when the page could tell them apart (PageResult). */
-  map: (records: readonly unknown[], rawRecords?: readonly SentRecord[]) => Promise<{ rows: Row[]; rejects: Reject[] }>;
+  /** Maps one record, with its bytes as sent when the page could tell them apart; called as each is parsed. */
+  mapRecord: RecordDecoder<Mapped<Row>>;
   /** Network work a page needs before its transaction (fallback fetches); none inside it. */
   prepare?: (rows: Row[]) => Promise<void>;
   write: (db: pg.PoolClient, rows: readonly Row[]) => Promise<number>;
@@ -63,7 +63,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
   } else if (typeof spec.sizing === 'number') {
     pageSize = fittedPageSize(spec.sizing, ctx.pageSize);
   }
-  const pages = mappedPages(ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal }), spec.map);
+  const pages = collectedPages(ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }));
   // Pages are fetched and mapped while earlier ones are written, and up to PAGES_IN_FLIGHT pages
   // are written at once, each in its own transaction on its own connection: while one waits for
   // its next statement, the other keeps the database busy. Pages may commit out of order; each
@@ -126,19 +126,11 @@ export async function readStream<Row extends { id: number; modified: string; raw
 }
 
 /** A page once mapped: its rows, and of the records only how many there were. */
-type MappedPage<Row> = Omit<PageResult, 'records'> & { fetched: number; rows: Row[]; rejects: Reject[] };
+type CollectedPage<Row> = Omit<PageResult, 'records'> & { fetched: number; rows: Row[]; rejects: Reject[] };
 
-/**
- * Maps each page as soon as it arrives and lets go of its parsed records: a page waiting for its
- * turn holds its rows, not the several times larger object tree JSON.parse made of it.
- */
-async function* mappedPages<Row>(
-  pages: AsyncGenerator<PageResult>,
-  map: (records: readonly unknown[], rawRecords?: readonly SentRecord[]) => Promise<{ rows: Row[]; rejects: Reject[] }>,
-): AsyncGenerator<MappedPage<Row>> {
-  for await (const { records, rawRecords, ...page } of pages) {
-    const fetched = records.length;
-    const mapped = await map(records, rawRecords);
-    yield { ...page, fetched, ...mapped };
+/** Each page's mapped records as rows and rejects (a page holding one id twice keeps the newest). */
+async function* collectedPages<Row extends { id: number; modified: string }>(pages: AsyncGenerator<PageResult<Mapped<Row>>>): AsyncGenerator<CollectedPage<Row>> {
+  for await (const { records, ...page } of pages) {
+    yield { ...page, fetched: records.length, ...collectPage(records) };
   }
 }

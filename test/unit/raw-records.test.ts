@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseBody } from '../../src/provet/raw-records.js';
+import { parseBody, parseBodyInSlices, type SentRecord } from '../../src/provet/raw-records.js';
 
 const ranges = (text: string) => parseBody(Buffer.from(text)).sent?.map(({ bytes }) => bytes.toString('utf8')) ?? null;
 
@@ -81,10 +81,52 @@ describe('parseBody', () => {
   it('gives JSON.parse of the whole its say on a bad body, and no records as sent for a body without results', () => {
     expect(() => parseBody(Buffer.from('{"results":[{"id":1},]}'))).toThrow(SyntaxError);
     expect(() => parseBody(Buffer.from('{"results":[{"id":1}] x'))).toThrow(SyntaxError);
-    expect(parseBody(Buffer.from('{"access_token":"t"}'))).toEqual({ value: { access_token: 't' }, sent: null });
+    expect(parseBody(Buffer.from('{"access_token":"t"}'))).toEqual({ value: { access_token: 't' }, sent: null, decoded: false });
     expect(parseBody(Buffer.from('[{"id":1}]')).sent).toBeNull();
     const page = parseBody(Buffer.from('{"count":1,"results":[{"n":"\u00d6"}],"next":null}'));
     expect(page.value).toEqual({ count: 1, results: [{ n: '\u00d6' }], next: null });
     expect(page.sent?.map((s) => s.bytes.toString('utf8'))).toEqual(['{"n":"\u00d6"}']);
+  });
+
+  it('hands each record to the decoder as it is parsed, and the decoder\'s errors to the caller', () => {
+    const calls: string[] = [];
+    const decode = (record: unknown, sent: SentRecord | undefined) => {
+      calls.push(sent ? sent.bytes.toString('utf8') : 'no bytes');
+      return { decoded: record };
+    };
+    const page = parseBody(Buffer.from('{"count":2,"results":[{"id":1}, {"id":2}]}'), decode);
+    expect(page).toMatchObject({ value: { count: 2, results: [{ decoded: { id: 1 } }, { decoded: { id: 2 } }] }, decoded: true });
+    expect(calls).toEqual(['{"id":1}', '{"id":2}']);
+    // A body the scan gives up on is parsed whole and left undecoded: the caller decodes it once it is known to be a page.
+    calls.length = 0;
+    expect(parseBody(Buffer.from('{"co\\u0075nt":1,"results":[{"id":1}]}'), decode)).toEqual({ value: { count: 1, results: [{ id: 1 }] }, sent: null, decoded: false });
+    expect(calls).toEqual([]);
+    // A record that is not JSON sends the body to JSON.parse of the whole, whose error is reported.
+    expect(() => parseBody(Buffer.from('{"results":[{"id":1},{"id":}]}'), decode)).toThrow(SyntaxError);
+    // A decoder that throws has a bug: its error is not taken for a malformed body.
+    const broken = () => {
+      throw new RangeError('decoder bug');
+    };
+    expect(() => parseBody(Buffer.from('{"results":[{"id":1}]}'), broken)).toThrow(RangeError);
+  });
+
+  it('parses a long page in slices, letting other work run between them, to the same result', async () => {
+    const body = Buffer.from(JSON.stringify({ count: 250, results: Array.from({ length: 250 }, (_, id) => ({ id })) }));
+    const order: string[] = [];
+    const ticking = (async () => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        order.push('tick');
+      }
+    })();
+    const sliced = await parseBodyInSlices(body, (record) => {
+      order.push('record');
+      return record;
+    });
+    await ticking;
+    expect(sliced).toEqual({ ...parseBody(body), decoded: true });
+    const firstTick = order.indexOf('tick');
+    expect(firstTick).toBeGreaterThan(0);
+    expect(order.slice(firstTick).filter((o) => o === 'record').length).toBeGreaterThan(0);
   });
 });
