@@ -19,6 +19,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The image's ENTRYPOINT (node, its flags, dist/cli.js) as a command line, read from the Dockerfile.
+read -r -a entrypoint < <(node -e '
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(require("node:fs").readFileSync("Dockerfile", "utf8"))?.[1];
+  if (!line) { console.error("Dockerfile has no exec-form ENTRYPOINT"); process.exit(1); }
+  console.log(JSON.parse(line).join(" "));
+')
 echo "== image layout: production dependencies only =="
 mkdir -p "$work/app" "$work/secrets"
 cp package.json package-lock.json "$work/app/"
@@ -36,7 +42,7 @@ chmod 600 "$work/secrets/"*
 cd "$work/app"
 export NODE_ENV=production
 echo "== simulator, as the demo profile runs it =="
-node dist/cli.js simulate --host 127.0.0.1 --port "$SIM_PORT" --clients 300 --client-secret demo-secret > "$work/simulator.log" 2>&1 &
+"${entrypoint[@]}" simulate --host 127.0.0.1 --port "$SIM_PORT" --clients 300 --client-secret demo-secret > "$work/simulator.log" 2>&1 &
 pids+=($!)
 
 container_env=(
@@ -49,7 +55,7 @@ container_env=(
   LOG_LEVEL=info
 )
 echo "== daemon (ENTRYPOINT + CMD) =="
-env "${container_env[@]}" node dist/cli.js daemon > "$work/daemon.log" 2>&1 &
+env "${container_env[@]}" "${entrypoint[@]}" daemon > "$work/daemon.log" 2>&1 &
 daemon=$!
 pids+=("$daemon")
 
@@ -79,9 +85,9 @@ wait "$daemon" || status=$?
 echo "daemon exited 0 after SIGTERM"
 
 echo "== one-off commands (docker compose run provet-sync ...) =="
-env "${container_env[@]}" node dist/cli.js status
-env "${container_env[@]}" node dist/cli.js reconcile
-env "${container_env[@]}" node dist/cli.js grant-reader "analysts_ci_$$"
+env "${container_env[@]}" "${entrypoint[@]}" status
+env "${container_env[@]}" "${entrypoint[@]}" reconcile
+env "${container_env[@]}" "${entrypoint[@]}" grant-reader "analysts_ci_$$"
 psql -q "$ADMIN_DATABASE_URL" -c "DROP DATABASE $db WITH (FORCE)" -c "DROP ROLE analysts_ci_$$"
 if grep -q 'ci-webhook-secret\|demo-secret' "$work/daemon.log"; then echo "a secret reached the daemon log" >&2; exit 1; fi
 echo "container command lines: ok"

@@ -1,5 +1,5 @@
-// One measured sync: `node dist/cli.js sync` in a child process, configured by environment
-// variables as a user would, with its wall time, its peak RSS and CPU time (GNU time's %M, %U and
+// One measured sync: `node dist/cli.js sync` in a child process, with the node flags of the
+// Docker image's ENTRYPOINT, configured by environment variables as a user would, with its wall time, its peak RSS and CPU time (GNU time's %M, %U and
 // %S when /usr/bin/time is there, else the kernel's VmHWM polled and no CPU time), and the run's
 // row from sync_runs.
 import { spawn } from 'node:child_process';
@@ -10,7 +10,21 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const DOCKERFILE = fileURLToPath(new URL('../../Dockerfile', import.meta.url));
 const GNU_TIME = '/usr/bin/time';
+
+/**
+ * The flags between `node` and `dist/cli.js` in the Dockerfile's ENTRYPOINT: the sync is measured
+ * as the image runs it.
+ */
+export function imageNodeFlags(dockerfile = readFileSync(DOCKERFILE, 'utf8')): string[] {
+  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
+  const entrypoint: unknown = line === undefined ? undefined : JSON.parse(line);
+  if (!Array.isArray(entrypoint) || entrypoint[0] !== 'node' || entrypoint.at(-1) !== 'dist/cli.js') {
+    throw new Error(`Dockerfile: expected ENTRYPOINT ["node", ...flags, "dist/cli.js"], found ${line ?? 'none'}`);
+  }
+  return entrypoint.slice(1, -1).map(String);
+}
 
 export interface SyncTarget {
   baseUrl: string;
@@ -58,7 +72,7 @@ export async function measureSync(
     LOG_LEVEL: 'info',
     ...options.extraEnv,
   });
-  const nodeArgs = options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [];
+  const nodeArgs = [...imageNodeFlags(), ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])];
   const cliArgs = [CLI, 'sync', ...(options.full ? ['--full'] : [])];
   const rssFile = `${options.logFile}.rss`;
   const useTime = existsSync(GNU_TIME);
