@@ -8,7 +8,7 @@ import { postgresCpuSeconds, processCpuSeconds } from '../lib/cpu.js';
 import { summariseProfile, type ProfileSummary } from '../lib/profile.js';
 import { fmt, median, type ResultRow } from '../lib/report.js';
 import { startSimulatorProcess } from '../lib/simulator-process.js';
-import { measureSync, type SyncMeasurement } from '../lib/sync-process.js';
+import { imageNodeFlags, measureSync, type SyncMeasurement } from '../lib/sync-process.js';
 import type { BenchContext } from './context.js';
 
 /** PROVET_RATE_WINDOW_SECONDS for a simulator without limits: the client's budget never waits. */
@@ -68,7 +68,7 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
     const rounds: BackfillRound[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       await ctx.db.dropSchema(schema);
-      ctx.log(`scenario 1, round ${round}/${options.rounds}: full sync (node dist/cli.js sync)`);
+      ctx.log(`scenario 1, round ${round}/${options.rounds}: full sync (node ${imageNodeFlags().join(' ')} dist/cli.js sync)`);
       const before = { postgres: postgresCpuSeconds(), simulator: processCpuSeconds(sim.pid) };
       const sync = await measureSync(target, ctx.db.pool, { logFile: join(ctx.workDir, `backfill-${round}.log`) });
       const after = { postgres: postgresCpuSeconds(), simulator: processCpuSeconds(sim.pid) };

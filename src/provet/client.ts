@@ -7,7 +7,7 @@ import { AuthProvider, type ProvetAuth } from './auth.js';
 import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
 import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
-import { parseBodyInSlices, type RecordDecoder } from './raw-records.js';
+import { DecoderFailed, parseBodyInSlices, type RecordDecoder } from './raw-records.js';
 
 export type { PageResult } from './pages.js';
 
@@ -265,8 +265,7 @@ export class ProvetClient {
       const { value, decoded } = await parseBodyInSlices(res.body, ctx.decodeRecord);
       return { body: value, decoded, serverDate: res.serverDate };
     } catch (cause) {
-      // JSON.parse throws SyntaxError; anything else came from the decoder, a bug to report as it is.
-      if (!(cause instanceof SyntaxError)) throw cause;
+      if (cause instanceof DecoderFailed) throw cause.error;
       throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
         retryable: true,
         endpoint: ctx.endpoint,

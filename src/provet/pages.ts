@@ -1,5 +1,6 @@
 // Pagination: the strict envelope check, the guard on `next` links, and the lazy
-// walk from page to page. Records inside `results` are left as `unknown`: their
+// walk from page to page. Records inside `results` are the caller's business: left
+// as parsed, or turned into rows by the caller's decoder (raw-records.ts); their
 // schemas (records.ts) are lenient and belong to the caller.
 import { z } from 'zod';
 import { ProvetApiError, isProvetApiError, where } from './errors.js';

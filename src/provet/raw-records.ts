@@ -204,6 +204,17 @@ export interface SentRecord {
  */
 export type RecordDecoder<R> = (record: unknown, sent: SentRecord | undefined) => R;
 
+/**
+ * What a decoder threw, carried out of the parse apart from JSON.parse's own errors: a bug to
+ * report as it is, not a malformed body to fetch again.
+ */
+export class DecoderFailed extends Error {
+  constructor(readonly error: unknown) {
+    super('a record decoder threw', { cause: error });
+    this.name = 'DecoderFailed';
+  }
+}
+
 export interface ParsedBody {
   /** What JSON.parse makes of the whole body, decoded as UTF-8 (with `decoded` results, see below). */
   value: unknown;
@@ -216,7 +227,7 @@ export interface ParsedBody {
 /**
  * JSON.parse of a response body, a page's records one by one where the scan finds them, each
  * passed to `decodeRecord` as soon as it is parsed. Throws JSON.parse's own error when the body
- * is not valid JSON.
+ * is not valid JSON, and DecoderFailed when the decoder throws.
  *
  * Equal to JSON.parse of the whole: the body is the part before the array, the array, and the
  * part after. JSON.parse accepts the outer parts with `[]` in the array's place and each element
@@ -283,8 +294,15 @@ function* parseRecords(body: Buffer, layout: ResultsLayout, decodeRecord: Record
       return null;
     }
     sent[r] = { bytes, longNumbers: layout.longNumbers[r]! };
-    // Outside the try: a decoder's error is a bug to report, not a sign of a malformed body.
-    records[r] = decodeRecord ? decodeRecord(record, sent[r]) : record;
+    if (!decodeRecord) {
+      records[r] = record;
+      continue;
+    }
+    try {
+      records[r] = decodeRecord(record, sent[r]);
+    } catch (error) {
+      throw new DecoderFailed(error);
+    }
   }
   outer.results = records;
   return { value: outer, sent, decoded: decodeRecord !== undefined };

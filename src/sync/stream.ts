@@ -1,5 +1,6 @@
 // Reading one list stream page by page and landing each page: shared by clients, patients and
-// the patient re-reads. The caller says how a page is mapped and written.
+// the patient re-reads. The caller says how a record is mapped (as soon as it is parsed, inside
+// the Provet client) and how a page of rows is written.
 import type pg from 'pg';
 import type { PageResult } from '../provet/pages.js';
 import type { RecordDecoder } from '../provet/raw-records.js';

@@ -311,10 +311,11 @@ describe('ProvetClient against the simulator', () => {
     const walk = client.pages('client/', {}, {
       pageSize: 40,
       decodeRecord: () => {
-        throw new TypeError('mapper bug');
+        // What JSON.parse throws on a malformed body, so only where it came from tells them apart.
+        throw new SyntaxError('mapper bug');
       },
     });
-    await expect(walk.next()).rejects.toThrow(TypeError);
+    await expect(walk.next()).rejects.toThrow(new SyntaxError('mapper bug'));
     expect(client.stats()).toMatchObject({ requests: 1, retries: 0 });
   });
 
