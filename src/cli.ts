@@ -5,7 +5,7 @@
 // Exit codes: 0 the run landed (rejected records or not) or the process was asked to stop,
 // 1 the run failed (watermark unchanged), 2 bad configuration or usage, 3 another run holds
 // the lock and nothing was done.
-import './heap.js';
+import './v8-flags.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config, type ProvetConfig } from './config.js';
 import { openDatabase, type Database } from './db/connect.js';

@@ -7,7 +7,7 @@
 // Requests and their budget units are counted by the simulator's request tap, not by the sync.
 import { join } from 'node:path';
 import { DEFINITION_UNITS, addUnits, minimumScanUnits, scanUnits, totals, unitsOf, windowsUsed, type TapCounts } from '../lib/budget.js';
-import { fmt, type ResultRow } from '../lib/report.js';
+import { fmt, median, type ResultRow } from '../lib/report.js';
 import type { ChangeSet } from '../lib/simulator-child.js';
 import { startSimulatorProcess, type SimulatorProcess } from '../lib/simulator-process.js';
 import { measureSync, type SyncMeasurement, type SyncTarget } from '../lib/sync-process.js';
@@ -112,15 +112,18 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
     // "Ten minutes later": the simulator clock moves on, one run re-reads the lookback window that
     // still holds scenario 3's changes, and the measured run after it finds nothing.
     await sim.setClockOffset(10 * 60_000);
-    ctx.log('scenario 4: a run ten minutes later (re-reads the lookback), then the measured no-change run');
+    ctx.log(`scenario 4: a run ten minutes later (re-reads the lookback), then ${NO_CHANGE_RUNS} measured no-change runs`);
     await measured(ctx, sim, target, 'settle');
-    const idle = await measured(ctx, sim, target, 'no-change');
+    const idleRuns: Measured[] = [];
+    for (let run = 1; run <= NO_CHANGE_RUNS; run++) idleRuns.push(await measured(ctx, sim, target, `no-change-${run}`));
+    const middle = median(idleRuns.map((m) => m.sync.wallMs));
+    const idle = idleRuns.find((m) => m.sync.wallMs === middle)!;
 
     return {
       rows: [
         ...limitedBackfillRows(plan, backfill, clients, patients, floorMs),
         ...incrementalRows(plan, incremental, { changedClients, changedPatients, cascadePatients, minimumWindows, literalWindows, literalRequests }),
-        ...noChangeRows(idle),
+        ...noChangeRows(idle, idleRuns),
       ],
       details: {
         rateWindowSeconds: W,
@@ -128,6 +131,7 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
         changeSet: { changedClients, changedPatients, archivedClients: changes.archiveClients.length, cascadePatients },
         incremental: { ...incremental, minimumUnits, minimumWindows, literalUnits, literalWindows, literalRequests },
         noChange: idle,
+        noChangeWallMs: idleRuns.map((m) => m.sync.wallMs),
       },
     };
   } finally {
@@ -188,20 +192,34 @@ function incrementalRows(
   ];
 }
 
-function noChangeRows(m: Measured): ResultRow[] {
+/**
+ * A no-change run takes well under a second, and this shared machine's speed drifts by 20-40%
+ * from minute to minute: one such run can land anywhere in that range, so the figure is the
+ * median of a few. The request counts must hold for every one of them.
+ */
+const NO_CHANGE_RUNS = 3;
+
+function noChangeRows(m: Measured, all: readonly Measured[]): ResultRow[] {
   const s = '4 no change';
   const listRequests = (m.tap['GET client/']?.requests ?? 0) + (m.tap['GET patient/']?.requests ?? 0);
   const other = totals(m.tap).requests - listRequests;
-  const perStream = Math.max(m.tap['GET client/']?.requests ?? 0, m.tap['GET patient/']?.requests ?? 0);
+  const perStream = Math.max(...all.map((r) => Math.max(r.tap['GET client/']?.requests ?? 0, r.tap['GET patient/']?.requests ?? 0)));
+  const otherMost = Math.max(...all.map((r) => totals(r.tap).requests - (r.tap['GET client/']?.requests ?? 0) - (r.tap['GET patient/']?.requests ?? 0)));
   return [
     {
       scenario: s,
-      figure: 'list requests (client/, patient/) + definition requests',
+      figure: `list requests (client/, patient/) + definition requests, each of ${all.length} runs`,
       value: `${listRequests} + ${other}`,
       target: '<= 1 per stream + a few',
-      met: perStream <= 1 && other <= 5,
+      met: perStream <= 1 && otherMost <= 5,
     },
-    { scenario: s, figure: 'wall time (process start to exit)', value: fmt.s(m.sync.wallMs), target: '< 1 s', met: m.sync.wallMs < 1000 },
+    {
+      scenario: s,
+      figure: `wall time (process start to exit), median of ${all.length} runs (each)`,
+      value: `${fmt.s(m.sync.wallMs)} (${all.map((r) => (r.sync.wallMs / 1000).toFixed(2)).join(' / ')})`,
+      target: '< 1 s',
+      met: m.sync.wallMs < 1000,
+    },
     { scenario: s, figure: 'run time (sync_runs started to finished)', value: fmt.s(m.sync.runMs), target: '', met: null },
   ];
 }
