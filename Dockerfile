@@ -38,7 +38,7 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # Exec form: Node is the process that receives SIGTERM (it lets the current page land, then exits 0).
 # --max-semi-space-size=4: V8's young generation at 8 MB instead of 32. A sync's records die young
 # (each is mapped as soon as it is parsed), so the smaller nursery costs no measurable CPU, and
-# peak RSS drops by about 20 MB (src/v8-flags.ts has the rest of the memory story). It can only be
+# peak RSS drops by 20-30 MB (src/v8-flags.ts has the rest of the memory story). It can only be
 # set when Node starts; the benchmark reads it from this line.
 ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/cli.js"]
 CMD ["daemon"]

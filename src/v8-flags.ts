@@ -7,7 +7,7 @@
 // full collections (each about 10 ms at this size) for a flat, predictable footprint. The flag is
 // read at every collection, so setting it here takes effect. (The young generation's size is
 // fixed when V8 starts, too late for here: the Docker image's ENTRYPOINT sets it,
-// --max-semi-space-size=4, for another 20 MB or so at the peak.)
+// --max-semi-space-size=4, for another 20-30 MB at the peak.)
 //
 // --liftoff-only: undici parses HTTP with llhttp compiled to WebAssembly, and V8 compiles that
 // module again with its optimising compiler on a background thread, a job of about 250 ms of CPU
