@@ -19,17 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The image's ENTRYPOINT (node, its flags, dist/cli.js) as a command line, read from the Dockerfile;
-# captured first, so that set -e stops here when it is not that shape.
-entrypoint_words=$(node -e '
-  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(require("node:fs").readFileSync("Dockerfile", "utf8"))?.[1];
-  const words = line === undefined ? [] : JSON.parse(line);
-  if (words[0] !== "node" || words.at(-1) !== "dist/cli.js" || words.some((w) => typeof w !== "string" || w.includes("\n"))) {
-    console.error(`Dockerfile: expected ENTRYPOINT ["node", ...flags, "dist/cli.js"], found ${line ?? "none"}`);
-    process.exit(1);
-  }
-  console.log(words.join("\n"));
-')
+# The image's ENTRYPOINT (node, its flags, dist/cli.js) as a command line, read from the Dockerfile
+# by the benchmark's own reader; captured first, so that set -e stops here when it is not that shape.
+entrypoint_words=$(npx tsx bench/lib/image-entrypoint.ts)
 mapfile -t entrypoint <<< "$entrypoint_words"
 echo "== image layout: production dependencies only =="
 mkdir -p "$work/app" "$work/secrets"

@@ -1,30 +1,17 @@
 // One measured sync: `node dist/cli.js sync` in a child process, with the node flags of the
-// Docker image's ENTRYPOINT, configured by environment variables as a user would, with its wall time, its peak RSS and CPU time (GNU time's %M, %U and
-// %S when /usr/bin/time is there, else the kernel's VmHWM polled and no CPU time), and the run's
-// row from sync_runs.
+// Docker image's ENTRYPOINT, configured by environment variables as a user would, with its wall
+// time, its peak RSS and CPU time (GNU time's %M, %U and %S when /usr/bin/time is there, else the
+// kernel's VmHWM polled and no CPU time), and the run's row from sync_runs.
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
+import { imageNodeFlags } from './image-entrypoint.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
-const DOCKERFILE = fileURLToPath(new URL('../../Dockerfile', import.meta.url));
 const GNU_TIME = '/usr/bin/time';
-
-/**
- * The flags between `node` and `dist/cli.js` in the Dockerfile's ENTRYPOINT: the sync is measured
- * as the image runs it.
- */
-export function imageNodeFlags(dockerfile = readFileSync(DOCKERFILE, 'utf8')): string[] {
-  const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
-  const entrypoint: unknown = line === undefined ? undefined : JSON.parse(line);
-  if (!Array.isArray(entrypoint) || entrypoint[0] !== 'node' || entrypoint.at(-1) !== 'dist/cli.js') {
-    throw new Error(`Dockerfile: expected ENTRYPOINT ["node", ...flags, "dist/cli.js"], found ${line ?? 'none'}`);
-  }
-  return entrypoint.slice(1, -1).map(String);
-}
 
 export interface SyncTarget {
   baseUrl: string;

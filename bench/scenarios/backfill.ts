@@ -8,7 +8,8 @@ import { postgresCpuSeconds, processCpuSeconds } from '../lib/cpu.js';
 import { summariseProfile, type ProfileSummary } from '../lib/profile.js';
 import { fmt, median, type ResultRow } from '../lib/report.js';
 import { startSimulatorProcess } from '../lib/simulator-process.js';
-import { imageNodeFlags, measureSync, type SyncMeasurement } from '../lib/sync-process.js';
+import { imageNodeFlags } from '../lib/image-entrypoint.js';
+import { measureSync, type SyncMeasurement } from '../lib/sync-process.js';
 import type { BenchContext } from './context.js';
 
 /** PROVET_RATE_WINDOW_SECONDS for a simulator without limits: the client's budget never waits. */
