@@ -65,9 +65,14 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   // checked-out ones (a page transaction, the run lock) through their own listener, while the
   // query in flight, if any, fails and the run handles that failure.
   pool.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost while idle'));
+  // Connections not yet closed: pool.end() resolves as soon as it has asked each to close, and an
+  // embedded server stopped right after would cut the ones still closing (with a warning each).
+  const open = new Set<pg.PoolClient>();
   pool.on('connect', (client) => {
+    open.add(client);
     client.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost'));
   });
+  pool.on('remove', (client) => open.delete(client));
   try {
     await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
   } catch (err) {
@@ -83,9 +88,33 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     embeddedDataDir,
     close: async () => {
       await pool.end().catch(() => {});
-      await stopEmbedded?.();
+      // Only before stopping our own server: a server of the user's closes its end on its own,
+      // and waiting for that would add a tenth of a second or more to every command's exit.
+      if (stopEmbedded) {
+        await closedWithin(open, pool, CLOSE_WAIT_MS);
+        await stopEmbedded();
+      }
     },
   };
+}
+
+const CLOSE_WAIT_MS = 5_000;
+
+/** Resolves once every connection in `open` has closed, or after `ms`. */
+function closedWithin(open: Set<pg.PoolClient>, pool: pg.Pool, ms: number): Promise<void> {
+  if (open.size === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      pool.off('remove', onRemove);
+      resolve();
+    }
+    function onRemove(): void {
+      if (open.size === 0) done();
+    }
+    pool.on('remove', onRemove);
+  });
 }
 
 /** Retries with backoff until the deadline, then fails naming the database (never the password). */
