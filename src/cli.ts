@@ -118,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const flags = parseFlags(command, rest);
-  const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile' });
+  const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile', command });
   // The demo speaks to a person: only warnings and errors as log lines, unless asked for more.
   const logger = createLogger(command === 'demo' && !config.logLevelExplicit ? 'warn' : config.logLevel);
 

@@ -10,14 +10,15 @@ import { CRASH_POINTS, type CrashPointName } from './sync/crash-points.js';
 export class ConfigError extends Error {
   readonly code = 'CONFIG_INVALID';
   constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`;
+    super(`invalid configuration, ${count}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 
 /** Settings that hold secrets: never logged, never echoed back in an error. */
 export const SECRET_SETTINGS = ['PROVET_CLIENT_SECRET', 'PROVET_API_TOKEN', 'DATABASE_URL', 'WEBHOOK_SECRET'] as const;
 
-const SETTING_NAMES = [
+export const SETTING_NAMES = [
   'PROVET_BASE_URL',
   'PROVET_CLIENT_ID',
   'PROVET_CLIENT_SECRET',
@@ -36,6 +37,7 @@ const SETTING_NAMES = [
   'SYNC_SCHEDULE',
   'SYNC_LOOKBACK_SECONDS',
   'LOG_LEVEL',
+  'LOG_FORMAT',
   'PROVET_SYNC_CRASH_AT',
   'HTTP_HOST',
   'HTTP_PORT',
@@ -48,59 +50,107 @@ const SETTING_NAMES = [
 ] as const;
 type SettingName = (typeof SETTING_NAMES)[number];
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const positiveSeconds = (max: number) => z.coerce.number().positive().max(max);
+// Each setting's parser says in plain words what it expects; loadConfig adds the variable's name
+// and what it got (never a secret's value). A setting added later should use these helpers, so
+// its message reads like the others (test/unit/config.test.ts checks every setting's).
+
+/** A setting read from its text: `parse` gives the value, or undefined when the text is not one. */
+function setting<T>(expected: string, parse: (text: string) => T | undefined) {
+  return z.string().transform((text, ctx): T => {
+    const value = parse(text.trim());
+    if (value === undefined) {
+      ctx.addIssue({ code: 'custom', message: expected, params: { expected: true } });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+/** 604800 -> " (7 days)": the bounds of a duration, readable. */
+function span(seconds: number): string {
+  for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+    if (seconds >= size && seconds % size === 0) return ` (${seconds / size} ${unit}${seconds === size ? '' : 's'})`;
+  }
+  return '';
+}
+
+const integer = (min: number, max: number, unit?: string) =>
+  setting(`a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}${unit === 'seconds' ? span(max) : ''}`, (text) => {
+    const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
+    return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+  });
+
+/** Seconds, fractions allowed; `above`: the lower bound itself is not allowed (a timeout of 0). */
+const seconds = (min: number, max: number, { above = false } = {}) =>
+  setting(`a number of seconds ${above ? `greater than ${min} and at most` : `from ${min} to`} ${max}${span(max)}`, (text) => {
+    const n = /^\+?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : NaN;
+    return n >= min && n <= max && (!above || n > min) ? n : undefined;
+  });
+const positiveSeconds = (max: number) => seconds(0, max, { above: true });
+
+const httpUrl = (what: string) =>
+  setting(`an http:// or https:// URL (${what})`, (text) => {
+    const url = URL.canParse(text) ? new URL(text) : undefined;
+    return url && (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '' ? text : undefined;
+  });
+
+const cron = (orOff = false) =>
+  setting(`a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *"${orOff ? ", or 'off'" : ''}`, (text) =>
+    (orOff && text === 'off') || isValidCron(text) ? text : undefined,
+  );
+
+const oneOf = <const T extends readonly string[]>(values: T) =>
+  setting(`one of ${values.join(', ')}`, (text) => values.find((v) => v === text.toLowerCase()));
+
+const matching = (pattern: RegExp, expected: string) => setting(expected, (text) => (pattern.test(text) ? text : undefined));
 
 const schema = z.object({
   // The Provet API root, e.g. https://provetcloud.com/1234/api/0.1/
-  PROVET_BASE_URL: z
-    .url({ protocol: /^https?$/ })
+  PROVET_BASE_URL: httpUrl('the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/')
     .transform((u) => (u.endsWith('/') ? u : `${u}/`))
     .optional(),
   // OAuth2 client credentials (the current way to authenticate).
   PROVET_CLIENT_ID: z.string().min(1).optional(),
   PROVET_CLIENT_SECRET: z.string().min(1).optional(),
   // Token endpoint; derived from PROVET_BASE_URL as <origin>/<provet_id>/oauth2/token/ when unset.
-  PROVET_TOKEN_URL: z.url({ protocol: /^https?$/ }).optional(),
+  PROVET_TOKEN_URL: httpUrl('the OAuth2 token endpoint, e.g. https://provetcloud.com/1234/oauth2/token/').optional(),
   // Legacy static API key (Authorization: Token <key>), for installations that still use one.
   PROVET_API_TOKEN: z.string().min(1).optional(),
   // Records per list request (Provet allows up to 1000; the budget cost grows with it).
-  PROVET_PAGE_SIZE: integer(1, 1000).default(1000),
+  PROVET_PAGE_SIZE: integer(1, 1000, 'records').default(1000),
   // Per attempt, for headers and body together.
   PROVET_REQUEST_TIMEOUT_SECONDS: positiveSeconds(600).default(30),
   // How long one request keeps being retried through errors before the run gives up.
   PROVET_RETRY_DEADLINE_SECONDS: positiveSeconds(3600).default(180),
   // A response body larger than this is refused (protects memory from an endless body).
-  PROVET_MAX_BODY_MB: integer(1, 1024).default(64),
+  PROVET_MAX_BODY_MB: integer(1, 1024, 'megabytes').default(64),
   // Provet's rate-limit window; only the simulator's time-compressed mode needs another value.
   PROVET_RATE_WINDOW_SECONDS: positiveSeconds(3600).default(60),
   // PostgreSQL connection string; unset: an embedded PostgreSQL is started (zero configuration).
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
-    .optional(),
+  DATABASE_URL: matching(/^postgres(ql)?:\/\/./, 'a postgres:// or postgresql:// connection string').optional(),
   // How long to keep trying to reach the database before a run fails.
   DATABASE_CONNECT_DEADLINE_SECONDS: positiveSeconds(3600).default(60),
   // The schema that holds every table of this installation's mirror.
-  PROVET_DB_SCHEMA: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lower-case SQL identifier (letters, digits, _)')
-    .default('provet'),
+  PROVET_DB_SCHEMA: matching(
+    /^[a-z_][a-z0-9_]{0,62}$/,
+    'a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters',
+  ).default('provet'),
   // Embedded PostgreSQL (only without DATABASE_URL): data folder and port.
   EMBEDDED_PG_DIR: z.string().min(1).default('.provet-sync/postgres'),
   EMBEDDED_PG_PORT: integer(1024, 65535).default(54329),
   // When the daemon runs a sync (cron syntax, seconds field optional).
-  SYNC_SCHEDULE: z
-    .string()
-    .refine((s) => isValidCron(s), 'is not a valid cron expression')
-    .default('*/5 * * * *'),
+  SYNC_SCHEDULE: cron().default('*/5 * * * *'),
   // Each incremental run re-reads this much before the watermark, to absorb clock and commit lag.
-  SYNC_LOOKBACK_SECONDS: integer(0, 7 * 24 * 3600).default(120),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SYNC_LOOKBACK_SECONDS: integer(0, 7 * 24 * 3600, 'seconds').default(120),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Log lines as JSON (one object a line) or pretty (readable lines); unset: pretty when the log
+  // stream is a terminal, else JSON.
+  LOG_FORMAT: oneOf(['json', 'pretty']).optional(),
   // Test-only: kill the process (SIGKILL) at a named point, '<point>' or '<point>:<n>'; see sync/crash-points.ts.
-  PROVET_SYNC_CRASH_AT: z
-    .string()
-    .regex(new RegExp(`^(${CRASH_POINTS.join('|')})(:[1-9]\\d*)?$`), `must be <point>[:<n>] with a point among ${CRASH_POINTS.join(', ')}`)
+  PROVET_SYNC_CRASH_AT: matching(
+    new RegExp(`^(${CRASH_POINTS.join('|')})(:[1-9]\\d*)?$`),
+    `<point> or <point>:<n>, with a point among ${CRASH_POINTS.join(', ')}`,
+  )
     .transform((s) => {
       const [point, n] = s.split(':');
       return { point: point as CrashPointName, occurrence: n ? Number(n) : 1 };
@@ -114,19 +164,13 @@ const schema = z.object({
   // /readyz fails when a run has been 'running' longer than this (stuck).
   READY_MAX_RUNNING_SECONDS: positiveSeconds(7 * 24 * 3600).default(3600),
   // Enables POST /webhooks/provet/<WEBHOOK_SECRET>; unset, the endpoint does not exist. It sits in a URL path.
-  WEBHOOK_SECRET: z
-    .string()
-    .regex(/^[A-Za-z0-9._~-]{24,256}$/, 'must be 24 to 256 URL-safe characters (letters, digits, . _ ~ -)')
-    .optional(),
+  WEBHOOK_SECRET: matching(/^[A-Za-z0-9._~-]{24,256}$/, '24 to 256 URL-safe characters (letters, digits, . _ ~ -)').optional(),
   // Webhook bodies larger than this are refused with 413 (Provet sends a type and an id).
-  WEBHOOK_MAX_BODY_BYTES: integer(64, 1024 * 1024).default(8192),
+  WEBHOOK_MAX_BODY_BYTES: integer(64, 1024 * 1024, 'bytes').default(8192),
   // Hints are collected this long before a re-fetch run, so a burst for one record costs one fetch.
-  WEBHOOK_DEBOUNCE_SECONDS: z.coerce.number().min(0).max(300).default(2),
+  WEBHOOK_DEBOUNCE_SECONDS: seconds(0, 300).default(2),
   // When the daemon reconciles (cron), or 'off'. Default daily at 03:17.
-  RECONCILE_SCHEDULE: z
-    .string()
-    .refine((s) => s === 'off' || isValidCron(s), "is not a valid cron expression (or 'off')")
-    .default('17 3 * * *'),
+  RECONCILE_SCHEDULE: cron(true).default('17 3 * * *'),
 });
 
 export type Settings = z.infer<typeof schema>;
@@ -174,32 +218,65 @@ export interface Config {
   logLevel: Settings['LOG_LEVEL'];
   /** LOG_LEVEL was set (the demo is quieter by default than the daemon). */
   logLevelExplicit: boolean;
+  /** LOG_FORMAT; undefined: pretty when the log stream is a terminal, else JSON. */
+  logFormat: Settings['LOG_FORMAT'];
 }
 
 type Env = Record<string, string | undefined>;
 
-/** Reads NAME or NAME_FILE for every setting; a problem with a file is reported, not thrown. */
-function readRawSettings(env: Env, problems: string[]): Partial<Record<SettingName, string>> {
-  const raw: Partial<Record<SettingName, string>> = {};
+interface RawSettings {
+  /** The text of every setting that was set, from NAME or from the file NAME_FILE names. */
+  text: Partial<Record<SettingName, string>>;
+  /** Settings whose text came from a file: messages say so. */
+  fromFile: Set<SettingName>;
+  /** Settings that were given but cannot be used (a file that cannot be read, NAME and NAME_FILE both), with the problem. */
+  unusable: Map<SettingName, string>;
+}
+
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EISDIR: 'a folder, not a file',
+  ENOTDIR: 'a part of the path is not a folder',
+};
+
+/** Reads NAME or NAME_FILE for every setting; a problem with a file is kept in `unusable`, not thrown. */
+function readRawSettings(env: Env): RawSettings {
+  const raw: RawSettings = { text: {}, fromFile: new Set(), unusable: new Map() };
   for (const name of SETTING_NAMES) {
-    const direct = env[name];
-    const file = env[`${name}_FILE`];
-    if (direct !== undefined && direct !== '' && file) {
-      problems.push(`${name} and ${name}_FILE are both set; set only one`);
-      raw[name] = direct; // so the conflict is the only problem reported about this setting
-      continue;
-    }
-    if (file) {
+    const direct = env[name] || undefined; // set to nothing: unset
+    const file = env[`${name}_FILE`] || undefined;
+    if (direct !== undefined && file !== undefined) {
+      raw.unusable.set(name, `${name} and ${name}_FILE are both set; set only one`);
+    } else if (file !== undefined) {
+      let text: string;
       try {
-        raw[name] = readFileSync(file, 'utf8').trim();
+        text = readFileSync(file, 'utf8').trim();
       } catch (err) {
-        problems.push(`${name}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        const code = (err as NodeJS.ErrnoException).code ?? 'error';
+        raw.unusable.set(name, `${name}_FILE: expected a readable file holding ${name}, got ${file}, which cannot be read (${code}: ${FILE_ERRORS[code] ?? (err as Error).message})`);
+        continue;
       }
-    } else if (direct !== undefined && direct !== '') {
-      raw[name] = direct;
+      if (text === '') {
+        raw.unusable.set(name, `${name}_FILE: expected a file holding ${name}, got ${file}, which is empty`);
+        continue;
+      }
+      raw.text[name] = text;
+      raw.fromFile.add(name);
+    } else if (direct !== undefined) {
+      raw.text[name] = direct;
     }
   }
   return raw;
+}
+
+/** `NAME: expected <in plain words>, got "<value>"`: a secret's value is never shown. */
+function wrongValue(name: SettingName, text: string, fromFile: boolean, issue: z.core.$ZodIssue | undefined): string {
+  // The helpers above word `expected`; a bare zod check would only have zod's own message.
+  const expected = issue?.code === 'custom' ? issue.message : `a valid value (${issue?.message ?? 'refused'})`;
+  const secret = (SECRET_SETTINGS as readonly string[]).includes(name);
+  const got = secret ? 'a value that is not shown (a secret)' : JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
+  return `${name}: expected ${expected}, got ${got}${fromFile ? ` (read from ${name}_FILE)` : ''}`;
 }
 
 /** <origin>/<provet_id>/oauth2/token/ from <origin>/<provet_id>/api/0.1/ */
@@ -213,23 +290,30 @@ export function deriveTokenUrl(baseUrl: string): string | undefined {
 export interface LoadOptions {
   /** The command talks to Provet: the API settings are required. */
   needsProvet: boolean;
+  /** The command's name, for "required by" in messages. */
+  command?: string;
 }
 
 export function loadConfig(env: Env, options: LoadOptions): Config {
   const problems: string[] = [];
-  const raw = readRawSettings(env, problems);
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const name = issue.path.join('.');
-      // Never echo a secret's value back; zod's messages do not include values, keep it that way.
-      problems.push(`${name}: ${issue.message}`);
+  const { text: raw, fromFile, unusable } = readRawSettings(env);
+  // Each setting parsed on its own, so that one wrong value hides neither the others nor what is missing.
+  const values: Record<string, unknown> = {};
+  for (const name of Object.keys(schema.shape) as SettingName[]) {
+    const unusableBecause = unusable.get(name);
+    if (unusableBecause !== undefined) {
+      problems.push(unusableBecause);
+      continue;
     }
-    throw new ConfigError(problems);
+    const result = (schema.shape[name] as z.ZodType).safeParse(raw[name]);
+    if (result.success) values[name] = result.data;
+    else problems.push(wrongValue(name, raw[name] ?? '', fromFile.has(name), result.error.issues[0]));
   }
-  const s = parsed.data;
-  const provet = buildProvetConfig(s, options.needsProvet, problems);
+  const given = (name: SettingName) => raw[name] !== undefined || unusable.has(name);
+  checkProvetSettings(values as Partial<Settings>, given, options, problems);
   if (problems.length > 0) throw new ConfigError(problems);
+  const s = values as Settings;
+  const provet = buildProvetConfig(s);
   return {
     provet,
     database: {
@@ -251,34 +335,49 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
     },
     logLevel: s.LOG_LEVEL,
     logLevelExplicit: raw.LOG_LEVEL !== undefined,
+    logFormat: s.LOG_FORMAT,
   };
 }
 
-function buildProvetConfig(s: Settings, required: boolean, problems: string[]): ProvetConfig | undefined {
-  const hasOauth = s.PROVET_CLIENT_ID !== undefined || s.PROVET_CLIENT_SECRET !== undefined;
-  if (!s.PROVET_BASE_URL) {
-    if (required) problems.push('PROVET_BASE_URL: required (the API root, e.g. https://provetcloud.com/1234/api/0.1/)');
-    return undefined;
+/**
+ * The Provet settings together: the API root and one way to authenticate, required when the
+ * command talks to Provet (or when PROVET_BASE_URL is set at all). `s` holds the settings that
+ * parsed; `given` says which were set, valid or not.
+ */
+function checkProvetSettings(s: Partial<Settings>, given: (name: SettingName) => boolean, options: LoadOptions, problems: string[]): void {
+  if (!options.needsProvet && !given('PROVET_BASE_URL')) return;
+  const by = options.command ? ` by '${options.command}'` : '';
+  if (!given('PROVET_BASE_URL')) {
+    problems.push(`PROVET_BASE_URL: required${by} but not set; expected the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/`);
   }
-  let auth: ProvetAuthConfig | undefined;
-  if (hasOauth && s.PROVET_API_TOKEN) {
+  const oauth = given('PROVET_CLIENT_ID') || given('PROVET_CLIENT_SECRET');
+  if (oauth && given('PROVET_API_TOKEN')) {
     problems.push('PROVET_API_TOKEN and PROVET_CLIENT_ID/PROVET_CLIENT_SECRET are both set; choose one way to authenticate');
-  } else if (hasOauth) {
-    if (!s.PROVET_CLIENT_ID) problems.push('PROVET_CLIENT_ID: required with PROVET_CLIENT_SECRET');
-    if (!s.PROVET_CLIENT_SECRET) problems.push('PROVET_CLIENT_SECRET: required with PROVET_CLIENT_ID');
-    const tokenUrl = s.PROVET_TOKEN_URL ?? deriveTokenUrl(s.PROVET_BASE_URL);
-    if (!tokenUrl) {
-      problems.push('PROVET_TOKEN_URL: required, since PROVET_BASE_URL does not end in /<provet_id>/api/0.1/');
+  } else if (oauth) {
+    if (!given('PROVET_CLIENT_ID')) problems.push('PROVET_CLIENT_ID: required with PROVET_CLIENT_SECRET (OAuth2 needs both) but not set');
+    if (!given('PROVET_CLIENT_SECRET')) problems.push('PROVET_CLIENT_SECRET: required with PROVET_CLIENT_ID (OAuth2 needs both) but not set');
+    if (!given('PROVET_TOKEN_URL') && s.PROVET_BASE_URL !== undefined && deriveTokenUrl(s.PROVET_BASE_URL) === undefined) {
+      problems.push(
+        'PROVET_TOKEN_URL: required but not set, since PROVET_BASE_URL does not end in /<provet_id>/api/0.1/ to derive it from; ' +
+          'expected the OAuth2 token endpoint, e.g. https://provetcloud.com/1234/oauth2/token/',
+      );
     }
-    if (s.PROVET_CLIENT_ID && s.PROVET_CLIENT_SECRET && tokenUrl) {
-      auth = { kind: 'oauth', clientId: s.PROVET_CLIENT_ID, clientSecret: s.PROVET_CLIENT_SECRET, tokenUrl };
-    }
-  } else if (s.PROVET_API_TOKEN) {
+  } else if (!given('PROVET_API_TOKEN')) {
+    problems.push(`credentials: required${by} but none is set; expected PROVET_CLIENT_ID and PROVET_CLIENT_SECRET (OAuth2), or PROVET_API_TOKEN (legacy static key)`);
+  }
+}
+
+/** The API's configuration, once checkProvetSettings found no problem; undefined when PROVET_BASE_URL is unset. */
+function buildProvetConfig(s: Settings): ProvetConfig | undefined {
+  if (s.PROVET_BASE_URL === undefined) return undefined;
+  let auth: ProvetAuthConfig;
+  if (s.PROVET_API_TOKEN !== undefined) {
     auth = { kind: 'token', token: s.PROVET_API_TOKEN };
   } else {
-    problems.push('credentials: set PROVET_CLIENT_ID and PROVET_CLIENT_SECRET (OAuth2), or PROVET_API_TOKEN (legacy)');
+    const tokenUrl = s.PROVET_TOKEN_URL ?? deriveTokenUrl(s.PROVET_BASE_URL);
+    if (s.PROVET_CLIENT_ID === undefined || s.PROVET_CLIENT_SECRET === undefined || tokenUrl === undefined) return undefined; // reported
+    auth = { kind: 'oauth', clientId: s.PROVET_CLIENT_ID, clientSecret: s.PROVET_CLIENT_SECRET, tokenUrl };
   }
-  if (!auth) return undefined;
   return {
     baseUrl: s.PROVET_BASE_URL,
     auth,

@@ -86,6 +86,19 @@ describe('provet-sync CLI', () => {
     expect(result.stderr + result.stdout).not.toMatch(/canary-token-91b2/);
   });
 
+  it('exits 2 listing a wrong value and a missing setting together, each in plain words', async () => {
+    const result = await runCli(['sync'], { SYNC_LOOKBACK_SECONDS: 'soon' });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr.split('\n')).toEqual([
+      'provet-sync: invalid configuration, 3 problems:',
+      '  - SYNC_LOOKBACK_SECONDS: expected a whole number of seconds from 0 to 604800 (7 days), got "soon"',
+      "  - PROVET_BASE_URL: required by 'sync' but not set; expected the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/",
+      "  - credentials: required by 'sync' but none is set; expected PROVET_CLIENT_ID and PROVET_CLIENT_SECRET (OAuth2), or PROVET_API_TOKEN (legacy static key)",
+      '',
+    ]);
+  });
+
   it('syncs into the configured schema, reports status, and exits 0', async () => {
     const first = await runCli(['sync'], env);
     expect(first.stderr).toBe('');
