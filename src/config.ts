@@ -46,6 +46,7 @@ export const SETTING_NAMES = [
   'WEBHOOK_SECRET',
   'WEBHOOK_MAX_BODY_BYTES',
   'WEBHOOK_DEBOUNCE_SECONDS',
+  'WEBHOOK_MAX_REFETCHES_PER_MINUTE',
   'RECONCILE_SCHEDULE',
 ] as const;
 type SettingName = (typeof SETTING_NAMES)[number];
@@ -169,6 +170,10 @@ const schema = z.object({
   WEBHOOK_MAX_BODY_BYTES: integer(64, 1024 * 1024, 'bytes').default(8192),
   // Hints are collected this long before a re-fetch run, so a burst for one record costs one fetch.
   WEBHOOK_DEBOUNCE_SECONDS: seconds(0, 300).default(2),
+  // Webhook re-fetches (GET client/<id>/, patient/<id>/) in any rolling minute; further hints wait
+  // queued. Well under Provet's per-record budgets (500 and 1,200 a minute) so a flood of hints
+  // cannot spend what the polls need; above 1,200 it could never bind, the budgets would.
+  WEBHOOK_MAX_REFETCHES_PER_MINUTE: integer(1, 1200, 'records').default(120),
   // When the daemon reconciles (cron), or 'off'. Default daily at 03:17.
   RECONCILE_SCHEDULE: cron(true).default('17 3 * * *'),
 });
@@ -207,7 +212,7 @@ export interface DaemonConfig {
   /** null: no scheduled reconciliation. */
   reconcileSchedule: string | null;
   /** undefined: no webhook endpoint. */
-  webhook: { secret: string; maxBodyBytes: number; debounceMs: number } | undefined;
+  webhook: { secret: string; maxBodyBytes: number; debounceMs: number; maxRefetchesPerMinute: number } | undefined;
 }
 
 export interface Config {
@@ -330,7 +335,12 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       readyMaxRunningSeconds: s.READY_MAX_RUNNING_SECONDS,
       reconcileSchedule: s.RECONCILE_SCHEDULE === 'off' ? null : s.RECONCILE_SCHEDULE,
       webhook: s.WEBHOOK_SECRET
-        ? { secret: s.WEBHOOK_SECRET, maxBodyBytes: s.WEBHOOK_MAX_BODY_BYTES, debounceMs: s.WEBHOOK_DEBOUNCE_SECONDS * 1000 }
+        ? {
+            secret: s.WEBHOOK_SECRET,
+            maxBodyBytes: s.WEBHOOK_MAX_BODY_BYTES,
+            debounceMs: s.WEBHOOK_DEBOUNCE_SECONDS * 1000,
+            maxRefetchesPerMinute: s.WEBHOOK_MAX_REFETCHES_PER_MINUTE,
+          }
         : undefined,
     },
     logLevel: s.LOG_LEVEL,

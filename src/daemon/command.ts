@@ -1,5 +1,7 @@
 // The daemon command: its pieces started in order and stopped in reverse (metrics, webhook queue,
 // HTTP server, reconcile schedule, then the poll schedule, which runs until the stop signal).
+// Every run of this process goes through one RunGate (run-gate.ts): the poll and reconcile wait
+// their turn and go before webhook re-fetches, which also keep to a per-minute cap.
 // Imported by the CLI only when `daemon` runs.
 import type { Config } from '../config.js';
 import type { Database } from '../db/connect.js';
@@ -10,10 +12,11 @@ import { runReconcile } from '../sync/reconcile.js';
 import { refetchRecords } from '../sync/refetch.js';
 import { runSync } from '../sync/run.js';
 import type { SideRunDependencies } from '../sync/side-run.js';
-import { HintQueue } from './hints.js';
+import { HintQueue, RefetchCap } from './hints.js';
 import { DaemonMetrics } from './metrics.js';
 import { checkReadiness, scheduleIntervalSeconds } from './readiness.js';
 import { scheduleReconcile } from './reconcile-schedule.js';
+import { RunGate } from './run-gate.js';
 import { runDaemon } from './scheduler.js';
 import { startHttpServer } from './server.js';
 
@@ -24,15 +27,23 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
   const metrics = new DaemonMetrics({ provet, providerBaseUrl: config.provet!.baseUrl, pool: db.pool, logger });
   const maxRunAgeSeconds = settings.readyMaxRunAgeSeconds ?? 3 * (await scheduleIntervalSeconds(config.sync.schedule));
   const webhook = settings.webhook;
+  const gate = new RunGate(logger);
+  if (webhook) metrics.showRefetchCap(webhook.maxRefetchesPerMinute);
   const hints = webhook
     ? new HintQueue({
         debounceMs: webhook.debounceMs,
+        // Only another process's run lock makes a batch 'locked' now; this daemon's own runs are ordered by the gate.
         retryMs: 5_000,
         maxQueued: 10_000,
-        maxPerRun: 100,
+        // A due poll waits for at most one batch: 50 single-record requests, a few seconds against Provet.
+        maxPerRun: 50,
         maxTries: 3,
         logger,
+        cap: new RefetchCap(webhook.maxRefetchesPerMinute),
+        gate,
         onSizeChange: (size) => metrics.hintQueue.set(size),
+        onDeferred: (records) => metrics.webhookDeferred.inc(records),
+        onRefetched: (records) => metrics.webhookRefetches.inc(records),
         refetch: async (ids) => {
           const outcome = await metrics.time('webhook', () => refetchRecords(side, ids));
           return outcome.status === 'locked' ? 'locked' : outcome.status === 'failed' ? 'failed' : 'done';
@@ -50,7 +61,12 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
       : {}),
   });
   const reconcile = settings.reconcileSchedule
-    ? scheduleReconcile({ schedule: settings.reconcileSchedule, logger, signal, runOnce: () => metrics.time('reconcile', () => runReconcile(side)) })
+    ? scheduleReconcile({
+        schedule: settings.reconcileSchedule,
+        logger,
+        signal,
+        runOnce: () => gate.scheduled('reconcile', () => metrics.time('reconcile', () => runReconcile(side)), signal),
+      })
     : null;
   try {
     await runDaemon({
@@ -58,8 +74,13 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
       logger,
       signal,
       runOnce: (runSignal) =>
-        metrics.time('poll', () =>
-          runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
+        gate.scheduled(
+          'poll',
+          () =>
+            metrics.time('poll', () =>
+              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
+            ),
+          runSignal,
         ),
     });
   } finally {

@@ -36,6 +36,8 @@ export class DaemonMetrics {
   private readonly latency: Histogram<'endpoint'>;
   readonly webhookHints: Counter<'result'>;
   readonly hintQueue: Gauge;
+  readonly webhookRefetches: Counter;
+  readonly webhookDeferred: Counter;
   private readonly started = new WeakMap<object, number>();
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -63,9 +65,20 @@ export class DaemonMetrics {
     });
     this.webhookHints = new Counter({ name: 'provet_sync_webhook_hints_total', help: 'Webhook requests by result (queued, ignored, refused, invalid, too_large, queue_full).', labelNames: ['result'], registers });
     this.hintQueue = new Gauge({ name: 'provet_sync_webhook_queue_size', help: 'Records waiting for a webhook re-fetch.', registers });
+    this.webhookRefetches = new Counter({ name: 'provet_sync_webhook_refetches_total', help: 'Records re-fetched for webhook hints (each counts against the per-minute cap).', registers });
+    this.webhookDeferred = new Counter({
+      name: 'provet_sync_webhook_hints_deferred_total',
+      help: 'Queued records whose re-fetch the per-minute cap postponed (each once per stay in the queue).',
+      registers,
+    });
     this.apiCounters(registers);
     this.watermarkGauge(registers);
     this.watchRequests();
+  }
+
+  /** The webhook re-fetch cap, shown only when webhooks are on (an unset gauge would read 0). */
+  showRefetchCap(perMinute: number): void {
+    new Gauge({ name: 'provet_sync_webhook_refetch_cap_per_minute', help: 'At most this many webhook re-fetches in any rolling minute (WEBHOOK_MAX_REFETCHES_PER_MINUTE).', registers: [this.registry] }).set(perMinute);
   }
 
   /** Runs `run`, then counts it under its own kind (or `kind`) unless the lock refused it. */

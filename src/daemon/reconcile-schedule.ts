@@ -1,6 +1,8 @@
-// Reconciliation on its own cron (RECONCILE_SCHEDULE, daily by default), beside the poll's. A
-// tick that finds the run lock taken (a poll is going) tries again a minute later, a bounded
-// number of times, then waits for the next tick.
+// Reconciliation on its own cron (RECONCILE_SCHEDULE, daily by default), beside the poll's. In
+// the daemon, runOnce waits its turn at the run gate (run-gate.ts) behind this process's own
+// runs, ahead of webhook re-fetches, so only another process holding the run lock makes a tick
+// find it taken; such a tick tries again a minute later, a bounded number of times, then waits
+// for the next tick.
 import { schedule } from 'node-cron';
 import type { Logger } from '../log.js';
 

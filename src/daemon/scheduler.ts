@@ -1,6 +1,9 @@
 // The daemon's clock: a run at start, then one per cron tick, never two at once in this
 // process (the database lock keeps other processes out). Stops on an AbortSignal: no new run
 // starts, and the current one is asked to stop after the page it is landing.
+// In the daemon, runOnce waits its turn at the run gate (run-gate.ts): a tick that comes while a
+// webhook re-fetch or reconcile runs here waits for it to end instead of finding the lock taken
+// and being skipped; meanwhile later ticks are skipped as "still going".
 import { schedule } from 'node-cron';
 import type { Logger } from '../log.js';
 import type { RunOutcome } from '../sync/run.js';
@@ -9,8 +12,8 @@ export interface DaemonOptions {
   schedule: string;
   logger: Logger;
   signal: AbortSignal;
-  /** One sync run; it should stop early when `signal` aborts. */
-  runOnce: (signal: AbortSignal) => Promise<RunOutcome>;
+  /** One sync run; it should stop early when `signal` aborts ('stopped': it never started). */
+  runOnce: (signal: AbortSignal) => Promise<RunOutcome | { status: 'stopped' }>;
 }
 
 export async function runDaemon(options: DaemonOptions): Promise<void> {
