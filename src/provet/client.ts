@@ -7,6 +7,7 @@ import { AuthProvider, type ProvetAuth } from './auth.js';
 import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
 import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
+import { walkList, type IdentifiedPage } from './list-walk.js';
 import { DecoderFailed, parseBodyInSlices, type RecordDecoder } from './raw-records.js';
 
 export type { PageResult } from './pages.js';
@@ -72,6 +73,10 @@ export class ProvetClient {
   private readonly backoffBaseMs: number;
   private readonly backoffCapMs: number;
   private readonly counters: Omit<RequestStats, 'tokenRequests'> = { requests: 0, throttled: 0, retries: 0, byEndpoint: {} };
+  /** Endpoints seen ignoring `id__gt` or `ordering`: their walks go straight to page numbers. */
+  private readonly keysetIgnored = new Set<string>();
+  /** `<path> <filter>` pairs a caller found Provet ignoring (see noteIgnoredFilter). */
+  private readonly ignoredFilters = new Set<string>();
 
   constructor(options: ProvetClientOptions) {
     this.base = normaliseBaseUrl(options.baseUrl);
@@ -120,6 +125,77 @@ export class ProvetClient {
       fetchPage: (pageUrl, page) => this.fetchPage(pageUrl, page, signal, decodeRecord),
       onPastEnd: (page) => this.logger.warn({ endpoint: this.endpointOf(url), page }, 'page past the end answered 404; list shrank during the walk'),
     });
+  }
+
+  /**
+   * Reads a whole list so that no record is skipped: by id (`ordering=id`, then `id__gt=<last id>`),
+   * each page checked before it is yielded, or by page number where Provet shows that it ignores
+   * `id__gt` or the order (list-walk.ts says how, and what is then done about records leaving the
+   * list meanwhile). A page's `page` counts the walk's pages; `count` estimates the whole list.
+   */
+  walk<R>(path: string, query: Query, options: { pageSize: number; signal?: AbortSignal; decodeRecord: RecordDecoder<R> }): AsyncGenerator<PageResult<R>>;
+  walk(path: string, query: Query, options: { pageSize: number; signal?: AbortSignal }): AsyncGenerator<PageResult>;
+  walk(path: string, query: Query, options: { pageSize: number; signal?: AbortSignal; decodeRecord?: RecordDecoder<unknown> }): AsyncGenerator<PageResult> {
+    for (const reserved of ['id__gt', 'ordering', 'page', 'page_size']) {
+      if (reserved in query) throw new RangeError(`walk: ${reserved} is the walk's own parameter`);
+    }
+    const { pageSize, signal } = options;
+    const inner = options.decodeRecord;
+    const base: Query = { ...query, page_size: pageSize };
+    const endpoint = this.endpointOf(this.resolve(path, base));
+    // Each record's id as sent, taken beside the caller's decoder (which may make anything of it).
+    const decodeRecord: RecordDecoder<Identified> = (record, sent) => ({ id: usableId(record), value: inner ? inner(record, sent) : record });
+    const identified = (page: PageResult): IdentifiedPage<unknown> => {
+      const records = page.records as Identified[];
+      return { page: { ...page, records: records.map((r) => r.value) }, ids: records.map((r) => r.id) };
+    };
+    const logger = this.logger.child({ endpoint });
+    return walkList<unknown>({
+      endpoint,
+      pageSize,
+      keysetKnownIgnored: this.keysetIgnored.has(endpoint),
+      fetchFirst: async (extra, ordinal) => identified(await this.fetchPage(this.resolve(path, { ...base, ...extra }), ordinal, signal, decodeRecord)),
+      pagesFrom: async function* (this: ProvetClient, from: number) {
+        const first = this.resolve(path, { ...base, ordering: 'id', ...(from > 1 ? { page: from } : {}) });
+        const pages = walkPages(first, {
+          base: this.base,
+          endpoint,
+          fetchPage: (pageUrl, pageNo) => this.fetchPage(pageUrl, pageNo, signal, decodeRecord),
+          onPastEnd: (page) => logger.warn({ page }, 'page past the end answered 404; the list shrank during the walk'),
+        });
+        for await (const page of pages) yield identified(page);
+      }.bind(this),
+      count: async () => (await this.getPage(path, { ...query, page_size: 1 }, signal ? { signal } : {})).count,
+      onFallback: (reason, installation) => {
+        if (installation) {
+          // Once per endpoint and process: later walks go straight to page numbers.
+          this.keysetIgnored.add(endpoint);
+          logger.warn(
+            { reason },
+            `${reason}; reading ${endpoint} by page number from now on (each walk is checked for records leaving the list meanwhile and read again where they may have been skipped)`,
+          );
+        } else {
+          logger.warn({ reason }, `${reason}; reading this list by page number`);
+        }
+      },
+      onShrink: ({ shrankBy, from, round }) =>
+        logger.warn({ shrankBy, from, round }, `the list shrank by ${shrankBy} while it was read by page number; reading it again from page ${from}`),
+    });
+  }
+
+  /**
+   * Remembers for this process that Provet ignores `filter` on `path` (a caller saw records outside
+   * it), so later reads go straight to their fallback. True the first time: the caller warns then.
+   */
+  noteIgnoredFilter(path: string, filter: string): boolean {
+    const key = `${path} ${filter}`;
+    if (this.ignoredFilters.has(key)) return false;
+    this.ignoredFilters.add(key);
+    return true;
+  }
+
+  ignoresFilter(path: string, filter: string): boolean {
+    return this.ignoredFilters.has(`${path} ${filter}`);
   }
 
   /** A list that may come as an envelope (pages followed) or as a bare array. */
@@ -344,6 +420,19 @@ export class ProvetClient {
     }
     return stats;
   }
+}
+
+/** A walked record: its id as sent beside what the caller's decoder made of it. */
+interface Identified {
+  id: number | null;
+  value: unknown;
+}
+
+/** A record's `id` when it is a positive safe integer, else null. */
+function usableId(record: unknown): number | null {
+  if (typeof record !== 'object' || record === null) return null;
+  const id = (record as { id?: unknown }).id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id > 0 ? id : null;
 }
 
 /** A response's JSON; `decoded` when its `results` went through the request's decoder. */

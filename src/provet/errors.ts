@@ -11,7 +11,9 @@ export type ProvetErrorCode =
   | 'PROVET_OFF_ORIGIN'
   | 'PROVET_BODY_TOO_LARGE'
   | 'PROVET_GAVE_UP'
-  | 'PROVET_ABORTED';
+  | 'PROVET_ABORTED'
+  /** A list read by page number kept shrinking under the walk: records may have been skipped. */
+  | 'PROVET_LIST_UNSTABLE';
 
 export interface ProvetErrorDetails {
   retryable?: boolean;

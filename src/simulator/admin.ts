@@ -11,6 +11,7 @@ const ROUTES = [
   'POST /__admin/requests/reset                zero the counts',
   'POST /__admin/rate-limits/reset             empty the rate-limit windows',
   'POST /__admin/faults                        {"scope": "global" | "GET client/", "faults": {...} | null}',
+  'POST /__admin/quirks                        {"ignoredParameters": ["id__gt", ...], "defaultOrdering": "id" | "-id" | ...}',
   'GET  /__admin/clock                         {"now", "offsetMs"}',
   'POST /__admin/clock                         {"offsetMs": n}',
   'GET  /__admin/state                         every record as GET renders it (large)',
@@ -88,6 +89,16 @@ function route(sim: Simulator, method: string, path: string, text: string): Repl
       const body = parse(text);
       if (typeof body.scope !== 'string') throw new ValidationError({ scope: ['Required: "global" or an endpoint key.'] });
       sim.setFaults(body.scope, faultSettings(body.faults));
+      return json(200, ok);
+    }
+    case 'POST /__admin/quirks': {
+      const body = parse(text);
+      try {
+        sim.setQuirks(body);
+      } catch (error) {
+        if (error instanceof RangeError) throw new ValidationError({ detail: error.message });
+        throw error;
+      }
       return json(200, ok);
     }
     case 'GET /__admin/clock':

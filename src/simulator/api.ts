@@ -2,10 +2,12 @@
 // rate limits, faults and request counts) and the reads and writes the guide documents.
 import { BREEDS, CUSTOM_FIELDS, SPECIES } from './catalog.js';
 import { NotFoundError, ValidationError } from './errors.js';
-import { fieldSpecs, matchingIds, parseFilters, type ListKind } from './filters.js';
+import { fieldSpecs, matchingIds, parseFilters, type Condition, type ListKind } from './filters.js';
 import { json, type Reply } from './http.js';
 import type { RecordKind } from './model.js';
+import { applyOrdering, firstIndexAbove, parseOrdering } from './ordering.js';
 import { choosePage, PageWriter } from './pagination.js';
+import { NO_QUIRKS, type ApiQuirks } from './quirks.js';
 import type { Renderer } from './render.js';
 import type { Store } from './store.js';
 import { parseClientInput, parsePatientInput, parsePhoneInput, parseValueInput, type Exists } from './validate.js';
@@ -107,6 +109,8 @@ export class Api {
   private readonly queryCache = new Map<string, { version: number; ids: number[] }>();
   private readonly exists: Exists;
   private readonly rendered: RenderedRecords;
+  /** How this installation departs from the documented API (ignored parameters, default order). */
+  quirks: ApiQuirks = NO_QUIRKS;
 
   constructor(
     private readonly store: Store,
@@ -261,16 +265,26 @@ export class Api {
 
   private recordList(kind: ListKind, params: URLSearchParams, path: string): Reply {
     const specs = this.specs[kind];
-    const filters = parseFilters(params, specs, this.render.offsetMinutes);
-    const cacheKey = `${kind}|${filters.key}`;
+    // A parameter the installation does not know is dropped unread; the links keep it all the same.
+    const understood = new URLSearchParams([...params].filter(([name]) => !this.quirks.ignoredParameters.includes(name)));
+    const filters = parseFilters(understood, specs, this.render.offsetMinutes);
+    // A lower id bound (id__gt / id__gte, as a keyset read sends) is applied to the cached ids
+    // of the rest of the query, so paging by id costs a binary search, not a scan per page.
+    const bound = filters.or ? null : idLowerBound(filters.conditions);
+    const rest = bound ? { ...filters, conditions: filters.conditions.filter((c) => c !== bound.condition) } : filters;
+    const restKey = bound ? `${rest.or ? 'or' : 'and'}|${rest.conditions.map((c) => `${c.field}__${c.method}=${JSON.stringify(c.operand)}`).sort().join('&')}` : filters.key;
+    const cacheKey = `${kind}|${restKey}`;
     let cached = this.queryCache.get(cacheKey);
     if (!cached || cached.version !== this.store.version) {
-      cached = { version: this.store.version, ids: matchingIds(this.store, kind, specs, filters) };
+      cached = { version: this.store.version, ids: matchingIds(this.store, kind, specs, rest) };
       this.queryCache.delete(cacheKey);
       this.queryCache.set(cacheKey, cached);
       if (this.queryCache.size > CACHED_QUERIES) this.queryCache.delete(this.queryCache.keys().next().value!);
     }
-    const ids = cached.ids;
+    let ids = cached.ids;
+    if (bound) ids = ids.slice(firstIndexAbove(ids, bound.value, bound.inclusive));
+    const ordering = parseOrdering(kind, understood.get('ordering'));
+    ids = applyOrdering(this.store, kind, ids, ordering.length > 0 ? ordering : this.quirks.defaultOrdering);
     const page = choosePage(ids.length, params, this.origin, path);
     if (!page) return json(404, { detail: 'Invalid page.' });
     const writer = new PageWriter(page, (page.end - page.start) * ROW_BYTES[kind]);
@@ -290,4 +304,17 @@ export class Api {
     for (const row of rows.slice(page.start, page.end)) writer.row(JSON.stringify(row));
     return { status: 200, body: writer.finish() };
   }
+}
+
+/** The tightest `id__gt` / `id__gte` condition of an AND query, if any. */
+function idLowerBound(conditions: readonly Condition[]): { condition: Condition; value: number; inclusive: boolean } | null {
+  let best: { condition: Condition; value: number; inclusive: boolean } | null = null;
+  for (const condition of conditions) {
+    if (condition.field !== 'id' || (condition.method !== 'gt' && condition.method !== 'gte')) continue;
+    const value = condition.operand as number;
+    const inclusive = condition.method === 'gte';
+    // As an exclusive bound: id > value, or id >= value, i.e. id > value - 1.
+    if (!best || (inclusive ? value - 1 : value) > (best.inclusive ? best.value - 1 : best.value)) best = { condition, value, inclusive };
+  }
+  return best;
 }

@@ -2,6 +2,7 @@
 // how to point provet-sync at it.
 import { parseArgs } from 'node:util';
 import { DEFAULT_WINDOW_MS, startSimulator, type SimulatorOptions } from './index.js';
+import { parseQuirks } from './quirks.js';
 import { parseUtcOffset } from './time.js';
 
 export const SIMULATE_USAGE = `Usage: provet-sync simulate [options]
@@ -21,6 +22,11 @@ Options:
   --utc-offset +HH:MM      the installation's offset in timestamps      (default +02:00)
   --no-rate-limit          turn Provet's documented rate limits off     (default on)
   --rate-window-ms MS      rate-limit window; smaller compresses time   (default 60000)
+  --ignore-param NAME      drop this query parameter unread on the record lists, as an
+                           installation that does not know it would (repeatable; e.g.
+                           id__gt, ordering, client__in, modified__gt)
+  --default-ordering O     order of a list that asks for none: id, -id, modified, -modified,
+                           created, -created                            (default id)
   --help                   show this text
 `;
 
@@ -61,6 +67,8 @@ function parseOptions(argv: string[]): SimulatorOptions | 'help' {
       'utc-offset': { type: 'string' },
       'no-rate-limit': { type: 'boolean' },
       'rate-window-ms': { type: 'string' },
+      'ignore-param': { type: 'string', multiple: true },
+      'default-ordering': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -78,7 +86,14 @@ function parseOptions(argv: string[]): SimulatorOptions | 'help' {
   }
   const windowMs = integer('rate-window-ms', values['rate-window-ms'], 1, 3_600_000);
   if (values['no-rate-limit'] && windowMs !== undefined) throw new ArgumentError('--rate-window-ms makes no sense with --no-rate-limit');
+  const quirks = { ignoredParameters: values['ignore-param'] ?? [], defaultOrdering: values['default-ordering'] ?? 'id' };
+  try {
+    parseQuirks(quirks);
+  } catch (error) {
+    throw new ArgumentError(`--ignore-param / --default-ordering: ${(error as Error).message}`);
+  }
   return {
+    quirks,
     clients: integer('clients', values.clients, 0, 5_000_000) ?? 1000,
     seed: integer('seed', values.seed, -2_147_483_648, 2_147_483_647) ?? 1,
     host: values.host ?? '127.0.0.1',
@@ -129,6 +144,8 @@ export async function runSimulateCommand(argv: string[], io: SimulateIo = {}): P
       ...(sim.legacyToken ? [`  Legacy token:   ${sim.legacyToken}   (Authorization: Token ...)`] : []),
       `  Timestamps:     UTC offset ${options.utcOffset}`,
       `  Rate limits:    ${limits}`,
+      ...(options.quirks?.ignoredParameters?.length ? [`  Ignores:        ${options.quirks.ignoredParameters.join(', ')} (dropped unread)`] : []),
+      ...(options.quirks?.defaultOrdering && options.quirks.defaultOrdering !== 'id' ? [`  Default order:  ${options.quirks.defaultOrdering}`] : []),
       `  Admin routes:   ${sim.adminUrl}`,
       '',
       'Point provet-sync at it:',

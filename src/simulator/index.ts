@@ -10,6 +10,7 @@ import { BREEDS, CUSTOM_FIELDS, SPECIES } from './catalog.js';
 import { NotFoundError, ValidationError } from './errors.js';
 import { Faults, type FaultSettings } from './faults.js';
 import { DEFAULT_WINDOW_MS, RateLimiter } from './limits.js';
+import { parseQuirks, type QuirkSettings } from './quirks.js';
 import { Renderer } from './render.js';
 import { seedData } from './seed.js';
 import { RequestCounts, requestHandler } from './server.js';
@@ -18,6 +19,7 @@ import { SimulatorClock, parseDateTime, parseUtcOffset } from './time.js';
 import { parseClientInput, parsePatientInput, parsePhoneInput, parseValueInput } from './validate.js';
 
 export type { FaultSettings } from './faults.js';
+export type { QuirkSettings } from './quirks.js';
 export { NotFoundError, ValidationError } from './errors.js';
 export { DEFAULT_RATE_LIMITS, DEFAULT_WINDOW_MS } from './limits.js';
 
@@ -48,6 +50,8 @@ export interface SimulatorOptions {
    * measured client runs on.
    */
   renderCacheBytes?: number;
+  /** How this installation departs from the documented API (docs/simulator.md, "Quirks"). */
+  quirks?: QuirkSettings;
   behaviour?: {
     /** Default false: patients archived by their client's archiving keep their old modified. */
     archiveCascadeMovesPatientModified?: boolean;
@@ -80,6 +84,8 @@ export interface Simulator {
   setRecordRaw(kind: 'client' | 'patient', id: number, raw: Record<string, unknown>): void;
   /** Gives the records one shared `modified` (for page-boundary tests); moves nothing else. */
   touchRecords(kind: 'client' | 'patient', ids: readonly number[], modified: Date | string): void;
+  /** Replaces the quirks: parameters the record lists drop unread, their order when none is asked. */
+  setQuirks(quirks: QuirkSettings): void;
   /** scope: 'global' or an endpoint key such as 'GET client/'; null clears. */
   setFaults(scope: string, faults: FaultSettings | null): void;
   /** Per endpoint key ('GET client/', 'POST oauth2/token/'); rate-limited requests count under '<key> 429' instead. */
@@ -111,6 +117,13 @@ function checkOptions(options: SimulatorOptions): void {
   if (!/^[A-Za-z0-9_-]+$/.test(options.provetId ?? '1234')) problems.push('provetId must be letters, digits, _ or -');
   if (options.rateLimit && options.rateLimit.windowMs !== undefined && !(options.rateLimit.windowMs > 0)) {
     problems.push('rateLimit.windowMs must be positive');
+  }
+  if (options.quirks) {
+    try {
+      parseQuirks(options.quirks);
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
   }
   if (problems.length > 0) throw new Error(`invalid simulator options: ${problems.join('; ')}`);
 }
@@ -169,6 +182,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const baseUrl = `${origin}/${provetId}/api/0.1/`;
   const render = new Renderer(store, baseUrl, offsetMinutes);
   api = new Api(store, render, origin, options.renderCacheBytes);
+  if (options.quirks) api.quirks = parseQuirks(options.quirks);
   const exists = (kind: 'client' | 'patient', id: number) => store.exists(kind, id);
   const liveIds = (table: typeof store.clients) => {
     const ids: number[] = [];
@@ -219,6 +233,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       const micros = typeof modified === 'string' ? parseDateTime(modified, offsetMinutes) : modified.getTime() * 1000;
       if (micros === null || !Number.isFinite(micros)) throw new ValidationError({ modified: ['Unparseable datetime.'] });
       store.touch(kind, ids, micros);
+    },
+    setQuirks(quirks) {
+      api.quirks = parseQuirks(quirks);
     },
     setFaults: (scope, settings) => faults.set(scope, settings),
     requestCounts: () => counts.snapshot(),

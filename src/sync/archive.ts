@@ -6,6 +6,7 @@
 import { clearPatientRereads, pendingPatientRereads, withLeasedTransaction } from '../db/state.js';
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
+import { IgnoredFilterError } from './ignored-filter.js';
 import { writePatients } from './patients.js';
 import { mapPatient } from './rows.js';
 import { readStream } from './stream.js';
@@ -13,24 +14,27 @@ import { readStream } from './stream.js';
 /** Clients per request: keeps the URL short (a few KB) while costing one request for many clients. */
 const CLIENTS_PER_REQUEST = 200;
 
-export class IgnoredFilterError extends Error {
-  readonly code = 'PROVET_FILTER_IGNORED';
-}
-
 export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<void> {
   const pending = await pendingPatientRereads(ctx.pool);
   if (pending.length === 0) return;
   ctx.logger.info({ clients: pending.length }, 'reading again the patients of clients archived or unarchived');
   for (let i = 0; i < pending.length; i += CLIENTS_PER_REQUEST) {
     const batch = pending.slice(i, i + CLIENTS_PER_REQUEST);
-    try {
-      await rereadBatch(ctx, batch, { client__in: formatInFilter(batch) });
-    } catch (err) {
-      if (!(err instanceof IgnoredFilterError)) throw err;
-      // This installation does not honour client__in: fall back to the documented client__is.
-      ctx.logger.warn({ batch: batch.length }, 'patient/ ignored client__in; reading each client with client__is');
-      for (const clientId of batch) await rereadBatch(ctx, [clientId], { client__is: clientId });
+    let batched = !ctx.provet.ignoresFilter('patient/', 'client__in');
+    if (batched) {
+      try {
+        await rereadBatch(ctx, batch, { client__in: formatInFilter(batch) });
+      } catch (err) {
+        if (!(err instanceof IgnoredFilterError)) throw err;
+        batched = false;
+        // This installation does not honour client__in: fall back to the documented client__is,
+        // a request per client (bounded by the clients queued, not by the size of the list).
+        if (ctx.provet.noteIgnoredFilter('patient/', 'client__in')) {
+          ctx.logger.warn({ reason: err.message }, 'patient/ ignores client__in; reading the patients of each archived or unarchived client with client__is');
+        }
+      }
     }
+    if (!batched) for (const clientId of batch) await rereadBatch(ctx, [clientId], { client__is: clientId });
     await withLeasedTransaction(ctx.pool, ctx.runId, (db) => clearPatientRereads(db, batch));
   }
 }
@@ -50,7 +54,14 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
     // Patients of other clients mean Provet ignored the filter and is sending the whole list.
     checkPage: (rows) => {
       const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));
-      if (stray) throw new IgnoredFilterError(`patient/ answered ${JSON.stringify(query)} with patient ${stray.id} of another client`);
+      if (!stray) return;
+      const [filter] = Object.keys(query);
+      throw new IgnoredFilterError(
+        'patient/',
+        filter!,
+        `patient/ answered ${filter}=${String(Object.values(query)[0])} with patient ${stray.id} of another client: Provet ignores ${filter} there` +
+          (filter === 'client__is' ? ' as well as client__in, so the patients of archived or unarchived clients cannot be read again without reading every patient; the run stops' : ''),
+      );
     },
     write: (db, rows) => writePatients(db, rows, ctx),
   });

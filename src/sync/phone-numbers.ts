@@ -1,10 +1,18 @@
 // Phone numbers normally arrive as the nested copy inside each client record (no request of
-// their own). For clients that come without it, they are read from phonenumber/ in batches.
+// their own). For clients that come without it, they are read from phonenumber/ in batches of
+// `client__in`; where Provet ignores that filter (records of other clients come back), from
+// `client__is`, a request per client: bounded by the clients that need it, where the ignored
+// filter would have cost a read of the whole phone list for every batch.
 import { formatInFilter } from '../provet/filters.js';
 import { prefetched, type RunContext } from './context.js';
+import { IgnoredFilterError } from './ignored-filter.js';
 import { mapPage, mapPhoneNumber, type PhoneNumberRow } from './rows.js';
 
 const CLIENTS_PER_REQUEST = 100;
+/** Page size of a batch read (at most three or so numbers a client). */
+const BATCH_PAGE_SIZE = 1000;
+/** Page size of one client's read: one budget unit. */
+const ONE_CLIENT_PAGE_SIZE = 50;
 
 export async function fillMissingPhoneNumbers(
   ctx: RunContext,
@@ -13,12 +21,47 @@ export async function fillMissingPhoneNumbers(
   const missing = rows.filter((r) => r.phoneNumbers === null);
   for (let i = 0; i < missing.length; i += CLIENTS_PER_REQUEST) {
     const batch = missing.slice(i, i + CLIENTS_PER_REQUEST);
-    const byClient = new Map<number, PhoneNumberRow[]>(batch.map((r) => [r.id, []]));
-    const query = { client__in: formatInFilter(batch.map((r) => r.id)) };
-    for await (const page of prefetched(ctx.provet.pages('phonenumber/', query, { pageSize: 1000, signal: ctx.signal }))) {
-      // Numbers of other clients mean the filter was ignored; they are simply not ours to place.
-      for (const number of mapPage(page.records, mapPhoneNumber).rows) byClient.get(number.client_id)?.push(number);
+    let found: Map<number, PhoneNumberRow[]> | null = null;
+    if (!ctx.provet.ignoresFilter('phonenumber/', 'client__in')) {
+      try {
+        found = await readNumbers(ctx, batch.map((r) => r.id), { client__in: formatInFilter(batch.map((r) => r.id)) }, BATCH_PAGE_SIZE);
+      } catch (err) {
+        if (!(err instanceof IgnoredFilterError)) throw err;
+        if (ctx.provet.noteIgnoredFilter('phonenumber/', 'client__in')) {
+          ctx.logger.warn({ reason: err.message }, 'phonenumber/ ignores client__in; reading the phone numbers of each client sent without them with client__is');
+        }
+      }
     }
-    for (const row of batch) row.phoneNumbers = byClient.get(row.id) ?? [];
+    if (found === null) {
+      found = new Map();
+      for (const row of batch) {
+        const one = await readNumbers(ctx, [row.id], { client__is: row.id }, ONE_CLIENT_PAGE_SIZE);
+        found.set(row.id, one.get(row.id) ?? []);
+      }
+    }
+    for (const row of batch) row.phoneNumbers = found.get(row.id) ?? [];
   }
+}
+
+/** The phone numbers of `clientIds` by client; throws IgnoredFilterError at the first number of another client. */
+async function readNumbers(ctx: RunContext, clientIds: readonly number[], query: Record<string, string | number>, pageSize: number): Promise<Map<number, PhoneNumberRow[]>> {
+  const byClient = new Map<number, PhoneNumberRow[]>(clientIds.map((id) => [id, []]));
+  const [filter] = Object.keys(query) as [string];
+  for await (const page of prefetched(ctx.provet.walk('phonenumber/', query, { pageSize, signal: ctx.signal }))) {
+    for (const number of mapPage(page.records, mapPhoneNumber).rows) {
+      const numbers = byClient.get(number.client_id);
+      if (!numbers) {
+        throw new IgnoredFilterError(
+          'phonenumber/',
+          filter,
+          `phonenumber/ answered ${filter} with number ${number.id} of client ${number.client_id}, not asked for: Provet ignores ${filter} there` +
+            (filter === 'client__is'
+              ? ' as well as client__in, so the phone numbers of clients sent without them cannot be read without reading every phone number for each; the run stops'
+              : ''),
+        );
+      }
+      numbers.push(number);
+    }
+  }
+  return byClient;
 }

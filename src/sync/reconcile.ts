@@ -1,6 +1,7 @@
 // Reconciliation: what polling by `modified` cannot see. A hard delete in Provet leaves no record
 // to poll, and a record can change without moving `modified`; both leave the mirror out of step.
 //
+// Every filter it depends on is checked first (Provet answers an unknown one with the whole list).
 // A pass walks the whole id space of clients and of patients cheaply: for an id range it asks
 // Provet for the number of records (`id__gte`/`id__lt`, page_size=1: one budget unit) and for how
 // many of them are newer than the mirror's latest `modified` in that range (one more unit), and
@@ -43,22 +44,41 @@ export function runReconcile(deps: SideRunDependencies): Promise<SideRunOutcome>
   });
 }
 
+/** Above any id Provet hands out (its ids are 32-bit): a count from here on must be 0. */
+const ID_CEILING = 2_147_483_647;
+/** Far enough ahead of Provet's clock that no record can be modified after it. */
+const FAR_FUTURE = '2999-01-01T00:00:00.000000+00:00';
+
 async function reconcileKind(ctx: SideRunContext, kind: Kind): Promise<void> {
   countsFor(ctx, kind.table);
   Object.assign(findingsFor(ctx, kind.table), { rangesChecked: 0, rangesDiffering: 0, rangesRead: 0 });
-  // An empty range must count 0: Provet answers an unknown filter with the whole list, and a
-  // reconcile that believed such answers would mark nothing right and read everything.
-  const probe = await upstreamCount(ctx, kind, { id__gte: 0, id__lt: 0 });
-  if (probe !== 0) throw new FilterIgnoredError(`${kind.path}: Provet ignored the id range filter (an empty range counted ${probe}); reconciliation stopped`);
+  // Provet answers an unknown filter with the whole list, and a reconcile that believed such
+  // answers would mark nothing right and read everything: each filter it relies on is checked
+  // against a range that must be empty. Without the id filters there are no ranges to compare,
+  // and reading the whole list in their place is what `sync --full` is for: reconciliation stops.
+  for (const [filter, value] of [['id__lt', 1], ['id__gte', ID_CEILING]] as const) {
+    const count = await upstreamCount(ctx, kind, { [filter]: value });
+    if (count !== 0) {
+      throw new FilterIgnoredError(
+        `${kind.path}: Provet ignores ${filter} (${filter}=${value} counted ${count}, not 0), so id ranges cannot be compared; reconciliation stopped (a \`sync --full\` re-reads every record, but cannot see hard deletes)`,
+      );
+    }
+  }
+  // Without modified__gt a range is compared by its count alone: rows changed without a new count
+  // go unseen, but nothing is read needlessly (with the filter ignored, every range would differ).
+  const compareModified = !ctx.provet.ignoresFilter(kind.path, 'modified__gt') && (await upstreamCount(ctx, kind, { modified__gt: FAR_FUTURE })) === 0;
+  if (!compareModified && ctx.provet.noteIgnoredFilter(kind.path, 'modified__gt')) {
+    ctx.logger.warn({ stream: kind.table }, `${kind.path} ignores modified__gt: reconciliation compares each id range by its count only, so content changed without a new count is left to \`sync --full\``);
+  }
   const ceiling = await mirrorIdCeiling(ctx.pool, kind.table);
-  await checkRange(ctx, kind, 0, ceiling);
+  await checkRange(ctx, kind, 0, ceiling, compareModified);
   // Ids above anything the mirror has seen: records the next poll would bring too; read them now.
   if ((await upstreamCount(ctx, kind, { id__gte: ceiling })) > 0) await readRange(ctx, kind, ceiling, null, ctx.pageSize);
   const f = findingsFor(ctx, kind.table);
   ctx.logger.info({ stream: kind.table, ...f }, `reconcile ${kind.table}: ${f.rangesChecked} ranges checked, ${f.rangesRead} read, ${f.markedDeleted} marked deleted`);
 }
 
-async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: number): Promise<void> {
+async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: number, compareModified: boolean): Promise<void> {
   throwIfStopped(ctx);
   if (from >= to) return;
   const findings = findingsFor(ctx, kind.table);
@@ -67,7 +87,7 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
   if (upstream > to - from) throw new FilterIgnoredError(`${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`);
   const mirror = await mirrorRangeSummary(ctx.pool, kind.table, from, to);
   let differs = upstream !== mirror.count;
-  if (!differs && upstream > 0 && mirror.maxModified) {
+  if (!differs && compareModified && upstream > 0 && mirror.maxModified) {
     differs = (await upstreamCount(ctx, kind, { id__gte: from, id__lt: to, modified__gt: mirror.maxModified })) > 0;
   }
   if (!differs) return;
@@ -77,8 +97,8 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
     return;
   }
   const middle = Math.floor((from + to) / 2);
-  await checkRange(ctx, kind, from, middle);
-  await checkRange(ctx, kind, middle, to);
+  await checkRange(ctx, kind, from, middle, compareModified);
+  await checkRange(ctx, kind, middle, to, compareModified);
 }
 
 /** Records in [from, to) (to null: no upper bound) land; mirror rows Provet did not return are marked deleted. */
@@ -89,8 +109,12 @@ async function readRange(ctx: SideRunContext, kind: Kind, from: number, to: numb
   const pageSize = Math.min(ctx.pageSize, Math.max(UNIT_PAGE, Math.ceil(expected / UNIT_PAGE) * UNIT_PAGE));
   const query: Record<string, number> = to === null ? { id__gte: from } : { id__gte: from, id__lt: to };
   const seen = new Set<number>();
-  for await (const page of ctx.provet.pages(kind.path, query, { pageSize, signal: ctx.signal })) {
+  // By id (ProvetClient.walk): a record deleted meanwhile cannot make another slide past unread and
+  // then be taken for deleted too.
+  for await (const page of ctx.provet.walk(kind.path, query, { pageSize, signal: ctx.signal })) {
     const mapped = mapPage(page.records, kind.map);
+    const stray = mapped.rows.find((row) => row.id < from || (to !== null && row.id >= to));
+    if (stray) throw new FilterIgnoredError(`${kind.path}: asked for ids in [${from}, ${to ?? '∞'}), got ${stray.id}: Provet ignored the id range; reconciliation stopped before marking anything`);
     for (const row of mapped.rows) seen.add(row.id);
     for (const reject of mapped.rejects) if (reject.recordId !== null && /^\d+$/.test(reject.recordId)) seen.add(Number(reject.recordId));
     countsFor(ctx, kind.table).pages += 1;

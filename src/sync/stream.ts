@@ -64,7 +64,9 @@ export async function readStream<Row extends { id: number; modified: string; raw
   } else if (typeof spec.sizing === 'number') {
     pageSize = fittedPageSize(spec.sizing, ctx.pageSize);
   }
-  const pages = collectedPages(ctx.provet.pages(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }));
+  // Read by id, so a record leaving the list meanwhile cannot make another one slide past unread
+  // (ProvetClient.walk; list-walk.ts says how, and what happens where Provet ignores id__gt).
+  const pages = collectedPages(ctx.provet.walk(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }));
   // Pages are fetched and mapped while earlier ones are written, and up to PAGES_IN_FLIGHT pages
   // are written at once, each in its own transaction on its own connection: while one waits for
   // its next statement, the other keeps the database busy. Pages may commit out of order; each

@@ -15,6 +15,8 @@ type Action =
   | { kind: 'customValue'; pick: number; value: string | null }
   | { kind: 'phone'; pick: number; op: 'add' | 'change' | 'remove' }
   | { kind: 'create'; pick: number }
+  | { kind: 'delete'; pick: number }
+  | { kind: 'deleteMidRun'; pick: number; afterListRequests: number; full: boolean }
   | { kind: 'fault'; faults: FaultSettings }
   | { kind: 'sync' }
   | { kind: 'stopMidRun'; afterMs: number };
@@ -26,6 +28,9 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('customValue' as const), pick: fc.nat(), value: fc.option(fc.string({ minLength: 1, maxLength: 8 }), { nil: null }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('phone' as const), pick: fc.nat(), op: fc.constantFrom('add' as const, 'change' as const, 'remove' as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('create' as const), pick: fc.nat() }) },
+  // Hard deletes, as Provet's UI makes them: between runs, and in the middle of a run's walk.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('deleteMidRun' as const), pick: fc.nat(), afterListRequests: fc.integer({ min: 1, max: 8 }), full: fc.boolean() }) },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -37,8 +42,15 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stopMidRun' as const), afterMs: fc.integer({ min: 5, max: 120 }) }) },
 );
 
+/** Requests to the record lists so far: how far a run's walk has gone. */
+function listRequests(h: Harness): number {
+  const counts = h.sim.requestCounts();
+  return (counts['GET client/'] ?? 0) + (counts['GET patient/'] ?? 0);
+}
+
 async function apply(h: Harness, history: SourceHistory, action: Action): Promise<void> {
   const state = h.sim.exportState();
+  if (state.clients.length === 0 && action.kind !== 'sync' && action.kind !== 'fault' && action.kind !== 'stopMidRun' && action.kind !== 'create') return;
   const client = state.clients[('pick' in action ? action.pick : 0) % state.clients.length]!;
   const clientId = Number(client.id);
   const patients = state.patients.filter((p) => p.client === client.url);
@@ -81,6 +93,29 @@ async function apply(h: Harness, history: SourceHistory, action: Action): Promis
       history.record('client', [Number(created.id)]);
       return;
     }
+    case 'delete':
+      history.deleteClient(clientId);
+      return;
+    case 'deleteMidRun': {
+      // Once the run has made `afterListRequests` list requests, a client of the first page goes
+      // (polled, bounded): behind the walk, where a page-number walk would skip the next record.
+      const victim = Number(state.clients[action.pick % Math.min(10, state.clients.length)]!.id);
+      const start = listRequests(h);
+      let deleted = false;
+      // A full run (`sync --full`) walks every page, so the delete surely lands mid-walk.
+      const run = h.sync({ full: action.full });
+      let finished = false;
+      void run.finally(() => (finished = true)).catch(() => {});
+      for (let i = 0; i < 5_000 && !finished && !deleted; i++) {
+        if (listRequests(h) - start >= action.afterListRequests) {
+          history.deleteClient(victim);
+          deleted = true;
+        } else await new Promise((r) => setTimeout(r, 1));
+      }
+      await run;
+      if (!deleted) history.deleteClient(victim);
+      return;
+    }
     case 'fault':
       h.sim.setFaults('global', action.faults);
       return;
@@ -112,6 +147,9 @@ it(
         const h = await startHarness({
           simulator: { clients: 40, seed: seed + sequences, behaviour: { phoneChangeMovesClientModified: true, customValueChangeMovesModified: true } },
           pageSize: 10,
+          // A short lookback: with the default two minutes every run would re-read all that a
+          // sequence changed, and a record an earlier run skipped would be repaired unseen.
+          lookbackSeconds: 1,
           client: { retryDeadlineMs: 20_000, maxRetries: 20 },
         });
         sequences += 1;
@@ -120,11 +158,12 @@ it(
           const history = new SourceHistory(h.sim);
           history.recordAll();
           for (const action of actions) {
-            if (action.kind === 'sync' || action.kind === 'stopMidRun') syncs += 1;
+            if (action.kind === 'sync' || action.kind === 'stopMidRun' || action.kind === 'deleteMidRun') syncs += 1;
             await apply(h, history, action);
           }
           h.sim.setFaults('global', null);
-          await expectInvariants(h, history);
+          // Hard deletes are seen by reconciliation only: convergence is judged after one.
+          await expectInvariants(h, history, { reconcile: true });
         } finally {
           await h.close();
         }

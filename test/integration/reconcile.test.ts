@@ -31,9 +31,9 @@ describe('reconcile', () => {
     const outcome = await reconcile();
     expect(outcome.status).toBe('succeeded');
     const counts = h.sim.requestCounts();
-    // probe + whole range + modified check + tail, per stream
-    expect(counts['GET client/']).toBeLessThanOrEqual(4);
-    expect(counts['GET patient/']).toBeLessThanOrEqual(4);
+    // id__lt and id__gte probes, modified__gt probe, whole range, its modified check, tail; per stream
+    expect(counts['GET client/']).toBeLessThanOrEqual(6);
+    expect(counts['GET patient/']).toBeLessThanOrEqual(6);
     const run = await h.db.pool.query<{ kind: string; status: string; records_written: number }>(
       `SELECT kind, status, records_written FROM sync_runs WHERE id = $1`,
       [outcome.status === 'locked' ? -1 : outcome.runId],

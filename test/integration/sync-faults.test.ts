@@ -124,22 +124,43 @@ describe('a bad record', () => {
 
 describe('a next link to another host', () => {
   let proxy: RewritingProxy | undefined;
-  afterAll(async () => proxy?.close());
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+    h.sim.setQuirks({});
+  });
 
-  it('fails the run with a clear error and keeps the watermark', async () => {
-    // A real HTTP proxy in front of the simulator that rewrites `next` to point elsewhere.
+  /** A real HTTP proxy in front of the simulator that rewrites `next` to point elsewhere. */
+  async function evilNextProvet() {
     proxy = await startRewritingProxy(h.sim.baseUrl, {
       rewrite: (body) => body.replace(/"next":"http:\/\/[^/]+\//g, '"next":"http://evil.example/'),
     });
-    const baseUrl = proxy.baseUrl;
-    const provet = h.newProvetClient({ baseUrl });
+    return h.newProvetClient({ baseUrl: proxy.baseUrl });
+  }
+
+  it('is never followed by a walk by id, which asks for each page itself', async () => {
+    const provet = await evilNextProvet();
+    try {
+      const outcome = await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 }, { full: true });
+      expectLanded(outcome);
+      expect(outcome.streams.clients?.pages).toBeGreaterThan(1);
+      expect(outcome.streams.clients?.fetched).toBe(h.sim.exportState().clients.length);
+    } finally {
+      await provet.close();
+    }
+  });
+
+  it('fails a page-number walk (Provet ignoring id__gt) with a clear error and keeps the watermark', async () => {
+    h.sim.setQuirks({ ignoredParameters: ['id__gt'] });
+    const provet = await evilNextProvet();
     const before = await h.db.pool.query('SELECT stream, watermark FROM sync_state ORDER BY stream');
     try {
       const outcome = await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 }, { full: true });
       expect(outcome.status).toBe('failed');
       if (outcome.status !== 'failed') return;
       expect(outcome.error?.message).toMatch(/evil\.example/);
-      expect(outcome.streams.clients?.pages).toBe(1);
+      // The first page by id, then page 1 again by number once id__gt showed itself ignored.
+      expect(outcome.streams.clients?.pages).toBe(2);
       const after = await h.db.pool.query('SELECT stream, watermark FROM sync_state ORDER BY stream');
       expect(after.rows.filter((r) => r.stream === 'clients' || r.stream === 'patients')).toEqual(
         before.rows.filter((r) => r.stream === 'clients' || r.stream === 'patients'),

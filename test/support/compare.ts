@@ -34,7 +34,23 @@ async function rowsById(pool: pg.Pool, sql: string): Promise<Map<number, Row>> {
   return new Map(result.rows.map((r) => [Number(r.id), r]));
 }
 
-export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 20): Promise<string[]> {
+export interface CompareOptions {
+  /**
+   * A record hard-deleted at the source stays in the mirror (rows are never dropped) and must carry
+   * deleted_at, as reconciliation or a webhook re-fetch leaves it. With this, it may also still lack
+   * it: polling cannot see a hard delete, so until a reconciliation such rows linger unflagged.
+   */
+  deletedMayLinger?: boolean;
+  limit?: number;
+}
+
+/**
+ * Every difference between the mirror and the source, or none. Mirror rows of records the source
+ * no longer has are judged as CompareOptions says; their phone numbers and custom field values
+ * stay attached to them and are not compared.
+ */
+export async function mirrorDifferences(pool: pg.Pool, state: Exported, options: CompareOptions = {}): Promise<string[]> {
+  const limit = options.limit ?? 20;
   const diffs: string[] = [];
   const add = (d: string) => {
     if (diffs.length < limit) diffs.push(d);
@@ -67,7 +83,11 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 
     for (const phone of row.phoneNumbers ?? []) expectedPhones.set(phone.id, [phone as unknown as Row]);
     expectedValues.push(...(row.fieldValues ?? []).map(asMirroredValue));
   }
-  for (const id of clients.keys()) add(`client ${id} is in the mirror but not in the source`);
+  const goneClients = new Set<number>();
+  for (const [id, row] of clients) {
+    goneClients.add(id);
+    if (row.deleted_at === null && !options.deletedMayLinger) add(`client ${id} is in the mirror but not in the source, and not marked deleted`);
+  }
 
   for (const record of state.patients) {
     const mapped = mapPatient(record);
@@ -88,16 +108,21 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, limit = 
     patients.delete(row.id);
     expectedValues.push(...(row.fieldValues ?? []).map(asMirroredValue));
   }
-  for (const id of patients.keys()) add(`patient ${id} is in the mirror but not in the source`);
+  const gonePatients = new Set<number>();
+  for (const [id, row] of patients) {
+    gonePatients.add(id);
+    if (row.deleted_at === null && !options.deletedMayLinger) add(`patient ${id} is in the mirror but not in the source, and not marked deleted`);
+  }
 
   const phoneKey = (p: Row) => `${String(p.id)}:${String(p.client_id)}:${String(p.phone_number)}:${String(p.type_code)}`;
   const wantPhones = [...expectedPhones.values()].flat().map(phoneKey).sort();
-  const havePhones = phones.map(phoneKey).sort();
+  const havePhones = phones.filter((p) => !goneClients.has(Number(p.client_id))).map(phoneKey).sort();
   if (!isDeepStrictEqual(wantPhones, havePhones)) add(`phone numbers differ: source ${wantPhones.length}, mirror ${havePhones.length}`);
 
   const valueKey = (v: Row) => `${String(v.object_type)}:${String(v.id)}:${String(v.field_id)}:${String(v.object_id)}:${JSON.stringify(v.value)}`;
   const wantValues = expectedValues.map(valueKey).sort();
-  const haveValues = values.map(valueKey).sort();
+  const gone = (v: Row) => (v.object_type === 'client' ? goneClients : gonePatients).has(Number(v.object_id));
+  const haveValues = values.filter((v) => !gone(v)).map(valueKey).sort();
   if (!isDeepStrictEqual(wantValues, haveValues)) {
     const missing = wantValues.filter((v) => !haveValues.includes(v)).slice(0, 3);
     const extra = haveValues.filter((v) => !wantValues.includes(v)).slice(0, 3);

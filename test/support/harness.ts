@@ -21,7 +21,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: { simulator?: SimulatorOptions; schema?: string; client?: Partial<ProvetClientOptions>; pageSize?: number } = {},
+  options: { simulator?: SimulatorOptions; schema?: string; client?: Partial<ProvetClientOptions>; pageSize?: number; lookbackSeconds?: number } = {},
 ): Promise<Harness> {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const sim = await startSimulator({ clients: 50, seed: 1, ...options.simulator });
@@ -60,7 +60,7 @@ export async function startHarness(
           provet,
           logger,
           pageSize: opts.pageSize ?? options.pageSize ?? 100,
-          lookbackSeconds: opts.lookbackSeconds ?? 120,
+          lookbackSeconds: opts.lookbackSeconds ?? options.lookbackSeconds ?? 120,
           ...(opts.signal ? { signal: opts.signal } : {}),
         },
         { full: opts.full === true },

@@ -13,6 +13,8 @@ export interface RewritingProxy {
 export interface ProxyBehaviour {
   /** Answer directly instead of forwarding (return true when answered). */
   intercept?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Called for every request before it is forwarded (after `intercept`); the request waits for it. */
+  beforeForward?: (req: IncomingMessage) => void | Promise<void>;
   /** Rewrite a forwarded body. */
   rewrite?: (body: string) => string;
 }
@@ -21,6 +23,16 @@ export async function startRewritingProxy(apiBaseUrl: string, behaviour: ProxyBe
   const target = new URL(apiBaseUrl);
   const server = createServer((req, res) => {
     if (behaviour.intercept?.(req, res)) return;
+    if (behaviour.beforeForward) {
+      // Hold the body until the hook is done; it flows on when piped below.
+      req.pause();
+      void Promise.resolve(behaviour.beforeForward(req)).then(() => forward(req, res), () => res.destroy());
+      return;
+    }
+    forward(req, res);
+  });
+
+  function forward(req: IncomingMessage, res: ServerResponse): void {
     const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
       const chunks: Buffer[] = [];
       up.on('data', (c: Buffer) => chunks.push(c));
@@ -34,7 +46,8 @@ export async function startRewritingProxy(apiBaseUrl: string, behaviour: ProxyBe
     upstream.on('error', () => res.destroy());
     req.on('error', () => upstream.destroy());
     req.pipe(upstream);
-  });
+    req.resume();
+  }
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;

@@ -1,0 +1,135 @@
+// Reading a whole list so that no record is skipped.
+//
+// Page numbers are offsets: when a record leaves the list while it is read (a hard delete in
+// Provet's UI), every later record moves one place forward, and the one that slides from page
+// n+1 onto page n, already read, is never seen. So lists are read by id instead (a keyset walk):
+// `ordering=id`, and each next page asks for `id__gt=<last id of the page before>`. A record that
+// leaves the list then moves nothing, deep pages cost what the first does, and the page size, and
+// so the rate-limit cost of each request, is unchanged.
+//
+// Every page is checked before it is handed out (and so before anything of it lands): its ids
+// strictly ascending and above the previous page's last id. An installation that ignores
+// `id__gt` answers the second request with the first page again; one that ignores `ordering`
+// (and does not sort by id anyway) shows ids out of order. Either way the walk falls back to page
+// numbers, following `next` under the usual guards, and then does not trust a walk during which
+// the list shrank: each page's `count` is noted, a fresh count is asked for at the end, and if
+// any count fell below one seen earlier, the pages from just before the first fall onward are
+// read again, since up to that many records may have slid back over a page boundary meanwhile.
+// At most MAX_REREADS such rounds; a list still shrinking after them fails the walk (a retryable
+// error: the caller's watermark does not move, and the next run reads it again).
+import { ProvetApiError, where } from './errors.js';
+import type { PageResult } from './pages.js';
+
+type Query = Record<string, string | number | boolean>;
+
+/** A page as fetched, with the id of each of its records as sent (null: none usable). */
+export interface IdentifiedPage<R> {
+  page: PageResult<R>;
+  ids: (number | null)[];
+}
+
+/** What the walk needs from the API client. */
+export interface ListSource<R> {
+  endpoint: string;
+  pageSize: number;
+  /** Page 1 of the walk's query with `extra` parameters added; `ordinal` names it in messages. */
+  fetchFirst(extra: Query, ordinal: number): Promise<IdentifiedPage<R>>;
+  /** The page-number walk of the query from page `from`, following `next`. */
+  pagesFrom(from: number): AsyncGenerator<IdentifiedPage<R>>;
+  /** How many records the query matches now (a page_size=1 request: one budget unit). */
+  count(): Promise<number>;
+  /** Whether this endpoint is already known to ignore `id__gt` or `ordering`. */
+  keysetKnownIgnored: boolean;
+  /** The walk leaves the keyset; `installation` when Provet ignored a parameter (not one odd record). */
+  onFallback(reason: string, installation: boolean): void;
+  /** The list shrank during a page-number walk; pages from `from` are read again. */
+  onShrink(details: { shrankBy: number; from: number; round: number }): void;
+}
+
+/** Rounds of re-reading after a page-number walk saw the list shrink. */
+export const MAX_REREADS = 3;
+
+/** The walk's pages in order; `page` counts the walk's pages, `count` and `numPages` estimate its whole. */
+export async function* walkList<R>(source: ListSource<R>): AsyncGenerator<PageResult<R>> {
+  if (source.keysetKnownIgnored) {
+    yield* pageNumberWalk(source);
+    return;
+  }
+  let cursor: number | null = null;
+  let ordinal = 0;
+  let readBefore = 0;
+  for (;;) {
+    const { page, ids } = await source.fetchFirst(cursor === null ? { ordering: 'id' } : { ordering: 'id', id__gt: cursor }, ordinal + 1);
+    const problem = keysetProblem(ids, cursor, page.next !== null);
+    if (problem) {
+      source.onFallback(`${where(source.endpoint, ordinal + 1)}: ${problem.reason}`, problem.installation);
+      yield* pageNumberWalk(source);
+      return;
+    }
+    ordinal += 1;
+    yield { ...page, page: ordinal, count: readBefore + page.count, numPages: ordinal - 1 + page.numPages };
+    if (page.next === null || ids.length === 0) return;
+    readBefore += ids.length;
+    cursor = ids[ids.length - 1]!;
+  }
+}
+
+/** Why a keyset page cannot be trusted, or null when it can. */
+export function keysetProblem(ids: readonly (number | null)[], cursor: number | null, hasNext: boolean): { reason: string; installation: boolean } | null {
+  if (ids.length === 0) return hasNext ? { reason: 'an empty page with a next link', installation: true } : null;
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (id === null || id === undefined) return { reason: `record ${i + 1} of the page has no usable id, so pages cannot be chained by id`, installation: false };
+    if (i === 0 && cursor !== null && id <= cursor) {
+      return { reason: `asked for ids above ${cursor}, got ${id}: Provet ignores id__gt`, installation: true };
+    }
+    const before = ids[i - 1];
+    if (i > 0 && before !== null && before !== undefined && id <= before) {
+      return { reason: `asked for ordering=id, got id ${id} after ${before}: Provet ignores the ordering`, installation: true };
+    }
+  }
+  return null;
+}
+
+/**
+ * Page numbers, following `next`, with the shrink check described above. Records read twice are
+ * harmless (the mirror's upsert is versioned); records skipped are what the re-reads are for.
+ */
+async function* pageNumberWalk<R>(source: ListSource<R>): AsyncGenerator<PageResult<R>> {
+  let from = 1;
+  // The largest count seen so far: a later, smaller one means records left the list meanwhile.
+  let largest = -1;
+  for (let round = 0; ; round++) {
+    let firstFall: number | null = null;
+    let shrankBy = 0;
+    let lastPage = from - 1;
+    const noteCount = (count: number, atPage: number) => {
+      if (largest >= 0 && count < largest) {
+        firstFall ??= atPage;
+        shrankBy = Math.max(shrankBy, largest - count);
+      }
+      largest = Math.max(largest, count);
+    };
+    for await (const { page } of source.pagesFrom(from)) {
+      noteCount(page.count, page.page);
+      lastPage = page.page;
+      yield page;
+    }
+    const fresh = await source.count();
+    noteCount(fresh, lastPage + 1);
+    if (firstFall === null) return;
+    // Up to `shrankBy` records slid back from the first page read after the fall onto earlier
+    // pages: they now sit at most ceil(shrankBy / pageSize) pages before it.
+    from = Math.max(1, firstFall - 1 - Math.ceil(shrankBy / source.pageSize));
+    if (round + 1 > MAX_REREADS) {
+      throw new ProvetApiError(
+        'PROVET_LIST_UNSTABLE',
+        `${source.endpoint}: the list kept shrinking while it was read by page number (${MAX_REREADS} re-reads); records may have been skipped, so the walk is not trusted and the next run reads it again`,
+        { endpoint: source.endpoint, retryable: true },
+      );
+    }
+    source.onShrink({ shrankBy, from, round: round + 1 });
+    // The re-read is judged against what the list held at the end of this round.
+    largest = fresh;
+  }
+}
