@@ -86,6 +86,9 @@ echo "== one-off commands (docker compose run provet-sync ...) =="
 env "${container_env[@]}" "${entrypoint[@]}" status
 env "${container_env[@]}" "${entrypoint[@]}" reconcile
 env "${container_env[@]}" "${entrypoint[@]}" grant-reader "analysts_ci_$$"
+echo "== readable log lines (LOG_FORMAT=pretty, as on a terminal): pino-pretty from the production install =="
+env "${container_env[@]}" LOG_FORMAT=pretty "${entrypoint[@]}" migrate > "$work/pretty.log"
+grep -E '^\[[0-9:.]+\] INFO: migrations applied' "$work/pretty.log" || { echo "LOG_FORMAT=pretty gave no readable log line" >&2; cat "$work/pretty.log" >&2; exit 1; }
 psql -q "$ADMIN_DATABASE_URL" -c "DROP DATABASE $db WITH (FORCE)" -c "DROP ROLE analysts_ci_$$"
 if grep -q 'ci-webhook-secret\|demo-secret' "$work/daemon.log"; then echo "a secret reached the daemon log" >&2; exit 1; fi
 echo "container command lines: ok"

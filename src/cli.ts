@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config, type ProvetConfig } from './config.js';
 import { openDatabase, type Database } from './db/connect.js';
 import { migrateSchema } from './db/migrate.js';
-import { createLogger, type Logger } from './log.js';
+import { createCommandLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
 import type { RunOutcome } from './sync/run.js';
 
@@ -18,6 +18,13 @@ import type { RunOutcome } from './sync/run.js';
 // are imported when that command runs: a `sync` from cron starts without loading what it never uses.
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
+
+/**
+ * Commands whose stdout is their answer (a table, JSON, findings, a person's tour) log on stderr,
+ * so that `status --json | jq .` reads JSON only. The others log on stdout: a container's log
+ * collector reads it, and `sync` and `daemon` have nothing else to say there.
+ */
+const LOGS_ON_STDERR = new Set(['status', 'reconcile', 'grant-reader', 'demo']);
 
 class UsageError extends Error {}
 
@@ -32,7 +39,12 @@ Commands:
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
   simulate [...]     a local Provet API simulator (simulate --help for its options)
-  demo               simulator + full sync + a few clinic edits + incremental sync, on a local database
+  demo [--serve]     simulator + full sync + a few clinic edits + incremental sync, on a local database;
+                     --serve keeps the database and the simulator up until Ctrl-C, to look at the data
+
+Logs: JSON lines, or readable lines when the log stream is a terminal (LOG_FORMAT=json|pretty to
+choose). sync, daemon and migrate log on stdout; status, reconcile, grant-reader and demo on stderr,
+since their stdout is their answer (status --json | jq . reads JSON only).
 
 Configuration comes from environment variables (see README); without DATABASE_URL an embedded
 PostgreSQL is started with its data in .provet-sync/postgres.`;
@@ -120,7 +132,10 @@ async function main(argv: string[]): Promise<number> {
   const flags = parseFlags(command, rest);
   const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile', command });
   // The demo speaks to a person: only warnings and errors as log lines, unless asked for more.
-  const logger = createLogger(command === 'demo' && !config.logLevelExplicit ? 'warn' : config.logLevel);
+  const logger = await createCommandLogger(command === 'demo' && !config.logLevelExplicit ? 'warn' : config.logLevel, {
+    fd: LOGS_ON_STDERR.has(command) ? 2 : 1,
+    format: config.logFormat,
+  });
 
   switch (command) {
     case 'migrate':
@@ -179,23 +194,36 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
-      return runDemo({ config, logger, buildProvetClient, out: process.stdout });
+      return runDemo({ config, logger, buildProvetClient, out: process.stdout, serve: flags.serve ? nextStopSignal : undefined });
     }
     default:
       throw new UsageError(`unknown command '${command}'`);
   }
 }
 
-function parseFlags(command: string, args: string[]): { full: boolean; json: boolean; positionals: string[] } {
-  const allowed: Record<string, string[]> = { sync: ['full'], status: ['json'], daemon: [], migrate: [], demo: [], reconcile: [], 'grant-reader': [] };
+/** Resolves with the first SIGINT or SIGTERM; a second one then ends the process at once (the default). */
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      resolve(signal);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function parseFlags(command: string, args: string[]): { full: boolean; json: boolean; serve: boolean; positionals: string[] } {
+  const allowed: Record<string, string[]> = { sync: ['full'], status: ['json'], daemon: [], migrate: [], demo: ['serve'], reconcile: [], 'grant-reader': [] };
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { full: { type: 'boolean', default: false }, json: { type: 'boolean', default: false } },
+      options: { full: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, serve: { type: 'boolean', default: false } },
       strict: true,
       allowPositionals: true,
     });
-    for (const flag of ['full', 'json'] as const) {
+    for (const flag of ['full', 'json', 'serve'] as const) {
       if (values[flag] && !(allowed[command] ?? []).includes(flag)) throw new UsageError(`--${flag} does not apply to '${command}'`);
     }
     // Only grant-reader takes an argument: the role's name.
@@ -203,7 +231,7 @@ function parseFlags(command: string, args: string[]): { full: boolean; json: boo
     if (positionals.length !== wanted) {
       throw new UsageError(wanted ? `'${command}' takes exactly one role name` : `unexpected argument '${positionals[0]}'`);
     }
-    return { full: values.full === true, json: values.json === true, positionals };
+    return { full: values.full === true, json: values.json === true, serve: values.serve === true, positionals };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);

@@ -101,7 +101,7 @@ const cron = (orOff = false) =>
   );
 
 const oneOf = <const T extends readonly string[]>(values: T) =>
-  setting(`one of ${values.join(', ')}`, (text) => values.find((v) => v === text.toLowerCase()));
+  setting(`one of ${values.join(', ')}`, (text) => values.find((v): v is T[number] => v === text.toLowerCase()));
 
 const matching = (pattern: RegExp, expected: string) => setting(expected, (text) => (pattern.test(text) ? text : undefined));
 
@@ -303,19 +303,19 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
   const problems: string[] = [];
   const { text: raw, fromFile, unusable } = readRawSettings(env);
   // Each setting parsed on its own, so that one wrong value hides neither the others nor what is missing.
-  const values: Record<string, unknown> = {};
+  const values: Record<string, unknown> = {}; // each a setting's parsed value: a Partial<Settings>
   for (const name of Object.keys(schema.shape) as SettingName[]) {
     const unusableBecause = unusable.get(name);
     if (unusableBecause !== undefined) {
       problems.push(unusableBecause);
       continue;
     }
-    const result = (schema.shape[name] as z.ZodType).safeParse(raw[name]);
+    const result = schema.shape[name].safeParse(raw[name]);
     if (result.success) values[name] = result.data;
     else problems.push(wrongValue(name, raw[name] ?? '', fromFile.has(name), result.error.issues[0]));
   }
   const given = (name: SettingName) => raw[name] !== undefined || unusable.has(name);
-  checkProvetSettings(values as Partial<Settings>, given, options, problems);
+  checkProvetSettings(values, given, options, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   const s = values as Settings;
   const provet = buildProvetConfig(s);

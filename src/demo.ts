@@ -1,6 +1,8 @@
 // `provet-sync demo`: the whole product in one command, with no Provet account and no database
 // to set up. A simulated clinic is mirrored in full, a few records change the way a clinic would
-// change them, and an incremental run brings exactly those changes over.
+// change them, and an incremental run brings exactly those changes over. With --serve, the
+// database and the simulator then stay up until Ctrl-C, so the mirror can be looked at with psql
+// or Metabase (and synced again).
 import type { Writable } from 'node:stream';
 import type { Config, ProvetConfig } from './config.js';
 import { openDatabase, quoteIdent } from './db/connect.js';
@@ -17,9 +19,11 @@ export interface DemoOptions {
   logger: Logger;
   buildProvetClient: (config: ProvetConfig, logger: Logger) => ProvetClient;
   out: Writable;
+  /** --serve: after the tour, keep the database and the simulator up until this resolves (a stop signal). */
+  serve?: () => Promise<NodeJS.Signals>;
 }
 
-export async function runDemo({ config, logger, buildProvetClient, out }: DemoOptions): Promise<number> {
+export async function runDemo({ config, logger, buildProvetClient, out, serve }: DemoOptions): Promise<number> {
   const say = (line = '') => out.write(`${line}\n`);
   const { startSimulator } = await import('./simulator/index.js');
   const sim = await startSimulator({ clients: DEMO_CLIENTS, seed: 42 });
@@ -78,17 +82,58 @@ export async function runDemo({ config, logger, buildProvetClient, out }: DemoOp
     say();
     say(formatRows(result.rows as Record<string, unknown>[]).replace(/^/gm, '   '));
     say();
-    if (db.publicUrl) {
-      say(`Connect with: psql ${db.publicUrl}   (then: SET search_path TO ${DEMO_SCHEMA};)`);
-      say(`The embedded PostgreSQL stops with this command; its data stays in ${db.embeddedDataDir ?? config.database.embedded.dataDir},`);
-      say('and any provet-sync command run without DATABASE_URL starts it again.');
+    const dataDir = db.embeddedDataDir ?? config.database.embedded.dataDir;
+    if (!serve) {
+      if (db.publicUrl) {
+        say(`The embedded PostgreSQL has stopped with the demo; its data stays in ${dataDir}.`);
+        say('To look at the mirror with psql or Metabase, run `provet-sync demo --serve` (`npm run demo -- --serve`):');
+        say('it keeps the database and the simulated clinic up until Ctrl-C.');
+      } else {
+        say(`The mirror stays in ${db.description}, schema ${DEMO_SCHEMA}.`);
+      }
+      return 0;
     }
+    // Listening for the stop signal before saying how to connect: a signal sent on reading that is not missed.
+    const stopped = serve();
+    for (const line of serveInstructions(db.publicUrl ?? config.database.url!, db.publicUrl !== undefined, sim)) say(line);
+    const signal = await stopped;
+    say();
+    say(
+      db.publicUrl
+        ? `${signal}: stopping the simulator and the embedded PostgreSQL; its data stays in ${dataDir}.`
+        : `${signal}: stopping the simulator.`,
+    );
     return 0;
   } finally {
     await provet.close();
     await db.close();
     await sim.close();
   }
+}
+
+/** How to reach the mirror (and the simulated clinic) while the demo serves: never a password. */
+function serveInstructions(url: string, embedded: boolean, sim: { baseUrl: string; clientId: string; clientSecret: string }): string[] {
+  const u = new URL(url);
+  const host = u.hostname;
+  const port = u.port || '5432';
+  const database = decodeURIComponent(u.pathname.slice(1)) || 'postgres';
+  const user = decodeURIComponent(u.username) || 'postgres';
+  const password = embedded ? 'none' : u.password ? 'the one in DATABASE_URL' : 'none';
+  const psqlUrl = `postgres://${encodeURIComponent(user)}@${host}:${port}/${encodeURIComponent(database)}`;
+  return [
+    '7. Serving until Ctrl-C: the mirror and the simulated clinic stay up.',
+    '',
+    `   psql:      psql ${embedded ? psqlUrl : '"$DATABASE_URL"'}`,
+    `              then: SET search_path TO ${DEMO_SCHEMA};`,
+    '   Metabase:  Admin → Databases → Add → PostgreSQL, with',
+    `              host ${host}, port ${port}, database name ${database}, username ${user}, password ${password},`,
+    `              and under "Schemas", "Only these…": ${DEMO_SCHEMA}`,
+    ...(embedded ? [`              (the embedded PostgreSQL listens on ${host} only: Metabase must run on this machine)`] : []),
+    `   Provet API (simulated): ${sim.baseUrl}   OAuth2 client ${sim.clientId}, secret ${sim.clientSecret}`,
+    `   Sync again:  PROVET_BASE_URL=${sim.baseUrl} PROVET_CLIENT_ID=${sim.clientId} PROVET_CLIENT_SECRET=${sim.clientSecret} \\`,
+    `                PROVET_DB_SCHEMA=${DEMO_SCHEMA}${embedded ? ` DATABASE_URL=${psqlUrl}` : ''} npx provet-sync sync`,
+    '',
+  ];
 }
 
 interface ClinicChanges {

@@ -116,6 +116,16 @@ describe('provet-sync CLI', () => {
     expect(first.stdout + status.stdout + table.stdout).not.toMatch(/canary-secret-7f3a/);
   });
 
+  it('reconcile prints its findings alone on stdout, its log lines on stderr', async () => {
+    const result = await runCli(['reconcile'], { ...env, LOG_LEVEL: 'info' });
+    expect(result.code).toBe(0);
+    const findings = JSON.parse(result.stdout) as { runId: number; status: string; streams: Record<string, unknown> };
+    expect(findings.status).toBe('succeeded');
+    expect(Object.keys(findings.streams)).toEqual(expect.arrayContaining(['clients', 'patients']));
+    const logs = result.stderr.trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
+    expect(logs.map((l) => l.msg)).toContain(`reconcile run ${findings.runId} succeeded`);
+  });
+
   it('exits 3 and makes no request while another run holds the lock', async () => {
     const db: Database = await openDatabase(
       { url: testDb.url, schema: 'clinic_a', connectDeadlineMs: 5_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
