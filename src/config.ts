@@ -171,9 +171,10 @@ const schema = z.object({
   // Hints are collected this long before a re-fetch run, so a burst for one record costs one fetch.
   WEBHOOK_DEBOUNCE_SECONDS: seconds(0, 300).default(2),
   // Webhook re-fetches (GET client/<id>/, patient/<id>/) in any rolling minute; further hints wait
-  // queued. Well under Provet's per-record budgets (500 and 1,200 a minute) so a flood of hints
-  // cannot spend what the polls need; above 1,200 it could never bind, the budgets would.
-  WEBHOOK_MAX_REFETCHES_PER_MINUTE: integer(1, 1200, 'records').default(120),
+  // queued. The default is well under Provet's per-record budgets (500 a minute for clients, 1,200
+  // for patients); at most 500, so a flood of client hints alone cannot exceed the smaller budget
+  // and meet 429s (the API client would pace it anyway, but then hints would wait on the budget).
+  WEBHOOK_MAX_REFETCHES_PER_MINUTE: integer(1, 500, 're-fetches').default(120),
   // When the daemon reconciles (cron), or 'off'. Default daily at 03:17.
   RECONCILE_SCHEDULE: cron(true).default('17 3 * * *'),
 });

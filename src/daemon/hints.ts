@@ -4,7 +4,8 @@
 // - the run gate (run-gate.ts): a batch starts only when no other run of this daemon is going and
 //   no scheduled run is due, so a flood of hints cannot starve the poll or reconcile;
 // - the re-fetch cap (RefetchCap): at most so many re-fetches in any rolling minute, well under
-//   Provet's per-record budgets, so a flood cannot spend the API budget the polls need either;
+//   Provet's per-record budgets (which are not the lists' the polls use), so a flood keeps clear
+//   of 429s and of the API client's pacing, and each re-fetch run stays short;
 // - the run lock held by another process: the batch goes back to the queue and is tried again
 //   shortly; the scheduled poll usually brings the change meanwhile anyway.
 // Held-back hints stay queued (deduplicated) until the queue is full; only then are new ones

@@ -165,7 +165,7 @@ export class ProvetClient {
         });
         for await (const page of pages) yield identified(page);
       }.bind(this),
-      count: async () => (await this.getPage(path, { ...query, page_size: 1 }, signal ? { signal } : {})).count,
+      count: async (extra = {}) => (await this.getPage(path, { ...query, ...extra, page_size: 1 }, signal ? { signal } : {})).count,
       onFallback: (reason, installation) => {
         if (installation) {
           // Once per endpoint and process: later walks go straight to page numbers.

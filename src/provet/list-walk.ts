@@ -12,9 +12,17 @@
 // `id__gt` answers the second request with the first page again; one that ignores `ordering`
 // (and does not sort by id anyway) shows ids out of order. Either way the walk falls back to page
 // numbers, following `next` under the usual guards, and then does not trust a walk during which
-// the list shrank: each page's `count` is noted, a fresh count is asked for at the end, and if
-// any count fell below one seen earlier, the pages from just before the first fall onward are
-// read again, since up to that many records may have slid back over a page boundary meanwhile.
+// the list shrank: each page's `count` is noted, a fresh count is asked for at the end (it matters
+// when the walk ended on a 404 past a page that had a next link), and if any count fell below one
+// seen earlier, the pages from just before the first fall onward are read again, since up to that
+// many records may have slid back over a page boundary meanwhile.
+//
+// A keyset page that looks right can still be wrong if Provet ignores the order and its own order
+// merely ascends on that page (by `created`, say): its records are then not the lowest ids above
+// the cursor, and the next `id__gt` jumps over the rest. Each page's `count` (the records left
+// above its cursor) shows it: when fewer are left than the page before said, the records above
+// that page's cursor are counted again, and more of them below its last id than it held means the
+// order is not by id. (Deletions meanwhile also leave fewer, and are harmless by id: they pass.)
 // At most MAX_REREADS such rounds; a list still shrinking after them fails the walk (a retryable
 // error: the caller's watermark does not move, and the next run reads it again).
 import { ProvetApiError, where } from './errors.js';
@@ -36,8 +44,8 @@ export interface ListSource<R> {
   fetchFirst(extra: Query, ordinal: number): Promise<IdentifiedPage<R>>;
   /** The page-number walk of the query from page `from`, following `next`. */
   pagesFrom(from: number): AsyncGenerator<IdentifiedPage<R>>;
-  /** How many records the query matches now (a page_size=1 request: one budget unit). */
-  count(): Promise<number>;
+  /** How many records the query (with `extra` parameters) matches now: a page_size=1 request, one budget unit. */
+  count(extra?: Query): Promise<number>;
   /** Whether this endpoint is already known to ignore `id__gt` or `ordering`. */
   keysetKnownIgnored: boolean;
   /** The walk leaves the keyset; `installation` when Provet ignored a parameter (not one odd record). */
@@ -58,9 +66,15 @@ export async function* walkList<R>(source: ListSource<R>): AsyncGenerator<PageRe
   let cursor: number | null = null;
   let ordinal = 0;
   let readBefore = 0;
+  let previous: { cursor: number | null; count: number; ids: (number | null)[] } | null = null;
   for (;;) {
     const { page, ids } = await source.fetchFirst(cursor === null ? { ordering: 'id' } : { ordering: 'id', id__gt: cursor }, ordinal + 1);
-    const problem = keysetProblem(ids, cursor, page.next !== null);
+    let problem = keysetProblem(ids, cursor, page.next !== null);
+    // Fewer records left than the page before said there would be: deletions, or a page that was
+    // not the lowest ids above its cursor (an order ignored, whose pages merely look ascending).
+    if (!problem && previous && page.count < previous.count - previous.ids.length) {
+      problem = await pageLeftRecordsOut(source, previous, page.count);
+    }
     if (problem) {
       source.onFallback(`${where(source.endpoint, ordinal + 1)}: ${problem.reason}`, problem.installation);
       yield* pageNumberWalk(source);
@@ -70,8 +84,31 @@ export async function* walkList<R>(source: ListSource<R>): AsyncGenerator<PageRe
     yield { ...page, page: ordinal, count: readBefore + page.count, numPages: ordinal - 1 + page.numPages };
     if (page.next === null || ids.length === 0) return;
     readBefore += ids.length;
+    previous = { cursor, count: page.count, ids };
     cursor = ids[ids.length - 1]!;
   }
+}
+
+/**
+ * After a shortfall, counts again the records above the previous page's cursor (one budget unit):
+ * of those, the ones not above its last id (`countAfter`, just answered) lie within the page's
+ * range. More of them than the page held means the page left some out, so pages are not the lowest
+ * ids above their cursor and the order is not by id. Records deleted meanwhile explain a shortfall
+ * without that: they leave the range smaller, not larger.
+ */
+async function pageLeftRecordsOut<R>(
+  source: ListSource<R>,
+  previous: { cursor: number | null; ids: (number | null)[] },
+  countAfter: number,
+): Promise<{ reason: string; installation: boolean } | null> {
+  const above = await source.count(previous.cursor === null ? {} : { id__gt: previous.cursor });
+  const within = above - countAfter;
+  if (within <= previous.ids.length) return null;
+  const last = previous.ids[previous.ids.length - 1]!;
+  return {
+    reason: `asked for ordering=id, but ${within} records lie between ids ${previous.cursor ?? 0} and ${last} where the page held ${previous.ids.length}: Provet ignores the ordering`,
+    installation: true,
+  };
 }
 
 /** Why a keyset page cannot be trusted, or null when it can. */
@@ -103,6 +140,7 @@ async function* pageNumberWalk<R>(source: ListSource<R>): AsyncGenerator<PageRes
     let firstFall: number | null = null;
     let shrankBy = 0;
     let lastPage = from - 1;
+    let lastHadNext = false;
     const noteCount = (count: number, atPage: number) => {
       if (largest >= 0 && count < largest) {
         firstFall ??= atPage;
@@ -113,14 +151,20 @@ async function* pageNumberWalk<R>(source: ListSource<R>): AsyncGenerator<PageRes
     for await (const { page } of source.pagesFrom(from)) {
       noteCount(page.count, page.page);
       lastPage = page.page;
+      lastHadNext = page.next !== null;
       yield page;
     }
     const fresh = await source.count();
-    noteCount(fresh, lastPage + 1);
+    // Records leaving after the last page came back skip nothing: every page has been read. But a
+    // walk that ended on a 404 (its last page had a next link) did not see the fall that caused it.
+    if (lastHadNext) noteCount(fresh, lastPage + 1);
     if (firstFall === null) return;
     // Up to `shrankBy` records slid back from the first page read after the fall onto earlier
-    // pages: they now sit at most ceil(shrankBy / pageSize) pages before it.
-    from = Math.max(1, firstFall - 1 - Math.ceil(shrankBy / source.pageSize));
+    // pages: they now sit at most ceil(shrankBy / pageSize) pages before it, and one more page
+    // back covers a fall that happened while the page before it was being answered. Never past
+    // the last page the list still has.
+    const lastExisting = Math.max(1, Math.ceil(fresh / source.pageSize));
+    from = Math.min(lastExisting, Math.max(1, firstFall - 1 - Math.ceil(shrankBy / source.pageSize)));
     if (round + 1 > MAX_REREADS) {
       throw new ProvetApiError(
         'PROVET_LIST_UNSTABLE',

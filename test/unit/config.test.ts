@@ -158,12 +158,12 @@ describe('configuration problems', () => {
 describe('WEBHOOK_MAX_REFETCHES_PER_MINUTE', () => {
   const webhooks = { ...oauth, WEBHOOK_SECRET: 'wh-config-secret-0123456789abcdef' };
 
-  it('defaults to 120, well under the per-record budgets, and takes 1 to 1200', () => {
+  it('defaults to 120, well under the per-record budgets, and takes 1 to 500', () => {
     expect(loadConfig(webhooks, { needsProvet: true }).daemon.webhook?.maxRefetchesPerMinute).toBe(120);
-    expect(loadConfig({ ...webhooks, WEBHOOK_MAX_REFETCHES_PER_MINUTE: '1200' }, { needsProvet: true }).daemon.webhook?.maxRefetchesPerMinute).toBe(1200);
-    for (const value of ['0', '1201', '60.5']) {
+    expect(loadConfig({ ...webhooks, WEBHOOK_MAX_REFETCHES_PER_MINUTE: '500' }, { needsProvet: true }).daemon.webhook?.maxRefetchesPerMinute).toBe(500);
+    for (const value of ['0', '501', '60.5']) {
       expect(problemsOf({ ...webhooks, WEBHOOK_MAX_REFETCHES_PER_MINUTE: value })).toEqual([
-        `WEBHOOK_MAX_REFETCHES_PER_MINUTE: expected a whole number of records from 1 to 1200, got "${value}"`,
+        `WEBHOOK_MAX_REFETCHES_PER_MINUTE: expected a whole number of re-fetches from 1 to 500, got "${value}"`,
       ]);
     }
   });
