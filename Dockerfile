@@ -23,8 +23,11 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund && n
 # 3. The runtime: compiled code, migrations, production node_modules; files owned by root and
 #    read-only to the unprivileged `node` user that runs the process.
 FROM ${NODE_IMAGE}
+# JSON logs even under `docker run -t`: a container's stdout belongs to its log collector
+# (override with -e LOG_FORMAT=pretty to read them by eye).
 ENV NODE_ENV=production \
-    HTTP_PORT=8080
+    HTTP_PORT=8080 \
+    LOG_FORMAT=json
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
