@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { ReadinessReport } from './readiness.js';
-import { BadWebhookBody, parseHints, secretMatches, type Hint } from './webhook.js';
+import { BadWebhookBodyError, parseHints, secretMatches, type Hint } from './webhook.js';
 
 export interface WebhookOptions {
   secret: string;
@@ -109,7 +109,7 @@ async function webhook(options: WebhookOptions, logger: Logger, req: IncomingMes
   try {
     hints = parseHints(req.headers['content-type'], body);
   } catch (err) {
-    if (!(err instanceof BadWebhookBody)) throw err;
+    if (!(err instanceof BadWebhookBodyError)) throw err;
     options.count?.('invalid');
     return send(res, 400, 'text/plain', `${err.message}\n`);
   }

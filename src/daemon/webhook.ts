@@ -15,7 +15,7 @@ export function secretMatches(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-export class BadWebhookBody extends Error {
+export class BadWebhookBodyError extends Error {
   readonly code = 'WEBHOOK_BAD_BODY';
 }
 
@@ -28,7 +28,7 @@ export function parseHints(contentType: string | undefined, body: string): Hint[
   for (const [name, kind] of [['client_id', 'client'], ['patient_id', 'patient']] as const) {
     const value = fields.get(name);
     if (value === undefined) continue;
-    if (!ID.test(value)) throw new BadWebhookBody(`${name} is not a record id`);
+    if (!ID.test(value)) throw new BadWebhookBodyError(`${name} is not a record id`);
     hints.push({ kind, id: Number(value) });
   }
   return hints;
@@ -42,9 +42,9 @@ function readFields(contentType: string, body: string): Map<string, string> {
     try {
       parsed = JSON.parse(body);
     } catch {
-      throw new BadWebhookBody('the body is not JSON');
+      throw new BadWebhookBodyError('the body is not JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadWebhookBody('the body is not a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadWebhookBodyError('the body is not a JSON object');
     const fields = new Map<string, string>();
     for (const [key, value] of Object.entries(parsed)) {
       if (typeof value === 'number' || typeof value === 'string') fields.set(key, String(value));
@@ -52,5 +52,5 @@ function readFields(contentType: string, body: string): Map<string, string> {
     return fields;
   }
   if (type === 'application/x-www-form-urlencoded' || type === '') return new Map(new URLSearchParams(body));
-  throw new BadWebhookBody(`unsupported content type ${type}`);
+  throw new BadWebhookBodyError(`unsupported content type ${type}`);
 }

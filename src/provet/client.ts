@@ -8,7 +8,7 @@ import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey
 import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
 import { walkList, type IdentifiedPage } from './list-walk.js';
-import { DecoderFailed, parseBodyInSlices, type RecordDecoder } from './raw-records.js';
+import { DecoderFailedError, parseBodyInSlices, type RecordDecoder } from './raw-records.js';
 
 export type { PageResult } from './pages.js';
 
@@ -341,7 +341,7 @@ export class ProvetClient {
       const { value, decoded } = await parseBodyInSlices(res.body, ctx.decodeRecord);
       return { body: value, decoded, serverDate: res.serverDate };
     } catch (cause) {
-      if (cause instanceof DecoderFailed) throw cause.error;
+      if (cause instanceof DecoderFailedError) throw cause.error;
       throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
         retryable: true,
         endpoint: ctx.endpoint,

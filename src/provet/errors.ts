@@ -13,7 +13,9 @@ export type ProvetErrorCode =
   | 'PROVET_GAVE_UP'
   | 'PROVET_ABORTED'
   /** A list read by page number kept shrinking under the walk: records may have been skipped. */
-  | 'PROVET_LIST_UNSTABLE';
+  | 'PROVET_LIST_UNSTABLE'
+  /** Records outside a filter came back: Provet ignores it (it drops filters it does not know). */
+  | 'PROVET_FILTER_IGNORED';
 
 export interface ProvetErrorDetails {
   retryable?: boolean;
@@ -46,6 +48,23 @@ export class ProvetApiError extends Error {
     if (details.page !== undefined) this.page = details.page;
     if (details.status !== undefined) this.status = details.status;
     if (details.retryAfterMs !== undefined) this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/**
+ * Provet answered as if `filter` were not there: it drops a filter it does not know and sends the
+ * whole list, so a read that depends on one checks what comes back and throws this at the first
+ * record outside it. Callers switch to a bounded fallback, or stop with this message.
+ */
+export class FilterIgnoredError extends ProvetApiError {
+  constructor(
+    /** The list's path under the API root, e.g. 'phonenumber/'. */
+    readonly path: string,
+    /** The parameter Provet ignored, e.g. 'client__in'. */
+    readonly filter: string,
+    message: string,
+  ) {
+    super('PROVET_FILTER_IGNORED', message, { endpoint: `GET ${path}` });
   }
 }
 

@@ -208,10 +208,10 @@ export type RecordDecoder<R> = (record: unknown, sent: SentRecord | undefined) =
  * What a decoder threw, carried out of the parse apart from JSON.parse's own errors: a bug to
  * report as it is, not a malformed body to fetch again.
  */
-export class DecoderFailed extends Error {
+export class DecoderFailedError extends Error {
   constructor(readonly error: unknown) {
     super('a record decoder threw', { cause: error });
-    this.name = 'DecoderFailed';
+    this.name = 'DecoderFailedError';
   }
 }
 
@@ -227,7 +227,7 @@ export interface ParsedBody {
 /**
  * JSON.parse of a response body, a page's records one by one where the scan finds them, each
  * passed to `decodeRecord` as soon as it is parsed. Throws JSON.parse's own error when the body
- * is not valid JSON, and DecoderFailed when the decoder throws.
+ * is not valid JSON, and DecoderFailedError when the decoder throws.
  *
  * Equal to JSON.parse of the whole: the body is the part before the array, the array, and the
  * part after. JSON.parse accepts the outer parts with `[]` in the array's place and each element
@@ -301,7 +301,7 @@ function* parseRecords(body: Buffer, layout: ResultsLayout, decodeRecord: Record
     try {
       records[r] = decodeRecord(record, sent[r]);
     } catch (error) {
-      throw new DecoderFailed(error);
+      throw new DecoderFailedError(error);
     }
   }
   outer.results = records;

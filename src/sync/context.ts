@@ -6,7 +6,7 @@ import type { ProvetClient } from '../provet/client.js';
 import type { PageResult } from '../provet/pages.js';
 import type { CrashPoint } from './crash-points.js';
 
-export class StopRequested extends Error {
+export class StopRequestedError extends Error {
   readonly code = 'SYNC_STOPPED';
   constructor() {
     super('the run was asked to stop; everything that landed is kept and the next run resumes');
@@ -51,7 +51,7 @@ export function noteServerDate(ctx: RunContext, date: Date | null): void {
 }
 
 export function throwIfStopped(ctx: RunContext): void {
-  if (ctx.signal?.aborted) throw new StopRequested();
+  if (ctx.signal?.aborted) throw new StopRequestedError();
 }
 
 /**

@@ -3,9 +3,9 @@
 // `client__in`; where Provet ignores that filter (records of other clients come back), from
 // `client__is`, a request per client: bounded by the clients that need it, where the ignored
 // filter would have cost a read of the whole phone list for every batch.
+import { FilterIgnoredError } from '../provet/errors.js';
 import { formatInFilter } from '../provet/filters.js';
 import { prefetched, type RunContext } from './context.js';
-import { IgnoredFilterError } from './ignored-filter.js';
 import { mapPage, mapPhoneNumber, type PhoneNumberRow } from './rows.js';
 
 const CLIENTS_PER_REQUEST = 100;
@@ -26,7 +26,7 @@ export async function fillMissingPhoneNumbers(
       try {
         found = await readNumbers(ctx, batch.map((r) => r.id), { client__in: formatInFilter(batch.map((r) => r.id)) }, BATCH_PAGE_SIZE);
       } catch (err) {
-        if (!(err instanceof IgnoredFilterError)) throw err;
+        if (!(err instanceof FilterIgnoredError)) throw err;
         if (ctx.provet.noteIgnoredFilter('phonenumber/', 'client__in')) {
           ctx.logger.warn({ reason: err.message }, 'phonenumber/ ignores client__in; reading the phone numbers of each client sent without them with client__is');
         }
@@ -43,7 +43,7 @@ export async function fillMissingPhoneNumbers(
   }
 }
 
-/** The phone numbers of `clientIds` by client; throws IgnoredFilterError at the first number of another client. */
+/** The phone numbers of `clientIds` by client; throws FilterIgnoredError at the first number of another client. */
 async function readNumbers(ctx: RunContext, clientIds: readonly number[], query: Record<string, string | number>, pageSize: number): Promise<Map<number, PhoneNumberRow[]>> {
   const byClient = new Map<number, PhoneNumberRow[]>(clientIds.map((id) => [id, []]));
   const [filter] = Object.keys(query) as [string];
@@ -51,7 +51,7 @@ async function readNumbers(ctx: RunContext, clientIds: readonly number[], query:
     for (const number of mapPage(page.records, mapPhoneNumber).rows) {
       const numbers = byClient.get(number.client_id);
       if (!numbers) {
-        throw new IgnoredFilterError(
+        throw new FilterIgnoredError(
           'phonenumber/',
           filter,
           `phonenumber/ answered ${filter} with number ${number.id} of client ${number.client_id}, not asked for: Provet ignores ${filter} there` +

@@ -13,7 +13,7 @@
 // count or `modified`; content changed without `modified` in a range that otherwise agrees
 // (`sync --full` compares every record's content, at the cost of a full read).
 import { mirrorIdCeiling, mirrorLiveIds, mirrorRangeSummary, type RecordTable } from '../db/reconcile.js';
-import { ProvetApiError } from '../provet/errors.js';
+import { FilterIgnoredError, ProvetApiError } from '../provet/errors.js';
 import { countsFor, noteServerDate, throwIfStopped } from './context.js';
 import { mapClient, mapPage, mapPatient, type Mapped, type RawJson } from './rows.js';
 import { findingsFor, landRecords, markGone, withSideRun, type SideRunContext, type SideRunDependencies, type SideRunOutcome } from './side-run.js';
@@ -33,10 +33,6 @@ const KINDS: Kind[] = [
   { table: 'clients', path: 'client/', map: mapClient },
   { table: 'patients', path: 'patient/', map: mapPatient },
 ];
-
-export class FilterIgnoredError extends Error {
-  readonly code = 'RECONCILE_FILTER_IGNORED';
-}
 
 export function runReconcile(deps: SideRunDependencies): Promise<SideRunOutcome> {
   return withSideRun(deps, 'reconcile', async (ctx) => {
@@ -60,6 +56,8 @@ async function reconcileKind(ctx: SideRunContext, kind: Kind): Promise<void> {
     const count = await upstreamCount(ctx, kind, { [filter]: value });
     if (count !== 0) {
       throw new FilterIgnoredError(
+        kind.path,
+        filter,
         `${kind.path}: Provet ignores ${filter} (${filter}=${value} counted ${count}, not 0), so id ranges cannot be compared; reconciliation stopped (a \`sync --full\` re-reads every record, but cannot see hard deletes)`,
       );
     }
@@ -84,7 +82,7 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
   const findings = findingsFor(ctx, kind.table);
   findings.rangesChecked! += 1;
   const upstream = await upstreamCount(ctx, kind, { id__gte: from, id__lt: to });
-  if (upstream > to - from) throw new FilterIgnoredError(`${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`);
+  if (upstream > to - from) throw new FilterIgnoredError(kind.path, 'id__gte', `${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`);
   const mirror = await mirrorRangeSummary(ctx.pool, kind.table, from, to);
   let differs = upstream !== mirror.count;
   if (!differs && compareModified && upstream > 0 && mirror.maxModified) {
@@ -114,7 +112,7 @@ async function readRange(ctx: SideRunContext, kind: Kind, from: number, to: numb
   for await (const page of ctx.provet.walk(kind.path, query, { pageSize, signal: ctx.signal })) {
     const mapped = mapPage(page.records, kind.map);
     const stray = mapped.rows.find((row) => row.id < from || (to !== null && row.id >= to));
-    if (stray) throw new FilterIgnoredError(`${kind.path}: asked for ids in [${from}, ${to ?? '∞'}), got ${stray.id}: Provet ignored the id range; reconciliation stopped before marking anything`);
+    if (stray) throw new FilterIgnoredError(kind.path, 'id__gte', `${kind.path}: asked for ids in [${from}, ${to ?? '∞'}), got ${stray.id}: Provet ignored the id range; reconciliation stopped before marking anything`);
     for (const row of mapped.rows) seen.add(row.id);
     for (const reject of mapped.rejects) if (reject.recordId !== null && /^\d+$/.test(reject.recordId)) seen.add(Number(reject.recordId));
     countsFor(ctx, kind.table).pages += 1;

@@ -12,10 +12,10 @@ import type pg from 'pg';
 import { advanceWatermark, closeInterruptedRuns, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, withLeasedTransaction, type StreamName } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient, RequestStats } from '../provet/client.js';
-import { rereadPatientsOfFlippedClients } from './archive.js';
+import { rereadPatientsOfFlippedClients } from './patient-rereads.js';
 import { syncClients } from './clients.js';
 import { syncCodelists } from './codelists.js';
-import { StopRequested, type RunContext, type StreamCounts } from './context.js';
+import { StopRequestedError, type RunContext, type StreamCounts } from './context.js';
 import { noCrashPoints, type CrashPoint } from './crash-points.js';
 import { syncCustomFieldDefinitions } from './custom-fields.js';
 import { syncPatients } from './patients.js';
@@ -214,7 +214,7 @@ async function finish(
     { pages: 0, fetched: 0, written: 0, rejected: 0 },
   );
   // Once asked to stop, the request in flight is aborted too: whatever error that raises is the stop.
-  const stopped = error instanceof StopRequested || (error !== undefined && deps.signal?.aborted === true);
+  const stopped = error instanceof StopRequestedError || (error !== undefined && deps.signal?.aborted === true);
   const status = error ? 'failed' : totals.rejected > 0 ? 'partial' : 'succeeded';
   try {
     await finishRun(deps.pool, ctx.runId, {

@@ -6,7 +6,7 @@ import { clearDeleted, markDeleted, type RecordTable } from '../db/reconcile.js'
 import { finishRun, startRun, takeLease, tryAcquireRunLock, withLeasedTransaction } from '../db/state.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
-import { countsFor, noteServerDate, StopRequested, type RunContext } from './context.js';
+import { countsFor, noteServerDate, StopRequestedError, type RunContext } from './context.js';
 import { noCrashPoints } from './crash-points.js';
 import { fillMissingFieldValues } from './custom-fields.js';
 import { landPage } from './land.js';
@@ -104,7 +104,7 @@ async function finishSideRun(ctx: SideRunContext, kind: string, requests: number
     ctx.logger.error({ err: { message: (recordErr as Error).message } }, 'could not record the run outcome');
   }
   const summary = { status, streams, requests, throttled };
-  if (error && !(error instanceof StopRequested)) ctx.logger.error({ ...summary, err: { message: error.message } }, `${kind} run ${ctx.runId} failed: ${error.message}`);
+  if (error && !(error instanceof StopRequestedError)) ctx.logger.error({ ...summary, err: { message: error.message } }, `${kind} run ${ctx.runId} failed: ${error.message}`);
   else ctx.logger.info(summary, `${kind} run ${ctx.runId} ${status}`);
   return { status, runId: ctx.runId, kind, streams, requests, throttled, ...(error ? { error } : {}) };
 }

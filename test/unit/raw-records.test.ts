@@ -107,7 +107,7 @@ describe('parseBody', () => {
     const broken = () => {
       throw new SyntaxError('decoder bug');
     };
-    expect(() => parseBody(Buffer.from('{"results":[{"id":1}]}'), broken)).toThrow(expect.objectContaining({ name: 'DecoderFailed', error: new SyntaxError('decoder bug') }));
+    expect(() => parseBody(Buffer.from('{"results":[{"id":1}]}'), broken)).toThrow(expect.objectContaining({ name: 'DecoderFailedError', error: new SyntaxError('decoder bug') }));
   });
 
   it('parses a long page in slices, letting other work run between them, to the same result', async () => {

@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HintQueue, RefetchCap, type RefetchResult } from '../../src/daemon/hints.js';
 import { RunGate, STOPPED_BEFORE_TURN } from '../../src/daemon/run-gate.js';
-import { BadWebhookBody, parseHints, secretMatches } from '../../src/daemon/webhook.js';
+import { BadWebhookBodyError, parseHints, secretMatches } from '../../src/daemon/webhook.js';
 import { createLogger } from '../../src/log.js';
 import type { RecordIds } from '../../src/sync/refetch.js';
 
@@ -20,11 +20,11 @@ describe('parseHints', () => {
   it('ignores other triggers and refuses ids that are not ids', () => {
     expect(parseHints('application/x-www-form-urlencoded', 'invoice_id=5')).toEqual([]);
     for (const body of ['client_id=0', 'client_id=-1', 'client_id=1e3', 'client_id=12%3B%20DROP', 'client_id=99999999999999999']) {
-      expect(() => parseHints('application/x-www-form-urlencoded', body), body).toThrow(BadWebhookBody);
+      expect(() => parseHints('application/x-www-form-urlencoded', body), body).toThrow(BadWebhookBodyError);
     }
-    expect(() => parseHints('application/json', '[1]')).toThrow(BadWebhookBody);
-    expect(() => parseHints('application/json', '{')).toThrow(BadWebhookBody);
-    expect(() => parseHints('text/xml', '<a/>')).toThrow(BadWebhookBody);
+    expect(() => parseHints('application/json', '[1]')).toThrow(BadWebhookBodyError);
+    expect(() => parseHints('application/json', '{')).toThrow(BadWebhookBodyError);
+    expect(() => parseHints('text/xml', '<a/>')).toThrow(BadWebhookBodyError);
   });
 });
 

@@ -4,9 +4,9 @@
 // moving their `modified`. Such clients were queued (with the client page that showed the
 // flip); here their full patient lists are read again and the queue entry is cleared.
 import { clearPatientRereads, pendingPatientRereads, withLeasedTransaction } from '../db/state.js';
+import { FilterIgnoredError } from '../provet/errors.js';
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
-import { IgnoredFilterError } from './ignored-filter.js';
 import { writePatients } from './patients.js';
 import { mapPatient } from './rows.js';
 import { readStream } from './stream.js';
@@ -25,7 +25,7 @@ export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<v
       try {
         await rereadBatch(ctx, batch, { client__in: formatInFilter(batch) });
       } catch (err) {
-        if (!(err instanceof IgnoredFilterError)) throw err;
+        if (!(err instanceof FilterIgnoredError)) throw err;
         batched = false;
         // This installation does not honour client__in: fall back to the documented client__is,
         // a request per client (bounded by the clients queued, not by the size of the list).
@@ -56,7 +56,7 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
       const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));
       if (!stray) return;
       const [filter] = Object.keys(query);
-      throw new IgnoredFilterError(
+      throw new FilterIgnoredError(
         'patient/',
         filter!,
         `patient/ answered ${filter}=${String(Object.values(query)[0])} with patient ${stray.id} of another client: Provet ignores ${filter} there` +
