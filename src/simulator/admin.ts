@@ -4,7 +4,7 @@
 import { NotFoundError, ValidationError } from './errors.js';
 import type { FaultSettings } from './faults.js';
 import { json, type Reply } from './http.js';
-import type { Simulator } from './index.js';
+import type { Simulator } from './types.js';
 
 const ROUTES = [
   'GET  /__admin/requests                      request counts per endpoint key',

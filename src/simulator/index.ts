@@ -8,7 +8,7 @@ import { Api } from './api.js';
 import { Auth } from './auth.js';
 import { BREEDS, CUSTOM_FIELDS, SPECIES } from './catalog.js';
 import { NotFoundError, ValidationError } from './errors.js';
-import { Faults, type FaultSettings } from './faults.js';
+import { Faults } from './faults.js';
 import { DEFAULT_WINDOW_MS, RateLimiter } from './limits.js';
 import { parseQuirks, type QuirkSettings } from './quirks.js';
 import { Renderer } from './render.js';
@@ -16,10 +16,12 @@ import { seedData } from './seed.js';
 import { RequestCounts, requestHandler } from './server.js';
 import { Store } from './store.js';
 import { SimulatorClock, parseDateTime, parseUtcOffset } from './time.js';
+import type { Simulator } from './types.js';
 import { parseClientInput, parsePatientInput, parsePhoneInput, parseValueInput } from './validate.js';
 
 export type { FaultSettings } from './faults.js';
 export type { QuirkSettings } from './quirks.js';
+export type { Simulator } from './types.js';
 export { NotFoundError, ValidationError } from './errors.js';
 export { DEFAULT_RATE_LIMITS, DEFAULT_WINDOW_MS } from './limits.js';
 
@@ -60,48 +62,6 @@ export interface SimulatorOptions {
     /** Default false: a nested custom_field_values POST leaves the record's modified alone. */
     customValueChangeMovesModified?: boolean;
   };
-}
-
-export interface Simulator {
-  readonly baseUrl: string;
-  readonly tokenUrl: string;
-  readonly adminUrl: string;
-  readonly clientId: string;
-  readonly clientSecret: string;
-  readonly legacyToken: string | null;
-  now(): Date;
-  setClockOffset(ms: number): void;
-  createClient(fields: Record<string, unknown>): Record<string, unknown>;
-  updateClient(id: number, patch: Record<string, unknown>): Record<string, unknown>;
-  createPatient(fields: Record<string, unknown>): Record<string, unknown>;
-  updatePatient(id: number, patch: Record<string, unknown>): Record<string, unknown>;
-  setCustomFieldValue(objectType: 'client' | 'patient', objectId: number, fieldId: number, value: unknown): void;
-  removeCustomFieldValue(objectType: 'client' | 'patient', objectId: number, fieldId: number): void;
-  addPhoneNumber(clientId: number, fields: { phone_number: string; type_code?: number; description?: string }): Record<string, unknown>;
-  updatePhoneNumber(id: number, patch: Record<string, unknown>): Record<string, unknown>;
-  removePhoneNumber(id: number): void;
-  deleteClient(id: number): void;
-  setRecordRaw(kind: 'client' | 'patient', id: number, raw: Record<string, unknown>): void;
-  /** Gives the records one shared `modified` (for page-boundary tests); moves nothing else. */
-  touchRecords(kind: 'client' | 'patient', ids: readonly number[], modified: Date | string): void;
-  /** Replaces the quirks: parameters the record lists drop unread, their order when none is asked. */
-  setQuirks(quirks: QuirkSettings): void;
-  /** scope: 'global' or an endpoint key such as 'GET client/'; null clears. */
-  setFaults(scope: string, faults: FaultSettings | null): void;
-  /** Per endpoint key ('GET client/', 'POST oauth2/token/'); rate-limited requests count under '<key> 429' instead. */
-  requestCounts(): Record<string, number>;
-  resetRequestCounts(): void;
-  /** Empties the rate-limit windows. */
-  resetRateLimits(): void;
-  exportState(): {
-    clients: Record<string, unknown>[];
-    patients: Record<string, unknown>[];
-    phoneNumbers: Record<string, unknown>[];
-    customFields: Record<string, unknown>[];
-    species: Record<string, unknown>[];
-    breeds: Record<string, unknown>[];
-  };
-  close(): Promise<void>;
 }
 
 type Json = Record<string, unknown>;
