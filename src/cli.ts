@@ -7,9 +7,10 @@
 // the lock and nothing was done.
 import './v8-flags.js';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config, type ProvetConfig } from './config.js';
+import { ConfigError, loadConfig, readFailpointSpec, type Config, type ProvetConfig } from './config.js';
 import { openDatabase, type Database } from './db/connect.js';
 import { migrateSchema } from './db/migrate.js';
+import { failpointsFrom } from './failpoints.js';
 import { createCommandLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
 import type { RunOutcome } from './sync/run.js';
@@ -131,6 +132,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const flags = parseFlags(command, rest);
   const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile', command });
+  // Test-only failpoints (PROVET_SYNC_CRASH_AT, checked by loadConfig): kept out of Config.
+  const failpoints = failpointsFrom(readFailpointSpec(process.env));
   // The demo speaks to a person: only warnings and errors as log lines, unless asked for more.
   const logger = await createCommandLogger(command === 'demo' && !config.logLevelExplicit ? 'warn' : config.logLevel, {
     fd: LOGS_ON_STDERR.has(command) ? 2 : 1,
@@ -151,10 +154,10 @@ async function main(argv: string[]): Promise<number> {
         return EXIT.ok;
       }, { writesMirror: false });
     case 'sync': {
-      const [{ runSync }, { crashPointsFrom }] = await Promise.all([import('./sync/run.js'), import('./sync/crash-points.js')]);
+      const { runSync } = await import('./sync/run.js');
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
         const outcome = await runSync(
-          { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, crashPoint: crashPointsFrom(config.sync.crashAt) },
+          { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, failpoints },
           { full: flags.full },
         );
         if (outcome.status === 'failed' && !outcome.stopped) process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
@@ -164,12 +167,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'daemon': {
       const { runDaemonCommand } = await import('./daemon/command.js');
-      return withProvetAndDatabase(config, logger, (provet, signal, db) => runDaemonCommand(config, logger, db, provet, signal));
+      return withProvetAndDatabase(config, logger, (provet, signal, db) => runDaemonCommand(config, logger, db, provet, signal, failpoints));
     }
     case 'reconcile': {
       const { runReconcile } = await import('./sync/reconcile.js');
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
-        const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal });
+        const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal, failpoints });
         if (outcome.status === 'locked') {
           process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
           return EXIT.locked;

@@ -7,11 +7,11 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/connect.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
-import { crashPointsFrom } from '../sync/crash-points.js';
 import { runReconcile } from '../sync/reconcile.js';
 import { refetchRecords } from '../sync/refetch.js';
 import { runSync } from '../sync/run.js';
-import type { SideRunDependencies } from '../sync/side-run.js';
+import type { RunDependencies } from '../sync/run-lifecycle.js';
+import type { Failpoints } from '../failpoints.js';
 import { HintQueue, RefetchCap } from './hints.js';
 import { DaemonMetrics } from './metrics.js';
 import { checkReadiness, scheduleIntervalSeconds } from './readiness.js';
@@ -20,10 +20,10 @@ import { RunGate } from './run-gate.js';
 import { runDaemon } from './scheduler.js';
 import { startHttpServer } from './server.js';
 
-export async function runDaemonCommand(config: Config, logger: Logger, db: Database, provet: ProvetClient, signal: AbortSignal): Promise<number> {
+export async function runDaemonCommand(config: Config, logger: Logger, db: Database, provet: ProvetClient, signal: AbortSignal, failpoints?: Failpoints): Promise<number> {
   const settings = config.daemon;
   const pageSize = config.provet!.pageSize;
-  const side: SideRunDependencies = { pool: db.pool, schema: db.schema, provet, logger, pageSize, signal };
+  const side: RunDependencies = { pool: db.pool, schema: db.schema, provet, logger, pageSize, signal, ...(failpoints ? { failpoints } : {}) };
   const metrics = new DaemonMetrics({ provet, providerBaseUrl: config.provet!.baseUrl, pool: db.pool, logger });
   const maxRunAgeSeconds = settings.readyMaxRunAgeSeconds ?? 3 * (await scheduleIntervalSeconds(config.sync.schedule));
   const webhook = settings.webhook;
@@ -78,7 +78,7 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
           'poll',
           () =>
             metrics.time('poll', () =>
-              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, crashPoint: crashPointsFrom(config.sync.crashAt) }),
+              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, ...(failpoints ? { failpoints } : {}) }),
             ),
           runSignal,
         ),

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
 import type { PageResult } from '../provet/pages.js';
-import type { CrashPoint } from './crash-points.js';
+import type { FailpointName } from '../failpoints.js';
 
 export class StopRequestedError extends Error {
   readonly code = 'SYNC_STOPPED';
@@ -20,8 +20,17 @@ export interface StreamCounts {
   rejected: number;
 }
 
+export type RunKind = 'full' | 'incremental' | 'reconcile' | 'webhook';
+
+/** What a kind of run found besides the counts, per stream (reconcile's ranges, rows marked deleted). */
+export type Findings = Record<string, number>;
+
+/** A stream's line in sync_runs.streams and in the run's outcome. */
+export type StreamReport = StreamCounts & Findings;
+
 export interface RunContext {
   runId: number;
+  kind: RunKind;
   provet: ProvetClient;
   pool: pg.Pool;
   logger: Logger;
@@ -35,12 +44,18 @@ export interface RunContext {
   /** This machine's clock when the run started (Date.now()). */
   localStartedAt?: number;
   streams: Record<string, StreamCounts>;
-  /** Test-only: where the process may be killed on purpose (see crash-points.ts). */
-  crashPoint: CrashPoint;
+  findings: Record<string, Findings>;
+  /** Test-only: where the process may be killed on purpose (see failpoints.ts). */
+  failpoint: (point: FailpointName) => void;
 }
 
-export function countsFor(ctx: RunContext, stream: string): StreamCounts {
+export function countsFor(ctx: Pick<RunContext, 'streams'>, stream: string): StreamCounts {
   return (ctx.streams[stream] ??= { pages: 0, fetched: 0, written: 0, rejected: 0 });
+}
+
+/** What the run found in `stream` besides the counts; rows marked deleted and brought back start at 0. */
+export function findingsFor(ctx: Pick<RunContext, 'findings'>, stream: string): Findings & { markedDeleted: number; undeleted: number } {
+  return (ctx.findings[stream] ??= { markedDeleted: 0, undeleted: 0 }) as Findings & { markedDeleted: number; undeleted: number };
 }
 
 /** The first response of the run tells Provet's time; later ones are ignored. */

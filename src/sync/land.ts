@@ -37,7 +37,7 @@ export interface LandOptions<Row> {
 }
 
 export async function landPage<Row>(
-  ctx: Pick<RunContext, 'pool' | 'runId' | 'crashPoint'>,
+  ctx: Pick<RunContext, 'pool' | 'runId' | 'failpoint'>,
   options: LandOptions<Row>,
 ): Promise<{ written: number; rejects: Reject[] }> {
   for (let attempt = 1; ; attempt++) {
@@ -50,14 +50,14 @@ export async function landPage<Row>(
 }
 
 async function landPageOnce<Row>(
-  ctx: Pick<RunContext, 'pool' | 'runId' | 'crashPoint'>,
+  ctx: Pick<RunContext, 'pool' | 'runId' | 'failpoint'>,
   options: LandOptions<Row>,
 ): Promise<{ written: number; rejects: Reject[] }> {
   const landed = await withLeasedTransaction(
     ctx.pool,
     ctx.runId,
     async (db) => {
-      ctx.crashPoint('before-upsert');
+      ctx.failpoint('before-upsert');
       const rejects = [...options.rejects];
       let written = 0;
       try {
@@ -77,12 +77,12 @@ async function landPageOnce<Row>(
         }
       }
       await recordRejects(db, ctx.runId, options.stream, rejects);
-      ctx.crashPoint('after-upsert');
+      ctx.failpoint('after-upsert');
       return { written, rejects };
     },
     'SAVEPOINT page',
   );
-  ctx.crashPoint('after-commit');
+  ctx.failpoint('after-commit');
   return landed;
 }
 

@@ -14,9 +14,10 @@
 // (`sync --full` compares every record's content, at the cost of a full read).
 import { mirrorIdCeiling, mirrorLiveIds, mirrorRangeSummary, type RecordTable } from '../db/reconcile.js';
 import { FilterIgnoredError, ProvetApiError } from '../provet/errors.js';
-import { countsFor, noteServerDate, throwIfStopped } from './context.js';
+import { countsFor, findingsFor, noteServerDate, throwIfStopped, type RunContext } from './context.js';
+import { landRecords, markGone } from './record-landing.js';
 import { mapClient, mapPage, mapPatient, type Mapped, type RawJson } from './rows.js';
-import { findingsFor, landRecords, markGone, withSideRun, type SideRunContext, type SideRunDependencies, type SideRunOutcome } from './side-run.js';
+import { withRun, type RunDependencies, type RunOutcome } from './run-lifecycle.js';
 
 /** A differing range with at most this many records upstream is read instead of halved (a few budget units). */
 const READ_THRESHOLD = 200;
@@ -34,10 +35,14 @@ const KINDS: Kind[] = [
   { table: 'patients', path: 'patient/', map: mapPatient },
 ];
 
-export function runReconcile(deps: SideRunDependencies): Promise<SideRunOutcome> {
-  return withSideRun(deps, 'reconcile', async (ctx) => {
-    for (const kind of KINDS) await reconcileKind(ctx, kind);
-  });
+export function runReconcile(deps: RunDependencies): Promise<RunOutcome> {
+  return withRun(
+    deps,
+    () => Promise.resolve({ kind: 'reconcile', plan: KINDS }),
+    async (ctx, kinds) => {
+      for (const kind of kinds) await reconcileKind(ctx, kind);
+    },
+  );
 }
 
 /** Above any id Provet hands out (its ids are 32-bit): a count from here on must be 0. */
@@ -45,7 +50,7 @@ const ID_CEILING = 2_147_483_647;
 /** Far enough ahead of Provet's clock that no record can be modified after it. */
 const FAR_FUTURE = '2999-01-01T00:00:00.000000+00:00';
 
-async function reconcileKind(ctx: SideRunContext, kind: Kind): Promise<void> {
+async function reconcileKind(ctx: RunContext, kind: Kind): Promise<void> {
   countsFor(ctx, kind.table);
   Object.assign(findingsFor(ctx, kind.table), { rangesChecked: 0, rangesDiffering: 0, rangesRead: 0 });
   // Provet answers an unknown filter with the whole list, and a reconcile that believed such
@@ -76,7 +81,7 @@ async function reconcileKind(ctx: SideRunContext, kind: Kind): Promise<void> {
   ctx.logger.info({ stream: kind.table, ...f }, `reconcile ${kind.table}: ${f.rangesChecked} ranges checked, ${f.rangesRead} read, ${f.markedDeleted} marked deleted`);
 }
 
-async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: number, compareModified: boolean): Promise<void> {
+async function checkRange(ctx: RunContext, kind: Kind, from: number, to: number, compareModified: boolean): Promise<void> {
   throwIfStopped(ctx);
   if (from >= to) return;
   const findings = findingsFor(ctx, kind.table);
@@ -100,7 +105,7 @@ async function checkRange(ctx: SideRunContext, kind: Kind, from: number, to: num
 }
 
 /** Records in [from, to) (to null: no upper bound) land; mirror rows Provet did not return are marked deleted. */
-async function readRange(ctx: SideRunContext, kind: Kind, from: number, to: number | null, expected: number): Promise<void> {
+async function readRange(ctx: RunContext, kind: Kind, from: number, to: number | null, expected: number): Promise<void> {
   const findings = findingsFor(ctx, kind.table);
   findings.rangesRead! += 1;
   // The budget charges by page_size asked for, not by records returned: ask for no more than needed.
@@ -123,7 +128,7 @@ async function readRange(ctx: SideRunContext, kind: Kind, from: number, to: numb
   await markGone(ctx, kind.table, live.filter((id) => !seen.has(id)));
 }
 
-async function upstreamCount(ctx: SideRunContext, kind: Kind, filters: Record<string, string | number>): Promise<number> {
+async function upstreamCount(ctx: RunContext, kind: Kind, filters: Record<string, string | number>): Promise<number> {
   const page = await ctx.provet.getPage(kind.path, { ...filters, page_size: 1 }, ctx.signal ? { signal: ctx.signal } : {});
   noteServerDate(ctx, page.serverDate);
   if (!Number.isSafeInteger(page.count)) throw new ProvetApiError('PROVET_BAD_PAGE', `${kind.path}: count is not an integer`);

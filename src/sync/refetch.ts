@@ -4,23 +4,28 @@
 // The hint only says which record to look at; what lands is what Provet answers.
 import type { RecordTable } from '../db/reconcile.js';
 import { isProvetApiError } from '../provet/errors.js';
-import { throwIfStopped } from './context.js';
+import { throwIfStopped, type RunContext } from './context.js';
+import { landRecords, markGone } from './record-landing.js';
 import { mapClient, mapPage, mapPatient, type ClientRow, type PatientRow, type Reject } from './rows.js';
-import { landRecords, markGone, withSideRun, type SideRunContext, type SideRunDependencies, type SideRunOutcome } from './side-run.js';
+import { withRun, type RunDependencies, type RunOutcome } from './run-lifecycle.js';
 
 export interface RecordIds {
   clients: readonly number[];
   patients: readonly number[];
 }
 
-export function refetchRecords(deps: SideRunDependencies, ids: RecordIds): Promise<SideRunOutcome> {
-  return withSideRun(deps, 'webhook', async (ctx) => {
-    await refetchKind(ctx, 'clients', 'client', ids.clients);
-    await refetchKind(ctx, 'patients', 'patient', ids.patients);
-  });
+export function refetchRecords(deps: RunDependencies, ids: RecordIds): Promise<RunOutcome> {
+  return withRun(
+    deps,
+    () => Promise.resolve({ kind: 'webhook', plan: ids }),
+    async (ctx) => {
+      await refetchKind(ctx, 'clients', 'client', ids.clients);
+      await refetchKind(ctx, 'patients', 'patient', ids.patients);
+    },
+  );
 }
 
-async function refetchKind(ctx: SideRunContext, table: RecordTable, path: 'client' | 'patient', ids: readonly number[]): Promise<void> {
+async function refetchKind(ctx: RunContext, table: RecordTable, path: 'client' | 'patient', ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
   const records: unknown[] = [];
   const gone: number[] = [];

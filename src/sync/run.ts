@@ -1,5 +1,6 @@
-// One sync run: take the schema's lock, read the definitions and codelists, then the four
-// documented steps in order, and move each stream's watermark only once all of it has landed.
+// One sync run: read the definitions and codelists, then the four documented steps in order, and
+// move each stream's watermark only once all of it has landed. The lock, the run row and the
+// outcome are the run lifecycle's (run-lifecycle.ts), as for every kind of run.
 //
 // The watermark rules, in one place:
 // - The next run's watermark is Provet's clock at this run's first response (its Date header),
@@ -9,99 +10,53 @@
 // - A stream's watermark is written only after every page of that stream has committed. A run
 //   that fails part-way keeps what landed and leaves the watermark where it was.
 import type pg from 'pg';
-import { advanceWatermark, closeInterruptedRuns, finishRun, readWatermarks, startRun, takeLease, tryAcquireRunLock, withLeasedTransaction, type StreamName } from '../db/state.js';
+import { advanceWatermark, readWatermarks, withLeasedTransaction, type StreamName } from '../db/state.js';
 import type { Logger } from '../log.js';
-import type { ProvetClient, RequestStats } from '../provet/client.js';
-import { rereadPatientsOfFlippedClients } from './patient-rereads.js';
 import { syncClients } from './clients.js';
 import { syncCodelists } from './codelists.js';
-import { StopRequestedError, type RunContext, type StreamCounts } from './context.js';
-import { noCrashPoints, type CrashPoint } from './crash-points.js';
+import type { RunContext } from './context.js';
 import { syncCustomFieldDefinitions } from './custom-fields.js';
+import { rereadPatientsOfFlippedClients } from './patient-rereads.js';
 import { syncPatients } from './patients.js';
+import { withRun, type RunDependencies, type RunOutcome } from './run-lifecycle.js';
 
-export interface SyncDependencies {
-  pool: pg.Pool;
-  schema: string;
-  provet: ProvetClient;
-  logger: Logger;
-  pageSize: number;
+export type { RunOutcome } from './run-lifecycle.js';
+
+export interface SyncDependencies extends RunDependencies {
   lookbackSeconds: number;
-  signal?: AbortSignal;
-  /** Test-only crash points (PROVET_SYNC_CRASH_AT). */
-  crashPoint?: CrashPoint;
 }
 
-export type RunOutcome =
-  | { status: 'locked' }
-  | {
-      status: 'succeeded' | 'partial' | 'failed';
-      runId: number;
-      kind: 'full' | 'incremental';
-      streams: Record<string, StreamCounts>;
-      requests: number;
-      throttled: number;
-      error?: Error;
-      /** The run stopped because it was asked to (SIGTERM), not because something broke. */
-      stopped: boolean;
-    };
-
-export async function runSync(deps: SyncDependencies, options: { full?: boolean } = {}): Promise<RunOutcome> {
-  const lock = await tryAcquireRunLock(deps.pool, deps.schema);
-  if (!lock) {
-    deps.logger.warn({ schema: deps.schema }, 'another provet-sync run holds this schema; nothing done');
-    return { status: 'locked' };
-  }
-  try {
-    return await runLocked(deps, options.full === true);
-  } finally {
-    await lock.release();
-  }
+/** One sync run (full when asked, or when no stream has a watermark yet; else incremental). */
+export function runSync(deps: SyncDependencies, options: { full?: boolean } = {}): Promise<RunOutcome> {
+  return withRun(
+    deps,
+    async (pool) => {
+      const watermarks = await readWatermarks(pool);
+      // A stream without a watermark is read whole (see sinceFor); the run is 'full' when all are.
+      const full = options.full === true || (!watermarks.has('clients') && !watermarks.has('patients'));
+      return { kind: full ? 'full' : 'incremental', plan: watermarks };
+    },
+    (ctx, watermarks) => syncSteps(ctx, deps, watermarks),
+  );
 }
 
-async function runLocked(deps: SyncDependencies, forceFull: boolean): Promise<RunOutcome> {
-  const interrupted = await closeInterruptedRuns(deps.pool);
-  if (interrupted > 0) deps.logger.warn({ runs: interrupted }, 'earlier runs were interrupted; marked failed (what they landed is kept)');
-  const watermarks = await readWatermarks(deps.pool);
-  // A stream without a watermark is read whole (see sinceFor); the run is 'full' when all are.
-  const kind = forceFull || (!watermarks.has('clients') && !watermarks.has('patients')) ? 'full' : 'incremental';
-  const runId = await startRun(deps.pool, kind);
-  await takeLease(deps.pool, runId);
-  const logger = deps.logger.child({ runId });
-  const statsBefore = deps.provet.stats();
-  const ctx: RunContext = {
-    runId,
-    provet: deps.provet,
-    pool: deps.pool,
-    logger,
-    pageSize: deps.pageSize,
-    signal: deps.signal,
-    providerStartedAt: null,
-    localStartedAt: Date.now(),
-    streams: {},
-    crashPoint: deps.crashPoint ?? noCrashPoints,
-  };
-  logger.info({ kind }, `sync run ${runId} started (${kind})`);
-  let error: Error | undefined;
-  try {
-    await syncCustomFieldDefinitions(ctx);
-    const startedAt = providerStartTime(ctx, logger);
-    await syncCodelists(ctx);
-    await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
+async function syncSteps(ctx: RunContext, deps: SyncDependencies, watermarks: Map<string, string>): Promise<void> {
+  const kind = ctx.kind === 'full' ? 'full' : 'incremental';
+  const logger = ctx.logger;
+  await syncCustomFieldDefinitions(ctx);
+  const startedAt = providerStartTime(ctx, logger);
+  await syncCodelists(ctx);
+  await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
 
-    const stepBackMs = await clockStepBack(deps.pool, runId, startedAt, logger);
-    const clientsSince = sinceFor('clients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
-    await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
-    await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
+  const stepBackMs = await clockStepBack(deps.pool, ctx.runId, startedAt, logger);
+  const clientsSince = sinceFor('clients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
+  await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
+  await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
 
-    const patientsSince = sinceFor('patients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
-    await syncPatients(ctx, patientsSince.since);
-    await rereadPatientsOfFlippedClients(ctx);
-    await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
-  } catch (err) {
-    error = err instanceof Error ? err : new Error(String(err));
-  }
-  return finish(deps, ctx, kind, statsBefore, error);
+  const patientsSince = sinceFor('patients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
+  await syncPatients(ctx, patientsSince.since);
+  await rereadPatientsOfFlippedClients(ctx);
+  await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
 }
 
 /** Two clocks read a second apart at best (Date headers have whole seconds), plus request time. */
@@ -190,52 +145,6 @@ async function advanceWatermarks(ctx: RunContext, streams: StreamName[], started
     for (const stream of streams) {
       await advanceWatermark(db, stream, to.toISOString(), ctx.runId, { allowBackwards: repair || steppedBack });
     }
-    ctx.crashPoint('in-watermark');
+    ctx.failpoint('in-watermark');
   });
-}
-
-async function finish(
-  deps: SyncDependencies,
-  ctx: RunContext,
-  kind: 'full' | 'incremental',
-  statsBefore: RequestStats,
-  error: Error | undefined,
-): Promise<RunOutcome> {
-  const stats = deps.provet.stats();
-  const requests = stats.requests - statsBefore.requests;
-  const throttled = stats.throttled - statsBefore.throttled;
-  const totals = Object.values(ctx.streams).reduce(
-    (sum, c) => ({
-      pages: sum.pages + c.pages,
-      fetched: sum.fetched + c.fetched,
-      written: sum.written + c.written,
-      rejected: sum.rejected + c.rejected,
-    }),
-    { pages: 0, fetched: 0, written: 0, rejected: 0 },
-  );
-  // Once asked to stop, the request in flight is aborted too: whatever error that raises is the stop.
-  const stopped = error instanceof StopRequestedError || (error !== undefined && deps.signal?.aborted === true);
-  const status = error ? 'failed' : totals.rejected > 0 ? 'partial' : 'succeeded';
-  try {
-    await finishRun(deps.pool, ctx.runId, {
-      status,
-      providerStartedAt: ctx.providerStartedAt?.toISOString() ?? null,
-      recordsFetched: totals.fetched,
-      recordsWritten: totals.written,
-      recordsRejected: totals.rejected,
-      pages: totals.pages,
-      requests,
-      throttled,
-      streams: ctx.streams,
-      error: error ? error.message : null,
-    });
-  } catch (recordErr) {
-    // The database may be what failed; the run's outcome is still reported to the caller.
-    ctx.logger.error({ err: { message: (recordErr as Error).message } }, 'could not record the run outcome');
-  }
-  const summary = { status, ...totals, requests, throttled };
-  if (error && !stopped) ctx.logger.error({ ...summary, err: { message: error.message, code: (error as { code?: string }).code } }, `sync run ${ctx.runId} failed: ${error.message}`);
-  else if (stopped) ctx.logger.info(summary, `sync run ${ctx.runId} stopped on request; the next run resumes`);
-  else ctx.logger.info(summary, `sync run ${ctx.runId} ${status}: ${totals.written} rows written, ${totals.rejected} rejected, ${requests} requests`);
-  return { status, runId: ctx.runId, kind, streams: ctx.streams, requests, throttled, stopped, ...(error ? { error } : {}) };
 }

@@ -1,8 +1,11 @@
 // SIGKILL at each named point of a run, and at random moments: nothing that landed is lost,
 // nothing is claimed that did not land, and the next run converges.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CRASH_POINTS } from '../../src/sync/crash-points.js';
+import { FAILPOINT_NAMES } from '../../src/failpoints.js';
 import type { Harness } from '../support/harness.js';
+import { runReconcile } from '../../src/sync/reconcile.js';
+import { mirrorDifferences } from '../support/compare.js';
+import { eventually, startDaemon } from '../support/daemon-process.js';
 import { cliEnv, startCli, waitForOutput } from './cli-process.js';
 import { SourceHistory, expectInvariants, startAuditedHarness } from './invariants.js';
 
@@ -31,7 +34,7 @@ function changeClinic(round: number): void {
 }
 
 describe('SIGKILL at a named point', () => {
-  it.each(CRASH_POINTS)('%s: the next run converges and no watermark passed unlanded data', async (point) => {
+  it.each(FAILPOINT_NAMES)('%s: the next run converges and no watermark passed unlanded data', async (point) => {
     // Pages come in order: custom fields, species, breeds, then 50 clients a page. The sixth page
     // is the third of clients; two pages land at once, so by its crash point at least the first
     // page of clients has landed. The third watermark write is the patients' one.
@@ -73,3 +76,59 @@ describe('SIGKILL at random moments', () => {
     await expectInvariants(h, history);
   });
 });
+
+describe('SIGKILL in the other kinds of run', () => {
+  /** Rows of this run kind, in order, as sync_runs holds them. */
+  async function runsOf(kind: string): Promise<{ status: string; error: string | null }[]> {
+    return (await h.db.pool.query<{ status: string; error: string | null }>('SELECT status, error FROM sync_runs WHERE kind = $1 ORDER BY id', [kind])).rows;
+  }
+
+  it('a reconciliation killed after its upsert: the next one repairs the mirror and marks it interrupted', async () => {
+    expect((await h.sync()).status).toBe('succeeded');
+    // Drift for reconciliation to repair: rows lost from the mirror, a client deleted at the source.
+    await h.db.pool.query('DELETE FROM clients WHERE id IN (SELECT id FROM clients ORDER BY id LIMIT 5)');
+    const gone = Number(h.sim.exportState().clients[200]!.id);
+    history.deleteClient(gone);
+    const killed = await startCli(['reconcile'], cliEnv(h, { PROVET_SYNC_CRASH_AT: 'after-upsert@reconcile' })).exited;
+    expect(killed.signal).toBe('SIGKILL');
+    expect(await runsOf('reconcile')).toEqual([{ status: 'running', error: null }]);
+
+    const outcome = await runReconcile({ pool: h.db.pool, schema: h.db.schema, provet: h.provet, logger: h.logger, pageSize: 100 });
+    expect(outcome.status).toBe('succeeded');
+    expect(await runsOf('reconcile')).toEqual([
+      { status: 'failed', error: expect.stringMatching(/interrupted/) as unknown },
+      { status: 'succeeded', error: null },
+    ]);
+    expect(await mirrorDifferences(h.db.pool, h.sim.exportState())).toEqual([]);
+    await expectInvariants(h, history);
+  });
+
+  it('a webhook re-fetch killed before its upsert: the next run lands the change and marks it interrupted', async () => {
+    const secret = 'crash-webhook-secret-0123456789abcdef';
+    const daemon = await startDaemon({
+      ...cliEnv(h),
+      // Only the run at start is scheduled; the failpoint is limited to webhook runs.
+      SYNC_SCHEDULE: '0 0 1 1 *',
+      RECONCILE_SCHEDULE: 'off',
+      WEBHOOK_SECRET: secret,
+      WEBHOOK_DEBOUNCE_SECONDS: '0',
+      PROVET_SYNC_CRASH_AT: 'before-upsert@webhook',
+    });
+    try {
+      await eventually(async () => (await runsOf('full')).some((r) => r.status === 'succeeded'), 30_000, 'the run at start');
+      const id = Number(h.sim.exportState().clients[7]!.id);
+      h.sim.updateClient(id, { lastname: 'Hinted' });
+      history.record('client', [id]);
+      const answer = await fetch(`${daemon.url}/webhooks/provet/${secret}`, { method: 'POST', body: `client_id=${id}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      expect(answer.status).toBe(200);
+      const ended = await daemon.ended;
+      expect(ended.signal).toBe('SIGKILL');
+      expect(await runsOf('webhook')).toEqual([{ status: 'running', error: null }]);
+    } finally {
+      await daemon.stop();
+    }
+    await expectInvariants(h, history);
+    expect(await runsOf('webhook')).toEqual([{ status: 'failed', error: expect.stringMatching(/interrupted/) as unknown }]);
+  });
+});
+

@@ -123,7 +123,7 @@ describe('provet-sync CLI', () => {
     expect(findings.status).toBe('succeeded');
     expect(Object.keys(findings.streams)).toEqual(expect.arrayContaining(['clients', 'patients']));
     const logs = result.stderr.trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
-    expect(logs.map((l) => l.msg)).toContain(`reconcile run ${findings.runId} succeeded`);
+    expect(logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(new RegExp(`^reconcile run ${findings.runId} succeeded: `)));
   });
 
   it('exits 3 and makes no request while another run holds the lock', async () => {

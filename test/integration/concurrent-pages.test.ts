@@ -6,13 +6,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRun, takeLease } from '../../src/db/state.js';
 import { writeClients } from '../../src/sync/clients.js';
-import { noCrashPoints } from '../../src/sync/crash-points.js';
+
 import { landPage } from '../../src/sync/land.js';
 import { mapClient, rawText, type ClientRow } from '../../src/sync/rows.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
-let ctx: { pool: Harness['db']['pool']; runId: number; crashPoint: typeof noCrashPoints; providerStartedAt: Date | null };
+let ctx: { pool: Harness['db']['pool']; runId: number; failpoint: () => void; providerStartedAt: Date | null };
 
 function client(id: number, lastname: string, modified: string, phoneIds: number[] = [id * 10]): ClientRow {
   const phones = phoneIds.map((phoneId) => ({ id: phoneId, number: `+35840${phoneId}`, type_code: 1 }));
@@ -63,7 +63,7 @@ beforeAll(async () => {
   h = await startHarness({ simulator: { clients: 5, seed: 4 } });
   const runId = await startRun(h.db.pool, 'full');
   await takeLease(h.db.pool, runId);
-  ctx = { pool: h.db.pool, runId, crashPoint: noCrashPoints, providerStartedAt: null };
+  ctx = { pool: h.db.pool, runId, failpoint: () => {}, providerStartedAt: null };
 });
 
 afterAll(async () => {

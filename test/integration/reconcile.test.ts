@@ -2,12 +2,12 @@
 // the poll cannot see is repaired, and a mirror that agrees costs a handful of requests.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReconcile } from '../../src/sync/reconcile.js';
-import type { SideRunOutcome } from '../../src/sync/side-run.js';
+import type { RunOutcome } from '../../src/sync/run-lifecycle.js';
 import { expectLanded, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
 
-function reconcile(): Promise<SideRunOutcome> {
+function reconcile(): Promise<RunOutcome> {
   return runReconcile({ pool: h.db.pool, schema: h.db.schema, provet: h.provet, logger: h.logger, pageSize: 100 });
 }
 

@@ -11,6 +11,8 @@ export interface DaemonProcess {
   output(): string;
   /** SIGTERM, then the exit code. */
   stop(): Promise<number | null>;
+  /** Resolves when the process has ended by itself or otherwise, with how. */
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 export function cliEnv(env: Record<string, string>): Record<string, string> {
@@ -20,7 +22,8 @@ export function cliEnv(env: Record<string, string>): Record<string, string> {
 export async function startDaemon(env: Record<string, string>, timeoutMs = 30_000): Promise<DaemonProcess> {
   const child: ChildProcessWithoutNullStreams = spawn(process.execPath, ['--import', 'tsx', CLI, 'daemon'], { env: cliEnv(env), stdio: 'pipe' });
   let output = '';
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = ended.then(({ code }) => code);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start its HTTP server in time:\n${output}`)), timeoutMs);
     const onData = (chunk: Buffer) => {
@@ -40,6 +43,7 @@ export async function startDaemon(env: Record<string, string>, timeoutMs = 30_00
   });
   return {
     url,
+    ended,
     output: () => output,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
