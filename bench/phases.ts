@@ -8,9 +8,9 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { migrateSchema } from '../src/db/migrate.js';
+import { copyPayload } from '../src/db/copy-encoding.js';
 import {
   CLIENT_STAGING,
-  copyPayload,
   directColumns,
   PATIENT_STAGING,
   replaceFieldValues,

@@ -11,9 +11,8 @@
 // replaces a newer one, and re-reading an unchanged record writes nothing.
 // One exception: a stored `modified` later than Provet's own clock now can only come from a
 // clock that has since stepped back; such stamps order nothing, so different content is taken.
-import { finished } from 'node:stream/promises';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import { copyRows, type CopyColumns, type CopyValue } from './copy-encoding.js';
 
 type Db = pg.PoolClient;
 
@@ -23,8 +22,6 @@ type Db = pg.PoolClient;
  */
 export type RawJson = string | Buffer;
 
-/** A value as it goes into a COPY column (a Buffer is UTF-8 text already). */
-type CopyValue = string | number | boolean | Buffer | null | undefined;
 
 export interface ClientUpsertRow {
   id: number;
@@ -143,96 +140,6 @@ export const PATIENT_STAGING: Staging<PatientUpsertRow> = {
     ['raw_json', 'text', (r) => r.rawJson],
   ],
 };
-
-// COPY text format: backslash, tab, newline and carriage return are escaped; \N is NULL.
-const COPY_SPECIAL = /[\\\t\n\r]/;
-const COPY_SPECIALS = /[\\\t\n\r]/g;
-const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
-
-function copyField(value: Exclude<CopyValue, Buffer>): string {
-  if (value === null || value === undefined) return '\\N';
-  if (typeof value === 'string') return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : value;
-  if (typeof value === 'boolean') return value ? 't' : 'f';
-  return String(value);
-}
-
-type CopyColumns<Row> = ReadonlyArray<readonly [name: string, value: (row: Row) => CopyValue]>;
-
-/**
- * The rows as one COPY text payload. A row's text fields are joined into one string and encoded
- * with one write; a Buffer field (raw JSON as sent) is copied in as bytes. (Encoding field by field
- * took half as long again, a native call per field; joining a whole page into one string and
- * encoding that took three times as long, the string has to be flattened first.)
- */
-export function copyPayload<Row>(columns: CopyColumns<Row>, rows: readonly Row[]): Buffer {
-  let buffer: Buffer = Buffer.allocUnsafe(64 * 1024);
-  let length = 0;
-  const last = columns.length - 1;
-  // The text since the last write: the row's fields so far, each with the separator after it.
-  const flush = (text: string, r: number): void => {
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    const needed = length + text.length * 3;
-    if (needed > buffer.length) buffer = grow(buffer, length, needed, r, rows.length);
-    length += buffer.write(text, length);
-  };
-  for (let r = 0; r < rows.length; r++) {
-    const row = rows[r]!;
-    let text = '';
-    for (let c = 0; c <= last; c++) {
-      const value = columns[c]![1](row);
-      const separator = c === last ? '\n' : '\t';
-      if (Buffer.isBuffer(value)) {
-        if (text.length > 0) flush(text, r);
-        // Escaping at most doubles each byte.
-        const needed = length + value.length * 2;
-        if (needed > buffer.length) buffer = grow(buffer, length, needed, r, rows.length);
-        length = copyBytes(value, buffer, length);
-        text = separator;
-      } else {
-        text += copyField(value) + separator;
-      }
-    }
-    flush(text, r);
-  }
-  return buffer.subarray(0, length);
-}
-
-/** A bigger buffer holding the first `length` bytes of `buffer`. */
-function grow(buffer: Buffer, length: number, needed: number, rowsDone: number, rowCount: number): Buffer {
-  // Grown to what the rows so far say the whole page needs, so a page is copied once or twice, not ten times.
-  const expected = rowsDone > 0 ? Math.ceil((length / rowsDone) * rowCount * 1.2) : 0;
-  const grown = Buffer.allocUnsafe(Math.max(buffer.length * 2, needed, expected));
-  buffer.copy(grown, 0, 0, length);
-  return grown;
-}
-
-/** COPY_ESCAPES by byte: the special byte, and the letter that follows the backslash for it. */
-const ESCAPED_BYTE = new Map(Object.entries(COPY_ESCAPES).map(([special, escape]) => [special.charCodeAt(0), escape.charCodeAt(1)]));
-const SPECIAL_BYTES = [...ESCAPED_BYTE.keys()];
-const BACKSLASH = 0x5c;
-
-/** UTF-8 bytes into the payload at `at`, COPY-escaped like copyField's text; returns the new length. */
-function copyBytes(bytes: Buffer, into: Buffer, at: number): number {
-  // Most raw records hold no backslash, and JSON has tabs and line breaks only as layout.
-  if (SPECIAL_BYTES.every((special) => bytes.indexOf(special) === -1)) return at + bytes.copy(into, at);
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    const escaped = ESCAPED_BYTE.get(b);
-    if (escaped === undefined) {
-      into[at++] = b;
-    } else {
-      into[at++] = BACKSLASH;
-      into[at++] = escaped;
-    }
-  }
-  return at;
-}
-
-async function copyRows<Row>(db: Db, table: string, columns: CopyColumns<Row>, rows: readonly Row[]): Promise<void> {
-  const copy = db.query(copyFrom(`COPY ${table} (${columns.map(([name]) => name).join(', ')}) FROM STDIN`));
-  copy.end(copyPayload(columns, rows));
-  await finished(copy);
-}
 
 /**
  * Empties the staging table (creating it on this connection's first use) and COPYs the rows in.

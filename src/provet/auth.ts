@@ -2,7 +2,7 @@
 // legacy static API key. The secret, the token and the Authorization header never
 // enter an error message or a log line.
 import { z } from 'zod';
-import { abortedError } from './budget.js';
+import { abortedError } from './retry.js';
 import { ProvetApiError, safeUrl } from './errors.js';
 
 export type ProvetAuth =

@@ -1,7 +1,8 @@
 // Client-side pacing: a per-endpoint rolling-window budget that mirrors Provet's
-// documented limits, so that a healthy run meets few or no 429s, plus the parsing
-// of `Retry-After` and the backoff schedule used between retries.
+// documented limits, so that a healthy run meets few or no 429s. Waiting between
+// retries (Retry-After, backoff) is retry.ts's.
 import { ProvetApiError } from './errors.js';
+import { abortedError, sleep, type Sleep } from './retry.js';
 
 /**
  * Requests per rolling minute, per endpoint, from the API schema (see
@@ -45,27 +46,6 @@ export function endpointKey(method: string, path: string): string {
 export function requestCost(pageSize: number | undefined): number {
   if (pageSize === undefined || !Number.isFinite(pageSize) || pageSize <= 0) return 1;
   return Math.max(1, Math.ceil(Math.min(pageSize, MAX_PAGE_SIZE) / DEFAULT_PAGE_SIZE));
-}
-
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
-
-/** setTimeout as a promise that rejects with PROVET_ABORTED as soon as `signal` aborts. */
-export const sleep: Sleep = (ms, signal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(abortedError(signal));
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortedError(signal));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, Math.max(0, ms));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
-export function abortedError(signal: AbortSignal | undefined, what = 'request'): ProvetApiError {
-  return new ProvetApiError('PROVET_ABORTED', `${what} aborted`, { cause: signal?.reason });
 }
 
 export interface RateBudgetOptions {
@@ -188,25 +168,4 @@ export class RateBudget {
     }
     return bucket;
   }
-}
-
-/**
- * `Retry-After` in milliseconds: delay-seconds (integer, or decimal as some
- * servers send) or an HTTP date. `serverNow` should be the response's own `Date`
- * so that a skewed local clock does not stretch or cancel the wait. Null when
- * absent or unparseable.
- */
-export function parseRetryAfter(value: string | undefined, serverNow: number): number | null {
-  if (value === undefined) return null;
-  const text = value.trim();
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  if (!/[a-z]/i.test(text)) return null; // e.g. "-5": not a date either
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? null : Math.max(0, at - serverNow);
-}
-
-/** Capped exponential backoff with "equal jitter": between half and all of the step. */
-export function backoffDelay(attempt: number, baseMs: number, capMs: number, random = Math.random): number {
-  const step = Math.min(capMs, baseMs * 2 ** Math.min(attempt, 30));
-  return Math.round(step / 2 + random() * (step / 2));
 }

@@ -2,10 +2,12 @@
 // per-attempt timeouts, retries with capped exponential backoff, `Retry-After`,
 // a per-endpoint rate budget, and strict page envelopes. Knows HTTP only.
 import type { Logger } from 'pino';
-import { Agent, errors as undiciErrors } from 'undici';
+import { Agent } from 'undici';
 import { AuthProvider, type ProvetAuth } from './auth.js';
-import { PROVET_RATE_LIMITS, RateBudget, abortedError, backoffDelay, endpointKey, parseRetryAfter, requestCost, sleep } from './budget.js';
-import { ProvetApiError, headerValue, interpretStatus, safeUrl, where } from './errors.js';
+import { PROVET_RATE_LIMITS, RateBudget, endpointKey, requestCost } from './budget.js';
+import { backoffDelay, sleep } from './retry.js';
+import { ProvetApiError, interpretStatus, safeUrl, where } from './errors.js';
+import { send, type RawResponse } from './transport.js';
 import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
 import { walkList, type IdentifiedPage } from './list-walk.js';
 import { DecoderFailedError, parseBodyInSlices, type RecordDecoder } from './raw-records.js';
@@ -440,102 +442,4 @@ interface ParsedResponse {
   body: unknown;
   decoded: boolean;
   serverDate: Date | null;
-}
-
-interface RawResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: Buffer;
-  serverDate: Date | null;
-  retryAfterMs: number | null;
-}
-
-interface SendRequest {
-  url: URL;
-  method: 'GET' | 'POST';
-  headers: Record<string, string>;
-  body: string | undefined;
-  /** "GET client/ page 3", for messages. */
-  label: string;
-  timeoutMs: number;
-  maxBodyBytes: number;
-  signal: AbortSignal | undefined;
-}
-
-/**
- * One HTTP exchange. The timeout covers headers and the whole body (undici's own
- * timeouts only watch the gaps between chunks, so a trickling body would never
- * end); the body is read with a size cap so an endless one cannot eat memory.
- */
-async function send(agent: Agent, req: SendRequest): Promise<RawResponse> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, req.timeoutMs);
-  const onAbort = (): void => controller.abort();
-  req.signal?.addEventListener('abort', onAbort, { once: true });
-  const details = { url: safeUrl(req.url) };
-  try {
-    if (req.signal?.aborted) throw abortedError(req.signal, req.label);
-    const res = await agent.request({
-      origin: req.url.origin,
-      path: `${req.url.pathname}${req.url.search}`,
-      method: req.method,
-      headers: req.headers,
-      body: req.body ?? null,
-      signal: controller.signal,
-      headersTimeout: req.timeoutMs,
-      bodyTimeout: req.timeoutMs,
-    });
-    const tooLarge = (): ProvetApiError =>
-      new ProvetApiError('PROVET_BODY_TOO_LARGE', `${req.label}: response body exceeds ${req.maxBodyBytes} bytes`, {
-        ...details,
-        status: res.statusCode,
-      });
-    if (Number(headerValue(res.headers, 'content-length') ?? 0) > req.maxBodyBytes) {
-      controller.abort();
-      throw tooLarge();
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > req.maxBodyBytes) {
-        controller.abort();
-        throw tooLarge();
-      }
-      chunks.push(chunk);
-    }
-    const serverDate = parseHttpDate(headerValue(res.headers, 'date'));
-    const retryAfterMs = parseRetryAfter(headerValue(res.headers, 'retry-after'), serverDate?.getTime() ?? Date.now());
-    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), serverDate, retryAfterMs };
-  } catch (err) {
-    if (err instanceof ProvetApiError) throw err;
-    if (req.signal?.aborted) throw abortedError(req.signal, req.label);
-    throw transportError(err, req.label, timedOut, req.timeoutMs, details);
-  } finally {
-    clearTimeout(timer);
-    req.signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-function transportError(err: unknown, label: string, timedOut: boolean, timeoutMs: number, details: { url: string }): ProvetApiError {
-  const timeout =
-    timedOut ||
-    err instanceof undiciErrors.HeadersTimeoutError ||
-    err instanceof undiciErrors.BodyTimeoutError ||
-    err instanceof undiciErrors.ConnectTimeoutError;
-  if (timeout) {
-    return new ProvetApiError('PROVET_TIMEOUT', `${label}: no complete response within ${timeoutMs} ms`, { ...details, retryable: true, cause: err });
-  }
-  const reason = err instanceof Error ? ((err as { code?: string }).code ?? err.message) : String(err);
-  return new ProvetApiError('PROVET_NETWORK', `${label}: ${reason}`, { ...details, retryable: true, cause: err });
-}
-
-function parseHttpDate(value: string | undefined): Date | null {
-  if (value === undefined) return null;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date;
 }

@@ -24,14 +24,14 @@ export function gatewayError(status: number): Reply {
 
 export const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
-export class BodyTooLarge extends Error {}
+export class BodyTooLargeError extends Error {}
 
 export async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge('request body too large');
+    if (size > MAX_BODY_BYTES) throw new BodyTooLargeError('request body too large');
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');

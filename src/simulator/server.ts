@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { matchRoute, type Api } from './api.js';
 import type { Auth } from './auth.js';
 import type { Faults, FaultPlan } from './faults.js';
-import { BodyTooLarge, gatewayError, json, readBody, sendReply, sleep, type Reply } from './http.js';
+import { BodyTooLargeError, gatewayError, json, readBody, sendReply, sleep, type Reply } from './http.js';
 import { retryAfterSeconds, type RateLimiter } from './limits.js';
 import { parsePageSize, DEFAULT_PAGE_SIZE } from './pagination.js';
 import type { SimulatorClock } from './time.js';
@@ -57,7 +57,7 @@ export function requestHandler(parts: FrontParts): (req: IncomingMessage, res: S
     try {
       body = await readBody(req);
     } catch (error) {
-      if (error instanceof BodyTooLarge) await sendReply(res, json(413, { detail: 'Request body too large.' }), parts.clock, NO_FAULTS);
+      if (error instanceof BodyTooLargeError) await sendReply(res, json(413, { detail: 'Request body too large.' }), parts.clock, NO_FAULTS);
       else res.destroy();
       return;
     }

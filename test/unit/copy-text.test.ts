@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { copyPayload } from '../../src/db/mirror.js';
+import { copyPayload } from '../../src/db/copy-encoding.js';
 
 
 type Row = { id: number; text: string | null; flag: boolean | null };

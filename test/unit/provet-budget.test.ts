@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { PROVET_RATE_LIMITS, RateBudget, backoffDelay, endpointKey, parseRetryAfter, requestCost } from '../../src/provet/budget.js';
+import { PROVET_RATE_LIMITS, RateBudget, endpointKey, requestCost } from '../../src/provet/budget.js';
+import { backoffDelay, parseRetryAfter } from '../../src/provet/retry.js';
 import { ProvetApiError } from '../../src/provet/errors.js';
 
 /** A clock that only moves when the budget sleeps, recording every wait. */
