@@ -68,6 +68,8 @@ async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void>
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // `npm run test:unit`: the unit tests need no database, so none is started (the fast loop).
+  if (process.env.PROVET_TEST_UNIT_ONLY === '1') return async () => {};
   const configured = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
   if (configured) {
     project.provide('adminDatabaseUrl', configured);
