@@ -75,8 +75,6 @@ export class ProvetClient {
   private readonly backoffBaseMs: number;
   private readonly backoffCapMs: number;
   private readonly counters: Omit<RequestStats, 'tokenRequests'> = { requests: 0, throttled: 0, retries: 0, byEndpoint: {} };
-  /** Endpoints seen ignoring `id__gt` or `ordering`: their walks go straight to page numbers. */
-  private readonly keysetIgnored = new Set<string>();
   /** `<path> <filter>` pairs a caller found Provet ignoring (see noteIgnoredFilter). */
   private readonly ignoredFilters = new Set<string>();
 
@@ -155,7 +153,8 @@ export class ProvetClient {
     return walkList<unknown>({
       endpoint,
       pageSize,
-      keysetKnownIgnored: this.keysetIgnored.has(endpoint),
+      // A path seen ignoring `id__gt` or `ordering` is walked by page number from then on.
+      keysetKnownIgnored: this.ignoresFilter(path, KEYSET),
       fetchFirst: async (extra, ordinal) => identified(await this.fetchPage(this.resolve(path, { ...base, ...extra }), ordinal, signal, decodeRecord)),
       pagesFrom: async function* (this: ProvetClient, from: number) {
         const first = this.resolve(path, { ...base, ordering: 'id', ...(from > 1 ? { page: from } : {}) });
@@ -171,7 +170,7 @@ export class ProvetClient {
       onFallback: (reason, installation) => {
         if (installation) {
           // Once per endpoint and process: later walks go straight to page numbers.
-          this.keysetIgnored.add(endpoint);
+          this.noteIgnoredFilter(path, KEYSET);
           logger.warn(
             { reason },
             `${reason}; reading ${endpoint} by page number from now on (each walk is checked for records leaving the list meanwhile and read again where they may have been skipped)`,
@@ -423,6 +422,9 @@ export class ProvetClient {
     return stats;
   }
 }
+
+/** The filters a walk by id depends on (`id__gt` and `ordering`), as one entry of noteIgnoredFilter. */
+const KEYSET = 'id__gt/ordering';
 
 /** A walked record: its id as sent beside what the caller's decoder made of it. */
 interface Identified {

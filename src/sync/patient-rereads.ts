@@ -7,6 +7,7 @@ import { clearPatientRereads, pendingPatientRereads, withLeasedTransaction } fro
 import { FilterIgnoredError } from '../provet/errors.js';
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
+import { batchedOrPerClient } from './per-client-fallback.js';
 import { writePatients } from './patients.js';
 import { mapPatient } from './rows.js';
 import { readStream } from './stream.js';
@@ -20,21 +21,15 @@ export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<v
   ctx.logger.info({ clients: pending.length }, 'reading again the patients of clients archived or unarchived');
   for (let i = 0; i < pending.length; i += CLIENTS_PER_REQUEST) {
     const batch = pending.slice(i, i + CLIENTS_PER_REQUEST);
-    let batched = !ctx.provet.ignoresFilter('patient/', 'client__in');
-    if (batched) {
-      try {
-        await rereadBatch(ctx, batch, { client__in: formatInFilter(batch) });
-      } catch (err) {
-        if (!(err instanceof FilterIgnoredError)) throw err;
-        batched = false;
-        // This installation does not honour client__in: fall back to the documented client__is,
-        // a request per client (bounded by the clients queued, not by the size of the list).
-        if (ctx.provet.noteIgnoredFilter('patient/', 'client__in')) {
-          ctx.logger.warn({ reason: err.message }, 'patient/ ignores client__in; reading the patients of each archived or unarchived client with client__is');
-        }
-      }
-    }
-    if (!batched) for (const clientId of batch) await rereadBatch(ctx, [clientId], { client__is: clientId });
+    await batchedOrPerClient(
+      ctx,
+      'patient/',
+      'the patients of each archived or unarchived client',
+      () => rereadBatch(ctx, batch, { client__in: formatInFilter(batch) }),
+      async () => {
+        for (const clientId of batch) await rereadBatch(ctx, [clientId], { client__is: clientId });
+      },
+    );
     await withLeasedTransaction(ctx.pool, ctx.runId, (db) => clearPatientRereads(db, batch));
   }
 }

@@ -6,6 +6,7 @@
 import { FilterIgnoredError } from '../provet/errors.js';
 import { formatInFilter } from '../provet/filters.js';
 import { prefetched, type RunContext } from './context.js';
+import { batchedOrPerClient } from './per-client-fallback.js';
 import { mapPage, mapPhoneNumber, type PhoneNumberRow } from './rows.js';
 
 const CLIENTS_PER_REQUEST = 100;
@@ -21,24 +22,18 @@ export async function fillMissingPhoneNumbers(
   const missing = rows.filter((r) => r.phoneNumbers === null);
   for (let i = 0; i < missing.length; i += CLIENTS_PER_REQUEST) {
     const batch = missing.slice(i, i + CLIENTS_PER_REQUEST);
-    let found: Map<number, PhoneNumberRow[]> | null = null;
-    if (!ctx.provet.ignoresFilter('phonenumber/', 'client__in')) {
-      try {
-        found = await readNumbers(ctx, batch.map((r) => r.id), { client__in: formatInFilter(batch.map((r) => r.id)) }, BATCH_PAGE_SIZE);
-      } catch (err) {
-        if (!(err instanceof FilterIgnoredError)) throw err;
-        if (ctx.provet.noteIgnoredFilter('phonenumber/', 'client__in')) {
-          ctx.logger.warn({ reason: err.message }, 'phonenumber/ ignores client__in; reading the phone numbers of each client sent without them with client__is');
-        }
-      }
-    }
-    if (found === null) {
-      found = new Map();
-      for (const row of batch) {
-        const one = await readNumbers(ctx, [row.id], { client__is: row.id }, ONE_CLIENT_PAGE_SIZE);
-        found.set(row.id, one.get(row.id) ?? []);
-      }
-    }
+    const ids = batch.map((r) => r.id);
+    const found = await batchedOrPerClient(
+      ctx,
+      'phonenumber/',
+      'the phone numbers of each client sent without them',
+      () => readNumbers(ctx, ids, { client__in: formatInFilter(ids) }, BATCH_PAGE_SIZE),
+      async () => {
+        const byClient = new Map<number, PhoneNumberRow[]>();
+        for (const id of ids) byClient.set(id, (await readNumbers(ctx, [id], { client__is: id }, ONE_CLIENT_PAGE_SIZE)).get(id) ?? []);
+        return byClient;
+      },
+    );
     for (const row of batch) row.phoneNumbers = found.get(row.id) ?? [];
   }
 }
