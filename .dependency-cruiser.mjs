@@ -61,7 +61,8 @@ export default {
     },
     {
       name: 'shared-modules-below-everything',
-      comment: 'config.ts, log.ts and the other top-level helpers are imported by provet/ and db/, so they import no layer above those.',
+      comment:
+        'config.ts, log.ts and the other top-level helpers are imported by provet/ and db/, so they import no layer above those.',
       severity: 'error',
       from: { path: '^src/[^/]+[.]ts$', pathNot: '^src/(cli|demo)[.]ts$' },
       to: { path: '^src/(sync/|daemon/|cli[.]ts$|demo[.]ts$)' },
@@ -75,7 +76,8 @@ export default {
     },
     {
       name: 'simulator-imports-no-product',
-      comment: 'The simulator reads the same documents as the product but shares none of its code, so it cannot share its mistakes.',
+      comment:
+        'The simulator reads the same documents as the product but shares none of its code, so it cannot share its mistakes.',
       severity: 'error',
       from: { path: '^src/simulator/' },
       to: { path: '^src/', pathNot: '^src/simulator/' },

@@ -24,7 +24,9 @@ import { parseBody } from '../src/provet/raw-records.js';
 import { collectPage, mapClient, mapPatient } from '../src/sync/rows.js';
 import { startBenchDatabase } from './lib/postgres.js';
 
-const { values } = parseArgs({ options: { clients: { type: 'string', default: '20000' }, pages: { type: 'string', default: '10' } } });
+const { values } = parseArgs({
+  options: { clients: { type: 'string', default: '20000' }, pages: { type: 'string', default: '10' } },
+});
 const pages = Number(values.pages);
 
 const sim = await startSimulator({ clients: Number(values.clients), seed: 1 });
@@ -58,7 +60,11 @@ async function measure(resource: 'client/' | 'patient/'): Promise<Totals> {
   for (let page = 2; page < pages + 2; page++) {
     // Page 1 is skipped: the first requests warm up the simulator and the JIT.
     const body = await timed(t, 'fetch (HTTP, body bytes)', async () => {
-      const res = await http.request({ path: `${new URL(sim.baseUrl).pathname}${resource}?page_size=1000&page=${page}`, method: 'GET', headers: { authorization: `Bearer ${token}` } });
+      const res = await http.request({
+        path: `${new URL(sim.baseUrl).pathname}${resource}?page_size=1000&page=${page}`,
+        method: 'GET',
+        headers: { authorization: `Bearer ${token}` },
+      });
       return Buffer.from(await res.body.arrayBuffer());
     });
     const { value, sent } = await timed(t, 'decode + JSON.parse (parseBody)', () => parseBody(body));
@@ -69,22 +75,59 @@ async function measure(resource: 'client/' | 'patient/'): Promise<Totals> {
       try {
         await client.query('BEGIN');
         if (resource === 'client/') {
-          const { rows } = await once('validate + map (rows.ts)', () => collectPage(records.map((record, i) => mapClient(record, sent?.[i]))));
+          const { rows } = await once('validate + map (rows.ts)', () =>
+            collectPage(records.map((record, i) => mapClient(record, sent?.[i]))),
+          );
           const plain = rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(CLIENT_STAGING), plain));
-          const owned = { phoneNumberIds: rows.flatMap((r) => r.phoneNumbers?.map((n) => n.id) ?? []), fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
-          const { written, ownedKnown } = await timed(t, `SQL upsert clients, ${pass}`, () => upsertClients(client, plain, sim.now().toISOString(), owned));
+          const owned = {
+            phoneNumberIds: rows.flatMap((r) => r.phoneNumbers?.map((n) => n.id) ?? []),
+            fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []),
+          };
+          const { written, ownedKnown } = await timed(t, `SQL upsert clients, ${pass}`, () =>
+            upsertClients(client, plain, sim.now().toISOString(), owned),
+          );
           const changed = rows.filter((r) => written.some((w) => w.id === r.id));
-          await timed(t, `SQL replace phone numbers, ${pass}`, () => replacePhoneNumbers(client, written, changed.flatMap((r) => r.phoneNumbers ?? []), ownedKnown?.phoneNumbers ?? null));
-          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'client', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown?.fieldValues ?? null));
+          await timed(t, `SQL replace phone numbers, ${pass}`, () =>
+            replacePhoneNumbers(
+              client,
+              written,
+              changed.flatMap((r) => r.phoneNumbers ?? []),
+              ownedKnown?.phoneNumbers ?? null,
+            ),
+          );
+          await timed(t, `SQL replace field values, ${pass}`, () =>
+            replaceFieldValues(
+              client,
+              'client',
+              written,
+              changed.flatMap((r) => r.fieldValues ?? []),
+              ownedKnown?.fieldValues ?? null,
+            ),
+          );
         } else {
-          const { rows } = await once('validate + map (rows.ts)', () => collectPage(records.map((record, i) => mapPatient(record, sent?.[i]))));
+          const { rows } = await once('validate + map (rows.ts)', () =>
+            collectPage(records.map((record, i) => mapPatient(record, sent?.[i]))),
+          );
           const plain = rows.map(({ fieldValues: _f, ...row }) => row);
           await once('COPY text encoding (inside upsert)', () => copyPayload(directColumns(PATIENT_STAGING), plain));
-          const owned = { phoneNumberIds: [], fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []) };
-          const { written, ownedKnown } = await timed(t, `SQL upsert patients, ${pass}`, () => upsertPatients(client, plain, sim.now().toISOString(), owned));
+          const owned = {
+            phoneNumberIds: [],
+            fieldValueIds: rows.flatMap((r) => r.fieldValues?.map((v) => v.id) ?? []),
+          };
+          const { written, ownedKnown } = await timed(t, `SQL upsert patients, ${pass}`, () =>
+            upsertPatients(client, plain, sim.now().toISOString(), owned),
+          );
           const changed = rows.filter((r) => written.some((w) => w.id === r.id));
-          await timed(t, `SQL replace field values, ${pass}`, () => replaceFieldValues(client, 'patient', written, changed.flatMap((r) => r.fieldValues ?? []), ownedKnown?.fieldValues ?? null));
+          await timed(t, `SQL replace field values, ${pass}`, () =>
+            replaceFieldValues(
+              client,
+              'patient',
+              written,
+              changed.flatMap((r) => r.fieldValues ?? []),
+              ownedKnown?.fieldValues ?? null,
+            ),
+          );
         }
         await timed(t, `SQL commit, ${pass}`, () => client.query('COMMIT'));
       } finally {

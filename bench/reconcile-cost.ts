@@ -21,9 +21,16 @@ const sim = await startSimulator({ clients, seed: 9 });
 const bench = await startBenchDatabase();
 const schema = 'reconcile_cost';
 await bench.dropSchema(schema);
-const db = await openDatabase({ url: bench.url, schema, connectDeadlineMs: 10_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } }, logger);
+const db = await openDatabase(
+  { url: bench.url, schema, connectDeadlineMs: 10_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
+  logger,
+);
 await migrateSchema(db.pool, schema, logger);
-const provet = new ProvetClient({ baseUrl: sim.baseUrl, auth: { kind: 'oauth', clientId: sim.clientId, clientSecret: sim.clientSecret, tokenUrl: sim.tokenUrl }, logger });
+const provet = new ProvetClient({
+  baseUrl: sim.baseUrl,
+  auth: { kind: 'oauth', clientId: sim.clientId, clientSecret: sim.clientSecret, tokenUrl: sim.tokenUrl },
+  logger,
+});
 const deps = { pool: db.pool, schema, provet, logger, pageSize: 1000 };
 
 /** Budget units spent on the two list endpoints while `work` runs. */

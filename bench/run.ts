@@ -44,10 +44,12 @@ const plan = {
   profile: values['no-profile'] !== true,
 };
 const only = new Set((values.only ?? '1,2,3,4,5').split(',').map((s) => s.trim()));
-const out = values.out ?? fileURLToPath(new URL(quick ? './results/quick.json' : './results/latest.json', import.meta.url));
+const out =
+  values.out ?? fileURLToPath(new URL(quick ? './results/quick.json' : './results/latest.json', import.meta.url));
 
 const started = performance.now();
-const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+const log = (message: string) =>
+  process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 const workDir = await mkdtemp(join(tmpdir(), 'provet-bench-work-'));
 const db = await startBenchDatabase();
 log(`PostgreSQL ${db.version}: ${db.description}; logs in ${workDir}`);
@@ -90,7 +92,9 @@ try {
   if (!failed) await rm(workDir, { recursive: true, force: true });
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(`\n${formatTable(rows)}\n\n`);
-  process.stdout.write(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, ${machine.os}, node ${machine.node}, PostgreSQL ${machine.postgres}\n`);
+  process.stdout.write(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB, ${machine.os}, node ${machine.node}, PostgreSQL ${machine.postgres}\n`,
+  );
   process.stdout.write(`bench ${plan.mode} took ${seconds.toFixed(0)} s\n`);
   if (!failed) {
     await writeResults(out, {

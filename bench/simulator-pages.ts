@@ -32,14 +32,17 @@ interface Running {
 function startChild(args: string[]): Promise<Running> {
   const code = `import(${JSON.stringify(cliModule)}).then((m) => m.runSimulateCommand(${JSON.stringify(args)}))`;
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       out += chunk;
       const base = /export PROVET_BASE_URL=(\S+)/.exec(out)?.[1];
-      if (base && out.includes('Serving until')) resolve({ child, baseUrl: base, startupMs: performance.now() - started });
+      if (base && out.includes('Serving until'))
+        resolve({ child, baseUrl: base, startupMs: performance.now() - started });
     });
     child.once('exit', (code) => reject(new Error(`simulator exited with ${String(code)} before serving:\n${out}`)));
   });
@@ -79,7 +82,14 @@ interface Totals {
 }
 
 /** Reads every page of a list at page_size 1000, `connections` pages in flight at a time. */
-async function readAll(pool: Pool, basePath: string, resource: string, token: string, connections: number, filter = ''): Promise<Totals> {
+async function readAll(
+  pool: Pool,
+  basePath: string,
+  resource: string,
+  token: string,
+  connections: number,
+  filter = '',
+): Promise<Totals> {
   const headers = { authorization: `Bearer ${token}` };
   const first = await pool.request({ path: `${basePath}${resource}?${filter}page_size=1000`, method: 'GET', headers });
   const envelope = (await first.body.json()) as { count: number; num_pages: number };
@@ -91,7 +101,11 @@ async function readAll(pool: Pool, basePath: string, resource: string, token: st
     while (next <= envelope.num_pages) {
       const page = next++;
       const t0 = performance.now();
-      const res = await pool.request({ path: `${basePath}${resource}?${filter}page_size=1000&page=${page}`, method: 'GET', headers });
+      const res = await pool.request({
+        path: `${basePath}${resource}?${filter}page_size=1000&page=${page}`,
+        method: 'GET',
+        headers,
+      });
       if (res.statusCode !== 200) throw new Error(`${resource} page ${page}: ${res.statusCode}`);
       for await (const chunk of res.body) bytes += (chunk as Buffer).length;
       slowestMs = Math.max(slowestMs, performance.now() - t0);
@@ -116,14 +130,19 @@ async function pageSpeed(clients: number, connections: number): Promise<void> {
     const url = new URL(sim.baseUrl);
     const pool = new Pool(url.origin, { connections, pipelining: 1 });
     const token = await bearer(sim.baseUrl);
-    console.log(`simulator with ${clients} clients started in ${(sim.startupMs / 1000).toFixed(1)} s; ${connections} keep-alive connection(s)`);
+    console.log(
+      `simulator with ${clients} clients started in ${(sim.startupMs / 1000).toFixed(1)} s; ${connections} keep-alive connection(s)`,
+    );
     // The first pass includes the JIT warming up; a long-running simulator serves like the second.
     report('clients', await readAll(pool, url.pathname, 'client/', token, connections));
     report('patients', await readAll(pool, url.pathname, 'patient/', token, connections));
     report('clients²', await readAll(pool, url.pathname, 'client/', token, connections));
     report('patients²', await readAll(pool, url.pathname, 'patient/', token, connections));
     // A sync's delta query scans the typed arrays once, then pages come from the cached result.
-    report('delta', await readAll(pool, url.pathname, 'patient/', token, connections, 'modified__gte=2024-01-01T00:00:00%2B02:00&'));
+    report(
+      'delta',
+      await readAll(pool, url.pathname, 'patient/', token, connections, 'modified__gte=2024-01-01T00:00:00%2B02:00&'),
+    );
     console.log(`simulator RSS after reading: ${rssMb(sim.child.pid!)?.toFixed(0) ?? 'n/a'} MB`);
     await pool.close();
   } finally {
@@ -139,7 +158,11 @@ async function bigStartup(clients: number): Promise<void> {
     const token = await bearer(sim.baseUrl);
     const rssBefore = rssMb(sim.child.pid!);
     const t0 = performance.now();
-    const res = await pool.request({ path: `${url.pathname}client/?page_size=1000&page=900&modified__gte=2023-01-01T00:00:00%2B02:00`, method: 'GET', headers: { authorization: `Bearer ${token}` } });
+    const res = await pool.request({
+      path: `${url.pathname}client/?page_size=1000&page=900&modified__gte=2023-01-01T00:00:00%2B02:00`,
+      method: 'GET',
+      headers: { authorization: `Bearer ${token}` },
+    });
     await res.body.text();
     const filteredMs = performance.now() - t0;
     console.log(

@@ -67,7 +67,12 @@ export function buildProvetClient(config: ProvetConfig, logger: Logger): ProvetC
  * `writesMirror: false` for commands that only read or grant (status, grant-reader): they do not
  * need the privileges the sync's writes do.
  */
-async function withDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>, options: { writesMirror?: boolean } = {}): Promise<T> {
+async function withDatabase<T>(
+  config: Config,
+  logger: Logger,
+  fn: (db: Database) => Promise<T>,
+  options: { writesMirror?: boolean } = {},
+): Promise<T> {
   const db = await openDatabase(config.database, logger);
   try {
     if (db.publicUrl) logger.info({ database: db.publicUrl }, `embedded PostgreSQL ready: psql ${db.publicUrl}`);
@@ -131,7 +136,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const flags = parseFlags(command, rest);
-  const config = loadConfig(process.env, { needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile', command });
+  const config = loadConfig(process.env, {
+    needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile',
+    command,
+  });
   // Test-only failpoints (PROVET_SYNC_CRASH_AT, checked by loadConfig): kept out of Config.
   const failpoints = failpointsFrom(readFailpointSpec(process.env));
   // The demo speaks to a person: only warnings and errors as log lines, unless asked for more.
@@ -147,57 +155,101 @@ async function main(argv: string[]): Promise<number> {
         return Promise.resolve(EXIT.ok);
       });
     case 'status':
-      return withDatabase(config, logger, async (db) => {
-        const [{ readStatus }, { formatStatus }] = await Promise.all([import('./db/status.js'), import('./status-format.js')]);
-        const status = await readStatus(db.pool, db.schema);
-        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
-        return EXIT.ok;
-      }, { writesMirror: false });
+      return withDatabase(
+        config,
+        logger,
+        async (db) => {
+          const [{ readStatus }, { formatStatus }] = await Promise.all([
+            import('./db/status.js'),
+            import('./status-format.js'),
+          ]);
+          const status = await readStatus(db.pool, db.schema);
+          process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+          return EXIT.ok;
+        },
+        { writesMirror: false },
+      );
     case 'sync': {
       const { runSync } = await import('./sync/run.js');
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
         const outcome = await runSync(
-          { pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal, failpoints },
+          {
+            pool: db.pool,
+            schema: db.schema,
+            provet,
+            logger,
+            pageSize: config.provet!.pageSize,
+            lookbackSeconds: config.sync.lookbackSeconds,
+            signal,
+            failpoints,
+          },
           { full: flags.full },
         );
-        if (outcome.status === 'failed' && !outcome.stopped) process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
-        if (outcome.status === 'locked') process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+        if (outcome.status === 'failed' && !outcome.stopped)
+          process.stderr.write(`provet-sync: sync failed: ${outcome.error?.message}\n`);
+        if (outcome.status === 'locked')
+          process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
         return exitCodeOf(outcome);
       });
     }
     case 'daemon': {
       const { runDaemonCommand } = await import('./daemon/command.js');
-      return withProvetAndDatabase(config, logger, (provet, signal, db) => runDaemonCommand(config, logger, db, provet, signal, failpoints));
+      return withProvetAndDatabase(config, logger, (provet, signal, db) =>
+        runDaemonCommand(config, logger, db, provet, signal, failpoints),
+      );
     }
     case 'reconcile': {
       const { runReconcile } = await import('./sync/reconcile.js');
       return withProvetAndDatabase(config, logger, async (provet, signal, db) => {
-        const outcome = await runReconcile({ pool: db.pool, schema: db.schema, provet, logger, pageSize: config.provet!.pageSize, signal, failpoints });
+        const outcome = await runReconcile({
+          pool: db.pool,
+          schema: db.schema,
+          provet,
+          logger,
+          pageSize: config.provet!.pageSize,
+          signal,
+          failpoints,
+        });
         if (outcome.status === 'locked') {
           process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
           return EXIT.locked;
         }
-        process.stdout.write(`${JSON.stringify({ runId: outcome.runId, status: outcome.status, requests: outcome.requests, streams: outcome.streams })}\n`);
-        if (outcome.status === 'failed') process.stderr.write(`provet-sync: reconcile failed: ${outcome.error?.message}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ runId: outcome.runId, status: outcome.status, requests: outcome.requests, streams: outcome.streams })}\n`,
+        );
+        if (outcome.status === 'failed')
+          process.stderr.write(`provet-sync: reconcile failed: ${outcome.error?.message}\n`);
         return outcome.status === 'failed' ? EXIT.failed : EXIT.ok;
       });
     }
     case 'grant-reader': {
       const { grantReader, ROLE_NAME } = await import('./db/roles.js');
       const role = flags.positionals[0]!;
-      if (!ROLE_NAME.test(role)) throw new UsageError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
-      return withDatabase(config, logger, async (db) => {
-        const { created } = await grantReader(db.pool, db.schema, role);
-        process.stdout.write(
-          `${created ? 'created role' : 'role'} ${role} (NOLOGIN) may now read the mirror in schema ${db.schema}.\n` +
-            `Log in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n`,
-        );
-        return EXIT.ok;
-      }, { writesMirror: false });
+      if (!ROLE_NAME.test(role))
+        throw new UsageError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+      return withDatabase(
+        config,
+        logger,
+        async (db) => {
+          const { created } = await grantReader(db.pool, db.schema, role);
+          process.stdout.write(
+            `${created ? 'created role' : 'role'} ${role} (NOLOGIN) may now read the mirror in schema ${db.schema}.\n` +
+              `Log in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n`,
+          );
+          return EXIT.ok;
+        },
+        { writesMirror: false },
+      );
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
-      return runDemo({ config, logger, buildProvetClient, out: process.stdout, serve: flags.serve ? nextStopSignal : undefined });
+      return runDemo({
+        config,
+        logger,
+        buildProvetClient,
+        out: process.stdout,
+        serve: flags.serve ? nextStopSignal : undefined,
+      });
     }
     default:
       throw new UsageError(`unknown command '${command}'`);
@@ -217,22 +269,40 @@ function nextStopSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-function parseFlags(command: string, args: string[]): { full: boolean; json: boolean; serve: boolean; positionals: string[] } {
-  const allowed: Record<string, string[]> = { sync: ['full'], status: ['json'], daemon: [], migrate: [], demo: ['serve'], reconcile: [], 'grant-reader': [] };
+function parseFlags(
+  command: string,
+  args: string[],
+): { full: boolean; json: boolean; serve: boolean; positionals: string[] } {
+  const allowed: Record<string, string[]> = {
+    sync: ['full'],
+    status: ['json'],
+    daemon: [],
+    migrate: [],
+    demo: ['serve'],
+    reconcile: [],
+    'grant-reader': [],
+  };
   try {
     const { values, positionals } = parseArgs({
       args,
-      options: { full: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, serve: { type: 'boolean', default: false } },
+      options: {
+        full: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        serve: { type: 'boolean', default: false },
+      },
       strict: true,
       allowPositionals: true,
     });
     for (const flag of ['full', 'json', 'serve'] as const) {
-      if (values[flag] && !(allowed[command] ?? []).includes(flag)) throw new UsageError(`--${flag} does not apply to '${command}'`);
+      if (values[flag] && !(allowed[command] ?? []).includes(flag))
+        throw new UsageError(`--${flag} does not apply to '${command}'`);
     }
     // Only grant-reader takes an argument: the role's name.
     const wanted = command === 'grant-reader' ? 1 : 0;
     if (positionals.length !== wanted) {
-      throw new UsageError(wanted ? `'${command}' takes exactly one role name` : `unexpected argument '${positionals[0]}'`);
+      throw new UsageError(
+        wanted ? `'${command}' takes exactly one role name` : `unexpected argument '${positionals[0]}'`,
+      );
     }
     return { full: values.full === true, json: values.json === true, serve: values.serve === true, positionals };
   } catch (err) {

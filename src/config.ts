@@ -69,24 +69,34 @@ function setting<T>(expected: string, parse: (text: string) => T | undefined) {
 
 /** 604800 -> " (7 days)": the bounds of a duration, readable. */
 function span(seconds: number): string {
-  for (const [unit, size] of [['day', 86400], ['hour', 3600], ['minute', 60]] as const) {
+  for (const [unit, size] of [
+    ['day', 86400],
+    ['hour', 3600],
+    ['minute', 60],
+  ] as const) {
     if (seconds >= size && seconds % size === 0) return ` (${seconds / size} ${unit}${seconds === size ? '' : 's'})`;
   }
   return '';
 }
 
 const integer = (min: number, max: number, unit?: string) =>
-  setting(`a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}${unit === 'seconds' ? span(max) : ''}`, (text) => {
-    const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
-    return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
-  });
+  setting(
+    `a whole number${unit ? ` of ${unit}` : ''} from ${min} to ${max}${unit === 'seconds' ? span(max) : ''}`,
+    (text) => {
+      const n = /^[+-]?\d+$/.test(text) ? Number(text) : NaN;
+      return Number.isSafeInteger(n) && n >= min && n <= max ? n : undefined;
+    },
+  );
 
 /** Seconds, fractions allowed; `above`: the lower bound itself is not allowed (a timeout of 0). */
 const seconds = (min: number, max: number, { above = false } = {}) =>
-  setting(`a number of seconds ${above ? `greater than ${min} and at most` : `from ${min} to`} ${max}${span(max)}`, (text) => {
-    const n = /^\+?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : NaN;
-    return n >= min && n <= max && (!above || n > min) ? n : undefined;
-  });
+  setting(
+    `a number of seconds ${above ? `greater than ${min} and at most` : `from ${min} to`} ${max}${span(max)}`,
+    (text) => {
+      const n = /^\+?(\d+\.?\d*|\.\d+)$/.test(text) ? Number(text) : NaN;
+      return n >= min && n <= max && (!above || n > min) ? n : undefined;
+    },
+  );
 const positiveSeconds = (max: number) => seconds(0, max, { above: true });
 
 const httpUrl = (what: string) =>
@@ -96,14 +106,16 @@ const httpUrl = (what: string) =>
   });
 
 const cron = (orOff = false) =>
-  setting(`a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *"${orOff ? ", or 'off'" : ''}`, (text) =>
-    (orOff && text === 'off') || isValidCron(text) ? text : undefined,
+  setting(
+    `a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *"${orOff ? ", or 'off'" : ''}`,
+    (text) => ((orOff && text === 'off') || isValidCron(text) ? text : undefined),
   );
 
 const oneOf = <const T extends readonly string[]>(values: T) =>
   setting(`one of ${values.join(', ')}`, (text) => values.find((v): v is T[number] => v === text.toLowerCase()));
 
-const matching = (pattern: RegExp, expected: string) => setting(expected, (text) => (pattern.test(text) ? text : undefined));
+const matching = (pattern: RegExp, expected: string) =>
+  setting(expected, (text) => (pattern.test(text) ? text : undefined));
 
 const schema = z.object({
   // The Provet API root, e.g. https://provetcloud.com/1234/api/0.1/
@@ -165,7 +177,10 @@ const schema = z.object({
   // /readyz fails when a run has been 'running' longer than this (stuck).
   READY_MAX_RUNNING_SECONDS: positiveSeconds(7 * 24 * 3600).default(3600),
   // Enables POST /webhooks/provet/<WEBHOOK_SECRET>; unset, the endpoint does not exist. It sits in a URL path.
-  WEBHOOK_SECRET: matching(/^[A-Za-z0-9._~-]{24,256}$/, '24 to 256 URL-safe characters (letters, digits, . _ ~ -)').optional(),
+  WEBHOOK_SECRET: matching(
+    /^[A-Za-z0-9._~-]{24,256}$/,
+    '24 to 256 URL-safe characters (letters, digits, . _ ~ -)',
+  ).optional(),
   // Webhook bodies larger than this are refused with 413 (Provet sends a type and an id).
   WEBHOOK_MAX_BODY_BYTES: integer(64, 1024 * 1024, 'bytes').default(8192),
   // Hints are collected this long before a re-fetch run, so a burst for one record costs one fetch.
@@ -182,8 +197,7 @@ const schema = z.object({
 export type Settings = z.infer<typeof schema>;
 
 export type ProvetAuthConfig =
-  | { kind: 'oauth'; clientId: string; clientSecret: string; tokenUrl: string }
-  | { kind: 'token'; token: string };
+  { kind: 'oauth'; clientId: string; clientSecret: string; tokenUrl: string } | { kind: 'token'; token: string };
 
 export interface ProvetConfig {
   baseUrl: string;
@@ -260,7 +274,10 @@ function readRawSettings(env: Env): RawSettings {
         text = readFileSync(file, 'utf8').trim();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        raw.unusable.set(name, `${name}_FILE: expected a readable file holding ${name}, got ${file}, which cannot be read (${code}: ${FILE_ERRORS[code] ?? (err as Error).message})`);
+        raw.unusable.set(
+          name,
+          `${name}_FILE: expected a readable file holding ${name}, got ${file}, which cannot be read (${code}: ${FILE_ERRORS[code] ?? (err as Error).message})`,
+        );
         continue;
       }
       if (text === '') {
@@ -281,7 +298,9 @@ function wrongValue(name: SettingName, text: string, fromFile: boolean, issue: z
   // The helpers above word `expected`; a bare zod check would only have zod's own message.
   const expected = issue?.code === 'custom' ? issue.message : `a valid value (${issue?.message ?? 'refused'})`;
   const secret = (SECRET_SETTINGS as readonly string[]).includes(name);
-  const got = secret ? 'a value that is not shown (a secret)' : JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
+  const got = secret
+    ? 'a value that is not shown (a secret)'
+    : JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text);
   return `${name}: expected ${expected}, got ${got}${fromFile ? ` (read from ${name}_FILE)` : ''}`;
 }
 
@@ -332,7 +351,11 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       url: s.DATABASE_URL,
       schema: s.PROVET_DB_SCHEMA,
       connectDeadlineMs: s.DATABASE_CONNECT_DEADLINE_SECONDS * 1000,
-      embedded: { dataDir: s.EMBEDDED_PG_DIR, dataDirChosen: raw.EMBEDDED_PG_DIR !== undefined, port: s.EMBEDDED_PG_PORT },
+      embedded: {
+        dataDir: s.EMBEDDED_PG_DIR,
+        dataDirChosen: raw.EMBEDDED_PG_DIR !== undefined,
+        port: s.EMBEDDED_PG_PORT,
+      },
     },
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
     daemon: {
@@ -361,26 +384,43 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
  * command talks to Provet (or when PROVET_BASE_URL is set at all). `s` holds the settings that
  * parsed; `given` says which were set, valid or not.
  */
-function checkProvetSettings(s: Partial<Settings>, given: (name: SettingName) => boolean, options: LoadOptions, problems: string[]): void {
+function checkProvetSettings(
+  s: Partial<Settings>,
+  given: (name: SettingName) => boolean,
+  options: LoadOptions,
+  problems: string[],
+): void {
   if (!options.needsProvet && !given('PROVET_BASE_URL')) return;
   const by = options.command ? ` by '${options.command}'` : '';
   if (!given('PROVET_BASE_URL')) {
-    problems.push(`PROVET_BASE_URL: required${by} but not set; expected the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/`);
+    problems.push(
+      `PROVET_BASE_URL: required${by} but not set; expected the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/`,
+    );
   }
   const oauth = given('PROVET_CLIENT_ID') || given('PROVET_CLIENT_SECRET');
   if (oauth && given('PROVET_API_TOKEN')) {
-    problems.push('PROVET_API_TOKEN and PROVET_CLIENT_ID/PROVET_CLIENT_SECRET are both set; choose one way to authenticate');
+    problems.push(
+      'PROVET_API_TOKEN and PROVET_CLIENT_ID/PROVET_CLIENT_SECRET are both set; choose one way to authenticate',
+    );
   } else if (oauth) {
-    if (!given('PROVET_CLIENT_ID')) problems.push('PROVET_CLIENT_ID: required with PROVET_CLIENT_SECRET (OAuth2 needs both) but not set');
-    if (!given('PROVET_CLIENT_SECRET')) problems.push('PROVET_CLIENT_SECRET: required with PROVET_CLIENT_ID (OAuth2 needs both) but not set');
-    if (!given('PROVET_TOKEN_URL') && s.PROVET_BASE_URL !== undefined && deriveTokenUrl(s.PROVET_BASE_URL) === undefined) {
+    if (!given('PROVET_CLIENT_ID'))
+      problems.push('PROVET_CLIENT_ID: required with PROVET_CLIENT_SECRET (OAuth2 needs both) but not set');
+    if (!given('PROVET_CLIENT_SECRET'))
+      problems.push('PROVET_CLIENT_SECRET: required with PROVET_CLIENT_ID (OAuth2 needs both) but not set');
+    if (
+      !given('PROVET_TOKEN_URL') &&
+      s.PROVET_BASE_URL !== undefined &&
+      deriveTokenUrl(s.PROVET_BASE_URL) === undefined
+    ) {
       problems.push(
         'PROVET_TOKEN_URL: required but not set, since PROVET_BASE_URL does not end in /<provet_id>/api/0.1/ to derive it from; ' +
           'expected the OAuth2 token endpoint, e.g. https://provetcloud.com/1234/oauth2/token/',
       );
     }
   } else if (!given('PROVET_API_TOKEN')) {
-    problems.push(`credentials: required${by} but none is set; expected PROVET_CLIENT_ID and PROVET_CLIENT_SECRET (OAuth2), or PROVET_API_TOKEN (legacy static key)`);
+    problems.push(
+      `credentials: required${by} but none is set; expected PROVET_CLIENT_ID and PROVET_CLIENT_SECRET (OAuth2), or PROVET_API_TOKEN (legacy static key)`,
+    );
   }
 }
 
@@ -392,7 +432,8 @@ function buildProvetConfig(s: Settings): ProvetConfig | undefined {
     auth = { kind: 'token', token: s.PROVET_API_TOKEN };
   } else {
     const tokenUrl = s.PROVET_TOKEN_URL ?? deriveTokenUrl(s.PROVET_BASE_URL);
-    if (s.PROVET_CLIENT_ID === undefined || s.PROVET_CLIENT_SECRET === undefined || tokenUrl === undefined) return undefined; // reported
+    if (s.PROVET_CLIENT_ID === undefined || s.PROVET_CLIENT_SECRET === undefined || tokenUrl === undefined)
+      return undefined; // reported
     auth = { kind: 'oauth', clientId: s.PROVET_CLIENT_ID, clientSecret: s.PROVET_CLIENT_SECRET, tokenUrl };
   }
   return {

@@ -52,7 +52,14 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
     say(`2. Mirror database: ${db.publicUrl ?? db.description}, schema ${DEMO_SCHEMA} (recreated for the demo)`);
     await db.pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(DEMO_SCHEMA)} CASCADE`);
     await migrateSchema(db.pool, DEMO_SCHEMA, logger);
-    const deps = { pool: db.pool, schema: DEMO_SCHEMA, provet, logger, pageSize: 1000, lookbackSeconds: config.sync.lookbackSeconds };
+    const deps = {
+      pool: db.pool,
+      schema: DEMO_SCHEMA,
+      provet,
+      logger,
+      pageSize: 1000,
+      lookbackSeconds: config.sync.lookbackSeconds,
+    };
 
     let started = Date.now();
     const full = await runSync(deps);
@@ -78,7 +85,12 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
     say('6. The changed records, as an analyst would query them:');
     say();
     say(`   SET search_path TO ${DEMO_SCHEMA};`);
-    say(`   ${query.replace('$1', `'{${changes.clientIds.join(',')}}'`).replace('$2', `'{${changes.patientIds.join(',')}}'`).replace(/\n/g, '\n   ')};`);
+    say(
+      `   ${query
+        .replace('$1', `'{${changes.clientIds.join(',')}}'`)
+        .replace('$2', `'{${changes.patientIds.join(',')}}'`)
+        .replace(/\n/g, '\n   ')};`,
+    );
     say();
     say(formatRows(result.rows as Record<string, unknown>[]).replace(/^/gm, '   '));
     say();
@@ -95,7 +107,8 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
     }
     // Listening for the stop signal before saying how to connect: a signal sent on reading that is not missed.
     const stopped = serve();
-    for (const line of serveInstructions(db.publicUrl ?? config.database.url!, db.publicUrl !== undefined, sim)) say(line);
+    for (const line of serveInstructions(db.publicUrl ?? config.database.url!, db.publicUrl !== undefined, sim))
+      say(line);
     const signal = await stopped;
     say();
     say(
@@ -112,7 +125,11 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
 }
 
 /** How to reach the mirror (and the simulated clinic) while the demo serves: never a password. */
-function serveInstructions(url: string, embedded: boolean, sim: { baseUrl: string; clientId: string; clientSecret: string }): string[] {
+function serveInstructions(
+  url: string,
+  embedded: boolean,
+  sim: { baseUrl: string; clientId: string; clientSecret: string },
+): string[] {
   const u = new URL(url);
   const host = u.hostname;
   const port = u.port || '5432';
@@ -128,7 +145,9 @@ function serveInstructions(url: string, embedded: boolean, sim: { baseUrl: strin
     '   Metabase:  Admin → Databases → Add → PostgreSQL, with',
     `              host ${host}, port ${port}, database name ${database}, username ${user}, password ${password},`,
     `              and under "Schemas", "Only these…": ${DEMO_SCHEMA}`,
-    ...(embedded ? [`              (the embedded PostgreSQL listens on ${host} only: Metabase must run on this machine)`] : []),
+    ...(embedded
+      ? [`              (the embedded PostgreSQL listens on ${host} only: Metabase must run on this machine)`]
+      : []),
     `   Provet API (simulated): ${sim.baseUrl}   OAuth2 client ${sim.clientId}, secret ${sim.clientSecret}`,
     `   Sync again:  PROVET_BASE_URL=${sim.baseUrl} PROVET_CLIENT_ID=${sim.clientId} PROVET_CLIENT_SECRET=${sim.clientSecret} \\`,
     `                PROVET_DB_SCHEMA=${DEMO_SCHEMA}${embedded ? ` DATABASE_URL=${psqlUrl}` : ''} npx provet-sync sync`,
@@ -149,12 +168,16 @@ function makeClinicChanges(sim: DemoSimulator): ClinicChanges {
   const state = sim.exportState();
   const num = (v: unknown) => Number(v);
   const activeClients = state.clients.filter((c) => c.archived === false);
-  const livingPatients = state.patients.filter((p) => p.archived === false && (p.deceased === null || p.deceased === ''));
+  const livingPatients = state.patients.filter(
+    (p) => p.archived === false && (p.deceased === null || p.deceased === ''),
+  );
   const edited = activeClients[0]!;
   const archived = activeClients[1]!;
   const others = livingPatients.filter((p) => p.client !== archived.url);
   const deceased = others[0]!;
-  const patientField = state.customFields.find((f) => String(f.model).toLowerCase().includes('patient') && f.type === 'text');
+  const patientField = state.customFields.find(
+    (f) => String(f.model).toLowerCase().includes('patient') && f.type === 'text',
+  );
   const today = sim.now().toISOString().slice(0, 10);
 
   sim.updateClient(num(edited.id), { email: 'new.address@example.com' });
@@ -171,18 +194,24 @@ function makeClinicChanges(sim: DemoSimulator): ClinicChanges {
     sim.updatePatient(num(target.id), {
       fields_rel: [{ field_id: num(patientField.id), value: 'Seen in the demo' }],
     });
-    descriptions.push(`patient ${String(target.id)} got custom field "${String(patientField.label)}" = Seen in the demo`);
+    descriptions.push(
+      `patient ${String(target.id)} got custom field "${String(patientField.label)}" = Seen in the demo`,
+    );
     patientIds.push(num(target.id));
   }
   return { descriptions, clientIds: [num(edited.id), num(archived.id)], patientIds };
 }
 
-function landed(outcome: RunOutcome): outcome is Extract<RunOutcome, { runId: number }> & { status: 'succeeded' | 'partial' } {
+function landed(
+  outcome: RunOutcome,
+): outcome is Extract<RunOutcome, { runId: number }> & { status: 'succeeded' | 'partial' } {
   return outcome.status === 'succeeded' || outcome.status === 'partial';
 }
 
 function fail(say: (line?: string) => void, outcome: RunOutcome): number {
-  say(`the demo's sync did not land: ${outcome.status === 'locked' ? 'another run holds the lock' : (outcome.error?.message ?? outcome.status)}`);
+  say(
+    `the demo's sync did not land: ${outcome.status === 'locked' ? 'another run holds the lock' : (outcome.error?.message ?? outcome.status)}`,
+  );
   return 1;
 }
 
@@ -199,7 +228,8 @@ function seconds(since: number): string {
 function formatRows(rows: Record<string, unknown>[]): string {
   if (rows.length === 0) return '(no rows)';
   const columns = Object.keys(rows[0]!);
-  const text = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  const text = (v: unknown): string =>
+    v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v);
   const cells = rows.map((r) => columns.map((c) => text(r[c])));
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((row) => row[i]!.length)));
   const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i]!)).join(' | ');

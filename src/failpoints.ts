@@ -39,7 +39,10 @@ export function parseFailpointSpec(spec: string): FailpointSpec {
   return { point, occurrence, kind };
 }
 
-export function failpointsFrom(spec: FailpointSpec | undefined, kill: () => void = () => process.kill(process.pid, 'SIGKILL')): Failpoints {
+export function failpointsFrom(
+  spec: FailpointSpec | undefined,
+  kill: () => void = () => process.kill(process.pid, 'SIGKILL'),
+): Failpoints {
   if (!spec) return noFailpoints;
   let seen = 0;
   return (point, kind) => {

@@ -38,8 +38,12 @@ export type LogFormat = 'json' | 'pretty';
  * readable lines when that stream is a terminal, else JSON lines (a container's log collector, a
  * pipe). Redaction happens in pino, before either format sees a line.
  */
-export async function createCommandLogger(level: string, { fd, format }: { fd: number; format: LogFormat | undefined }): Promise<Logger> {
-  if ((format ?? (isatty(fd) ? 'pretty' : 'json')) === 'json') return createLogger(level, pino.destination({ dest: fd, sync: true }));
+export async function createCommandLogger(
+  level: string,
+  { fd, format }: { fd: number; format: LogFormat | undefined },
+): Promise<Logger> {
+  if ((format ?? (isatty(fd) ? 'pretty' : 'json')) === 'json')
+    return createLogger(level, pino.destination({ dest: fd, sync: true }));
   // Loaded only for readable lines: a container's JSON never needs it.
   const { default: pretty } = await import('pino-pretty');
   // As a stream in this thread (not a pino transport's worker), writing synchronously like the JSON.

@@ -11,7 +11,14 @@ function lag(seconds: number | null): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function formatStatus(status: MirrorStatus): string {
@@ -19,10 +26,20 @@ export function formatStatus(status: MirrorStatus): string {
   lines.push(
     table([
       ['STREAM', 'WATERMARK (UTC)', 'LAG', 'ROWS'],
-      ...status.streams.map((s) => [s.stream, s.watermark ?? '-', lag(s.lagSeconds), String(status.rows[s.stream] ?? '-')]),
+      ...status.streams.map((s) => [
+        s.stream,
+        s.watermark ?? '-',
+        lag(s.lagSeconds),
+        String(status.rows[s.stream] ?? '-'),
+      ]),
     ]),
   );
-  lines.push('', `rows: ${Object.entries(status.rows).map(([t, n]) => `${t} ${n}`).join(', ')}`);
+  lines.push(
+    '',
+    `rows: ${Object.entries(status.rows)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(', ')}`,
+  );
   const run = status.lastRun;
   lines.push(
     run
@@ -32,9 +49,12 @@ export function formatStatus(status: MirrorStatus): string {
       : 'last run: none yet',
   );
   if (run && status.lastSuccessfulRun && status.lastSuccessfulRun.id !== run.id) {
-    lines.push(`last run that landed: #${status.lastSuccessfulRun.id} finished ${status.lastSuccessfulRun.finishedAt ?? '-'}`);
+    lines.push(
+      `last run that landed: #${status.lastSuccessfulRun.id} finished ${status.lastSuccessfulRun.finishedAt ?? '-'}`,
+    );
   }
   lines.push(`rejected records kept: ${status.rejects}`);
-  if (status.pendingPatientRereads > 0) lines.push(`clients whose patients await a re-read: ${status.pendingPatientRereads}`);
+  if (status.pendingPatientRereads > 0)
+    lines.push(`clients whose patients await a re-read: ${status.pendingPatientRereads}`);
   return `${lines.join('\n')}\n`;
 }

@@ -20,7 +20,11 @@ async function bearer(baseUrl: string, clientId: string, clientSecret: string): 
   const res = await fetch(baseUrl.replace(/api\/0\.1\/$/, 'oauth2/token/'), {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret }).toString(),
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: clientId,
+      client_secret: clientSecret,
+    }).toString(),
   });
   if (!res.ok) throw new Error(`token request answered ${res.status}`);
   return ((await res.json()) as { access_token: string }).access_token;
@@ -30,7 +34,10 @@ async function bearer(baseUrl: string, clientId: string, clientSecret: string): 
 export async function measureFetchBound(baseUrl: string, clientId: string, clientSecret: string): Promise<FetchBound> {
   const url = new URL(baseUrl);
   const pool = new Pool(url.origin, { connections: 1 });
-  const headers = { authorization: `Bearer ${await bearer(baseUrl, clientId, clientSecret)}`, accept: 'application/json' };
+  const headers = {
+    authorization: `Bearer ${await bearer(baseUrl, clientId, clientSecret)}`,
+    accept: 'application/json',
+  };
   const total: FetchBound = { ms: 0, pages: 0, records: 0, bytes: 0 };
   try {
     const started = performance.now();

@@ -10,7 +10,12 @@ const DOCKERFILE = fileURLToPath(new URL('../../Dockerfile', import.meta.url));
 export function imageEntrypoint(dockerfile = readFileSync(DOCKERFILE, 'utf8')): string[] {
   const line = /^ENTRYPOINT\s+(\[.*\])\s*$/m.exec(dockerfile)?.[1];
   const words: unknown = line === undefined ? undefined : JSON.parse(line);
-  if (!Array.isArray(words) || words[0] !== 'node' || words.at(-1) !== 'dist/cli.js' || words.some((w) => typeof w !== 'string' || w.includes('\n'))) {
+  if (
+    !Array.isArray(words) ||
+    words[0] !== 'node' ||
+    words.at(-1) !== 'dist/cli.js' ||
+    words.some((w) => typeof w !== 'string' || w.includes('\n'))
+  ) {
     throw new Error(`Dockerfile: expected ENTRYPOINT ["node", ...flags, "dist/cli.js"], found ${line ?? 'none'}`);
   }
   return words as string[];

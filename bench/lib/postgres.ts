@@ -42,7 +42,13 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
     const server = await startEmbeddedServer({
       dataDir: join(dir, 'pg'),
       port,
-      settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', shared_buffers: '512MB', max_wal_size: '8GB' },
+      settings: {
+        fsync: 'off',
+        synchronous_commit: 'off',
+        full_page_writes: 'off',
+        shared_buffers: '512MB',
+        max_wal_size: '8GB',
+      },
     });
     url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     description = `embedded PostgreSQL (fsync off) in ${dir}`;

@@ -32,7 +32,20 @@ export interface ProfileSummary {
 
 // Callers whose self time is mostly JSON.parse / JSON.stringify of pages and records, and the
 // scan that finds each record of a page (provet/raw-records.ts).
-const JSON_CALLERS = new Set(['parseBody', 'resultsLayout', 'elements', 'skipValue', 'skipString', 'skipNumber', 'versionedUpsert', 'replaceFieldValues', 'replacePhoneNumbers', 'upsertDefinitions', 'parse', 'stringify']);
+const JSON_CALLERS = new Set([
+  'parseBody',
+  'resultsLayout',
+  'elements',
+  'skipValue',
+  'skipString',
+  'skipNumber',
+  'versionedUpsert',
+  'replaceFieldValues',
+  'replacePhoneNumbers',
+  'upsertDefinitions',
+  'parse',
+  'stringify',
+]);
 
 function categoryOf(frame: ProfileNode['callFrame']): string {
   const { functionName: fn, url } = frame;
@@ -40,7 +53,12 @@ function categoryOf(frame: ProfileNode['callFrame']): string {
   if (fn === '(garbage collector)') return 'gc';
   if (fn === '(program)' || fn === '(root)') return 'other';
   if (JSON_CALLERS.has(fn)) return 'json';
-  if (url.includes('node_modules/zod') || url.includes('/sync/rows') || url.includes('/provet/records') || url.includes('/provet/pages')) {
+  if (
+    url.includes('node_modules/zod') ||
+    url.includes('/sync/rows') ||
+    url.includes('/provet/records') ||
+    url.includes('/provet/pages')
+  ) {
     return 'mapping';
   }
   if (url.includes('node_modules/pg') || url.includes('/db/')) return 'database';

@@ -42,9 +42,19 @@ const metText = (met: boolean | null) => (met === null ? '' : met ? 'yes' : 'NO'
 /** A plain-text table for the terminal. */
 export function formatTable(rows: readonly ResultRow[]): string {
   const header: ResultRow = { scenario: 'scenario', figure: 'figure', value: 'value', target: 'target', met: null };
-  const cells = [header, ...rows].map((r, i) => [r.scenario, r.figure, r.value, r.target, i === 0 ? 'met' : metText(r.met)]);
+  const cells = [header, ...rows].map((r, i) => [
+    r.scenario,
+    r.figure,
+    r.value,
+    r.target,
+    i === 0 ? 'met' : metText(r.met),
+  ]);
   const widths = cells[0]!.map((_, c) => Math.max(...cells.map((row) => row[c]!.length)));
-  const line = (row: string[]) => row.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, c) => cell.padEnd(widths[c]!))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
@@ -54,7 +64,10 @@ export function formatMarkdown(rows: readonly ResultRow[]): string {
   return [
     '| scenario | figure | value | target | met |',
     '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${escape(r.scenario)} | ${escape(r.figure)} | ${escape(r.value)} | ${escape(r.target)} | ${metText(r.met)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${escape(r.scenario)} | ${escape(r.figure)} | ${escape(r.value)} | ${escape(r.target)} | ${metText(r.met)} |`,
+    ),
   ].join('\n');
 }
 

@@ -48,7 +48,9 @@ function record(req: http.IncomingMessage, res: http.ServerResponse): void {
   });
 }
 
-const prototype = http.Server.prototype as { emit: (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean };
+const prototype = http.Server.prototype as {
+  emit: (this: http.Server, event: string | symbol, ...args: unknown[]) => boolean;
+};
 const originalEmit = prototype.emit;
 prototype.emit = function (this: http.Server, event: string | symbol, ...args: unknown[]): boolean {
   if (event === 'request') record(args[0] as http.IncomingMessage, args[1] as http.ServerResponse);
@@ -59,10 +61,28 @@ function mutate(sim: Simulator, changes: ChangeSet): number {
   // A PATCH with fields_rel replaces the record's set of values: some change, the others go.
   const edits: [ids: number[], apply: (id: number) => unknown][] = [
     [changes.archiveClients, (id) => sim.updateClient(id, { archived: true })],
-    [changes.valueClients, (id) => sim.updateClient(id, { fields_rel: [{ field_id: 41, value: `bench referral ${id}` }, { field_id: 44, value: true }] })],
+    [
+      changes.valueClients,
+      (id) =>
+        sim.updateClient(id, {
+          fields_rel: [
+            { field_id: 41, value: `bench referral ${id}` },
+            { field_id: 44, value: true },
+          ],
+        }),
+    ],
     [changes.editClients, (id) => sim.updateClient(id, { city: 'Benchville', email: `bench-${id}@example.com` })],
     [changes.archivePatients, (id) => sim.updatePatient(id, { archived: true })],
-    [changes.valuePatients, (id) => sim.updatePatient(id, { fields_rel: [{ field_id: 51, value: 'calm under benchmark' }, { field_id: 54, value: false }] })],
+    [
+      changes.valuePatients,
+      (id) =>
+        sim.updatePatient(id, {
+          fields_rel: [
+            { field_id: 51, value: 'calm under benchmark' },
+            { field_id: 54, value: false },
+          ],
+        }),
+    ],
     [changes.editPatients, (id) => sim.updatePatient(id, { name: `Bench ${id}` })],
   ];
   let n = 0;
@@ -79,14 +99,20 @@ let sim: Simulator | null = null;
 
 process.on('message', (message: ChildRequest & { id: number }) => {
   const reply = (value: unknown) => process.send?.({ id: message.id, value });
-  const fail = (err: unknown) => process.send?.({ id: message.id, error: err instanceof Error ? err.stack ?? err.message : String(err) });
+  const fail = (err: unknown) =>
+    process.send?.({ id: message.id, error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   void (async () => {
     switch (message.op) {
       case 'start': {
         const started = performance.now();
         sim = await startSimulator(message.options);
         apiPrefix = new URL(sim.baseUrl).pathname;
-        return { baseUrl: sim.baseUrl, clientId: sim.clientId, clientSecret: sim.clientSecret, startupMs: performance.now() - started };
+        return {
+          baseUrl: sim.baseUrl,
+          clientId: sim.clientId,
+          clientSecret: sim.clientSecret,
+          startupMs: performance.now() - started,
+        };
       }
       case 'faults':
         sim!.setFaults('global', message.latencyMs > 0 ? { latencyMs: message.latencyMs } : null);

@@ -50,7 +50,10 @@ export async function startSimulatorProcess(options: SimulatorOptions): Promise<
       child.send({ ...request, id });
     });
 
-  const started = await call<{ baseUrl: string; clientId: string; clientSecret: string; startupMs: number }>({ op: 'start', options });
+  const started = await call<{ baseUrl: string; clientId: string; clientSecret: string; startupMs: number }>({
+    op: 'start',
+    options,
+  });
   return {
     ...started,
     pid: child.pid,

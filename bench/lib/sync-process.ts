@@ -59,7 +59,10 @@ export async function measureSync(
     LOG_LEVEL: 'info',
     ...options.extraEnv,
   });
-  const nodeArgs = [...imageNodeFlags(), ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])];
+  const nodeArgs = [
+    ...imageNodeFlags(),
+    ...(options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : []),
+  ];
   const cliArgs = [CLI, 'sync', ...(options.full ? ['--full'] : [])];
   const rssFile = `${options.logFile}.rss`;
   const useTime = existsSync(GNU_TIME);
@@ -78,7 +81,10 @@ export async function measureSync(
   const wallMs = performance.now() - started;
   if (poll) clearInterval(poll);
   await writeFile(options.logFile, output);
-  if (code !== 0) throw new Error(`sync into ${target.schema} exited with ${String(code)}; log in ${options.logFile}:\n${output.slice(-3000)}`);
+  if (code !== 0)
+    throw new Error(
+      `sync into ${target.schema} exited with ${String(code)}; log in ${options.logFile}:\n${output.slice(-3000)}`,
+    );
 
   let peakKb: number | null = polledKb || null;
   let cpuSeconds: number | null = null;

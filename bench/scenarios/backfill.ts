@@ -58,18 +58,31 @@ export interface BackfillResult {
  * a slow stretch lands on both sides of a ratio rather than one. The ratio of the medians is
  * reported too. `rounds`: 5 in the full run, 3 in the quick one.
  */
-export async function runBackfill(ctx: BenchContext, clients: number, options: { profile: boolean; rounds: number }): Promise<BackfillResult> {
-  const sim = await startSimulatorProcess({ clients, seed: 1, rateLimit: false, renderCacheBytes: SIMULATOR_RENDER_CACHE_BYTES });
+export async function runBackfill(
+  ctx: BenchContext,
+  clients: number,
+  options: { profile: boolean; rounds: number },
+): Promise<BackfillResult> {
+  const sim = await startSimulatorProcess({
+    clients,
+    seed: 1,
+    rateLimit: false,
+    renderCacheBytes: SIMULATOR_RENDER_CACHE_BYTES,
+  });
   const schema = 'bench_backfill';
   try {
     await sim.setLatency(ctx.latencyMs);
-    ctx.log(`scenario 1: simulator with ${fmt.int(clients)} clients up in ${fmt.s(sim.startupMs)}; warming it up with one read of every page`);
+    ctx.log(
+      `scenario 1: simulator with ${fmt.int(clients)} clients up in ${fmt.s(sim.startupMs)}; warming it up with one read of every page`,
+    );
     await measureFetchBound(sim.baseUrl, sim.clientId, sim.clientSecret);
     const target = { ...sim, databaseUrl: ctx.db.url, schema, rateWindowSeconds: UNLIMITED_WINDOW_SECONDS };
     const rounds: BackfillRound[] = [];
     for (let round = 1; round <= options.rounds; round++) {
       await ctx.db.dropSchema(schema);
-      ctx.log(`scenario 1, round ${round}/${options.rounds}: full sync (node ${imageNodeFlags().join(' ')} dist/cli.js sync)`);
+      ctx.log(
+        `scenario 1, round ${round}/${options.rounds}: full sync (node ${imageNodeFlags().join(' ')} dist/cli.js sync)`,
+      );
       const before = { postgres: postgresCpuSeconds(), simulator: processCpuSeconds(sim.pid) };
       const sync = await measureSync(target, ctx.db.pool, { logFile: join(ctx.workDir, `backfill-${round}.log`) });
       const after = { postgres: postgresCpuSeconds(), simulator: processCpuSeconds(sim.pid) };
@@ -82,7 +95,9 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
       };
       ctx.log(`scenario 1, round ${round}: synced in ${fmt.s(sync.wallMs)}; bound (a): fetching every page`);
       const fetch = await measureFetchBound(sim.baseUrl, sim.clientId, sim.clientSecret);
-      ctx.log(`scenario 1, round ${round}: bound (a) ${fmt.s(fetch.ms)}; bound (b): COPY into empty copies of the tables`);
+      ctx.log(
+        `scenario 1, round ${round}: bound (a) ${fmt.s(fetch.ms)}; bound (b): COPY into empty copies of the tables`,
+      );
       const copy = await measureCopyBound(ctx.db.pool, schema, 'bench_copy');
       ctx.log(`scenario 1, round ${round}: bound (b) ${fmt.s(copy.ms)}`);
       rounds.push({ sync, cpu, fetch, copy });
@@ -91,7 +106,12 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
       `SELECT (SELECT count(*) FROM ${schema}.clients) AS clients, (SELECT count(*) FROM ${schema}.patients) AS patients,
               (SELECT count(*) FROM ${schema}.phone_numbers) AS phones, (SELECT count(*) FROM ${schema}.custom_field_values) AS vals`,
     );
-    const records = { clients: Number(rows[0].clients), patients: Number(rows[0].patients), phoneNumbers: Number(rows[0].phones), fieldValues: Number(rows[0].vals) };
+    const records = {
+      clients: Number(rows[0].clients),
+      patients: Number(rows[0].patients),
+      phoneNumbers: Number(rows[0].phones),
+      fieldValues: Number(rows[0].vals),
+    };
     const middle = rounds.find((r) => r.sync.wallMs === median(rounds.map((x) => x.sync.wallMs)))!;
     const fetch = rounds.find((r) => r.fetch.ms === median(rounds.map((x) => x.fetch.ms)))!.fetch;
     const copy = rounds.find((r) => r.copy.ms === median(rounds.map((x) => x.copy.ms)))!.copy;
@@ -102,7 +122,10 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
       const dir = join(ctx.workDir, 'profile');
       await mkdir(dir, { recursive: true });
       await ctx.db.dropSchema('bench_profile');
-      const profiled = await measureSync({ ...target, schema: 'bench_profile' }, ctx.db.pool, { logFile: join(ctx.workDir, 'profile.log'), profileDir: dir });
+      const profiled = await measureSync({ ...target, schema: 'bench_profile' }, ctx.db.pool, {
+        logFile: join(ctx.workDir, 'profile.log'),
+        profileDir: dir,
+      });
       if (profiled.profilePath) profile = await summariseProfile(profiled.profilePath);
       await ctx.db.dropSchema('bench_profile');
     }
@@ -110,7 +133,12 @@ export async function runBackfill(ctx: BenchContext, clients: number, options: {
     return {
       ...summary,
       rows: backfillRows(summary, rounds),
-      rounds: rounds.map((r) => ({ syncMs: r.sync.wallMs, fetchMs: r.fetch.ms, copyMs: r.copy.ms, ratio: roundRatio(r) })),
+      rounds: rounds.map((r) => ({
+        syncMs: r.sync.wallMs,
+        fetchMs: r.fetch.ms,
+        copyMs: r.copy.ms,
+        ratio: roundRatio(r),
+      })),
     };
   } finally {
     await sim.stop();
@@ -134,10 +162,34 @@ function backfillRows(
   const ratio = median(roundRatios);
   const each = (ms: (r: BackfillRound) => number) => rounds.map((r) => (ms(r) / 1000).toFixed(1)).join(' / ');
   const rows: ResultRow[] = [
-    { scenario: s, figure: `provet-sync wall time, median of ${rounds.length} (each round, s)`, value: `${fmt.s(sync.wallMs)} (${each((r) => r.sync.wallMs)})`, target: '', met: null },
-    { scenario: s, figure: 'provet-sync records/s (clients + patients)', value: fmt.int(mirrored / (sync.wallMs / 1000)), target: '', met: null },
-    { scenario: s, figure: 'bound (a): fetch every page, 1 in flight', value: `${fmt.s(fetch.ms)} (${each((r) => r.fetch.ms)}; ${fmt.int(mirrored / (fetch.ms / 1000))}/s)`, target: '', met: null },
-    { scenario: s, figure: 'bound (b): COPY the same rows, same indexes', value: `${fmt.s(copy.ms)} (${each((r) => r.copy.ms)}; ${fmt.int(copy.rows)} rows)`, target: '', met: null },
+    {
+      scenario: s,
+      figure: `provet-sync wall time, median of ${rounds.length} (each round, s)`,
+      value: `${fmt.s(sync.wallMs)} (${each((r) => r.sync.wallMs)})`,
+      target: '',
+      met: null,
+    },
+    {
+      scenario: s,
+      figure: 'provet-sync records/s (clients + patients)',
+      value: fmt.int(mirrored / (sync.wallMs / 1000)),
+      target: '',
+      met: null,
+    },
+    {
+      scenario: s,
+      figure: 'bound (a): fetch every page, 1 in flight',
+      value: `${fmt.s(fetch.ms)} (${each((r) => r.fetch.ms)}; ${fmt.int(mirrored / (fetch.ms / 1000))}/s)`,
+      target: '',
+      met: null,
+    },
+    {
+      scenario: s,
+      figure: 'bound (b): COPY the same rows, same indexes',
+      value: `${fmt.s(copy.ms)} (${each((r) => r.copy.ms)}; ${fmt.int(copy.rows)} rows)`,
+      target: '',
+      met: null,
+    },
     {
       scenario: s,
       figure: 'wall time / larger bound, median of the rounds (each round)',
@@ -145,7 +197,13 @@ function backfillRows(
       target: '<= 1.50x',
       met: ratio <= 1.5,
     },
-    { scenario: s, figure: 'median wall time / larger of the two median bounds', value: fmt.x(ratioOfMedians), target: '', met: null },
+    {
+      scenario: s,
+      figure: 'median wall time / larger of the two median bounds',
+      value: fmt.x(ratioOfMedians),
+      target: '',
+      met: null,
+    },
   ];
   if (cpu.sync !== null && cpu.postgres !== null && cpu.simulator !== null) {
     // Everything runs on this one machine: however well the work overlaps, the wall time cannot

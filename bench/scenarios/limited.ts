@@ -6,7 +6,16 @@
 // 4. a run when nothing changed.
 // Requests and their budget units are counted by the simulator's request tap, not by the sync.
 import { join } from 'node:path';
-import { DEFINITION_UNITS, addUnits, minimumScanUnits, scanUnits, totals, unitsOf, windowsUsed, type TapCounts } from '../lib/budget.js';
+import {
+  DEFINITION_UNITS,
+  addUnits,
+  minimumScanUnits,
+  scanUnits,
+  totals,
+  unitsOf,
+  windowsUsed,
+  type TapCounts,
+} from '../lib/budget.js';
 import { fmt, median, type ResultRow } from '../lib/report.js';
 import type { ChangeSet } from '../lib/simulator-child.js';
 import { startSimulatorProcess, type SimulatorProcess } from '../lib/simulator-process.js';
@@ -42,18 +51,28 @@ function spread<T>(items: readonly T[], n: number): T[] {
 }
 
 /** The change set, chosen from the mirror so its effects are known: active records, spread over the id range. */
-async function chooseChanges(ctx: BenchContext, plan: LimitedPlan): Promise<{ changes: ChangeSet; cascadePatients: number }> {
+async function chooseChanges(
+  ctx: BenchContext,
+  plan: LimitedPlan,
+): Promise<{ changes: ChangeSet; cascadePatients: number }> {
   const pool = ctx.db.pool;
-  const activeClients = (await pool.query(`SELECT id FROM ${SCHEMA}.clients WHERE NOT archived ORDER BY id`)).rows.map((r) => Number(r.id));
+  const activeClients = (await pool.query(`SELECT id FROM ${SCHEMA}.clients WHERE NOT archived ORDER BY id`)).rows.map(
+    (r) => Number(r.id),
+  );
   const clients = spread(activeClients, plan.changedClients);
   const archiveClients = clients.filter((_, i) => i % 20 < 3); // 15%
   const valueClients = clients.filter((_, i) => i % 20 >= 3 && i % 20 < 8); // 25%
   const editClients = clients.filter((_, i) => i % 20 >= 8); // 60%
   const activePatients = (
-    await pool.query(`SELECT id FROM ${SCHEMA}.patients WHERE NOT archived AND NOT (client_id = ANY($1::bigint[])) ORDER BY id`, [clients])
+    await pool.query(
+      `SELECT id FROM ${SCHEMA}.patients WHERE NOT archived AND NOT (client_id = ANY($1::bigint[])) ORDER BY id`,
+      [clients],
+    )
   ).rows.map((r) => Number(r.id));
   const patients = spread(activePatients, plan.changedPatients);
-  const cascade = await pool.query(`SELECT count(*) AS n FROM ${SCHEMA}.patients WHERE client_id = ANY($1::bigint[])`, [archiveClients]);
+  const cascade = await pool.query(`SELECT count(*) AS n FROM ${SCHEMA}.patients WHERE client_id = ANY($1::bigint[])`, [
+    archiveClients,
+  ]);
   return {
     changes: {
       archiveClients,
@@ -67,7 +86,10 @@ async function chooseChanges(ctx: BenchContext, plan: LimitedPlan): Promise<{ ch
   };
 }
 
-export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<{ rows: ResultRow[]; details: Record<string, unknown> }> {
+export async function runLimited(
+  ctx: BenchContext,
+  plan: LimitedPlan,
+): Promise<{ rows: ResultRow[]; details: Record<string, unknown> }> {
   const W = plan.rateWindowSeconds;
   const sim = await startSimulatorProcess({ clients: plan.clients, seed: 1, rateLimit: { windowMs: W * 1000 } });
   try {
@@ -76,12 +98,21 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
     await ctx.db.dropSchema(SCHEMA);
 
     // ---- 2: backfill under the limits ----
-    ctx.log(`scenario 2: backfill of ${fmt.int(plan.clients)} clients under Provet's limits, window compressed to ${W} s`);
+    ctx.log(
+      `scenario 2: backfill of ${fmt.int(plan.clients)} clients under Provet's limits, window compressed to ${W} s`,
+    );
     const backfill = await measured(ctx, sim, target, 'limited-backfill');
-    const counts = (await ctx.db.pool.query(`SELECT (SELECT count(*) FROM ${SCHEMA}.clients) AS c, (SELECT count(*) FROM ${SCHEMA}.patients) AS p`)).rows[0];
+    const counts = (
+      await ctx.db.pool.query(
+        `SELECT (SELECT count(*) FROM ${SCHEMA}.clients) AS c, (SELECT count(*) FROM ${SCHEMA}.patients) AS p`,
+      )
+    ).rows[0];
     const clients = Number(counts.c);
     const patients = Number(counts.p);
-    const neededUnits = addUnits(DEFINITION_UNITS, { 'GET client/': scanUnits(clients, PAGE_SIZE), 'GET patient/': scanUnits(patients, PAGE_SIZE) });
+    const neededUnits = addUnits(DEFINITION_UNITS, {
+      'GET client/': scanUnits(clients, PAGE_SIZE),
+      'GET patient/': scanUnits(patients, PAGE_SIZE),
+    });
     const floorMs = windowsUsed(neededUnits) * W * 1000;
     ctx.log(`scenario 2: ${fmt.s(backfill.sync.wallMs)} against a floor of ${fmt.s(floorMs)}`);
 
@@ -90,7 +121,9 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
     const changedClients = changes.archiveClients.length + changes.valueClients.length + changes.editClients.length;
     const changedPatients = changes.archivePatients.length + changes.valuePatients.length + changes.editPatients.length;
     await sim.mutate(changes);
-    ctx.log(`scenario 3: changed ${changedClients} clients (${changes.archiveClients.length} archived, cascading to ${cascadePatients} patients) and ${changedPatients} patients; incremental sync`);
+    ctx.log(
+      `scenario 3: changed ${changedClients} clients (${changes.archiveClients.length} archived, cascading to ${cascadePatients} patients) and ${changedPatients} patients; incremental sync`,
+    );
     const incremental = await measured(ctx, sim, target, 'incremental');
     const minimumUnits = addUnits(DEFINITION_UNITS, {
       'GET client/': minimumScanUnits(changedClients),
@@ -112,7 +145,9 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
     // "Ten minutes later": the simulator clock moves on, one run re-reads the lookback window that
     // still holds scenario 3's changes, and the measured run after it finds nothing.
     await sim.setClockOffset(10 * 60_000);
-    ctx.log(`scenario 4: a run ten minutes later (re-reads the lookback), then ${NO_CHANGE_RUNS} measured no-change runs`);
+    ctx.log(
+      `scenario 4: a run ten minutes later (re-reads the lookback), then ${NO_CHANGE_RUNS} measured no-change runs`,
+    );
     await measured(ctx, sim, target, 'settle');
     const idleRuns: Measured[] = [];
     for (let run = 1; run <= NO_CHANGE_RUNS; run++) idleRuns.push(await measured(ctx, sim, target, `no-change-${run}`));
@@ -122,7 +157,14 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
     return {
       rows: [
         ...limitedBackfillRows(plan, backfill, clients, patients, floorMs),
-        ...incrementalRows(plan, incremental, { changedClients, changedPatients, cascadePatients, minimumWindows, literalWindows, literalRequests }),
+        ...incrementalRows(plan, incremental, {
+          changedClients,
+          changedPatients,
+          cascadePatients,
+          minimumWindows,
+          literalWindows,
+          literalRequests,
+        }),
         ...noChangeRows(idle, idleRuns),
       ],
       details: {
@@ -140,13 +182,31 @@ export async function runLimited(ctx: BenchContext, plan: LimitedPlan): Promise<
   }
 }
 
-function limitedBackfillRows(plan: LimitedPlan, m: Measured, clients: number, patients: number, floorMs: number): ResultRow[] {
+function limitedBackfillRows(
+  plan: LimitedPlan,
+  m: Measured,
+  clients: number,
+  patients: number,
+  floorMs: number,
+): ResultRow[] {
   const s = `2 backfill under limits (window ${plan.rateWindowSeconds} s = 60 s / ${60 / plan.rateWindowSeconds})`;
   const t = totals(m.tap);
   const ratio = m.sync.wallMs / floorMs;
   return [
-    { scenario: s, figure: `budget floor (${fmt.int(clients)} clients + ${fmt.int(patients)} patients at page 1000)`, value: fmt.s(floorMs), target: '', met: null },
-    { scenario: s, figure: 'provet-sync wall time', value: `${fmt.s(m.sync.wallMs)} (${t.requests} requests)`, target: '', met: null },
+    {
+      scenario: s,
+      figure: `budget floor (${fmt.int(clients)} clients + ${fmt.int(patients)} patients at page 1000)`,
+      value: fmt.s(floorMs),
+      target: '',
+      met: null,
+    },
+    {
+      scenario: s,
+      figure: 'provet-sync wall time',
+      value: `${fmt.s(m.sync.wallMs)} (${t.requests} requests)`,
+      target: '',
+      met: null,
+    },
     { scenario: s, figure: 'wall time / budget floor', value: fmt.x(ratio), target: '<= 1.10x', met: ratio <= 1.1 },
     { scenario: s, figure: '429 answers met', value: String(t.throttled), target: '0', met: t.throttled === 0 },
   ];
@@ -155,7 +215,14 @@ function limitedBackfillRows(plan: LimitedPlan, m: Measured, clients: number, pa
 function incrementalRows(
   plan: LimitedPlan,
   m: Measured,
-  c: { changedClients: number; changedPatients: number; cascadePatients: number; minimumWindows: number; literalWindows: number; literalRequests: number },
+  c: {
+    changedClients: number;
+    changedPatients: number;
+    cascadePatients: number;
+    minimumWindows: number;
+    literalWindows: number;
+    literalRequests: number;
+  },
 ): ResultRow[] {
   const s = `3 incremental (${c.changedClients} clients, ${c.changedPatients} patients changed)`;
   const t = totals(m.tap);
@@ -177,11 +244,17 @@ function incrementalRows(
     {
       scenario: s,
       figure: 'literal reading of the guide (same changes)',
-      value: `${fmt.int(c.literalRequests)} requests, ${c.literalWindows.toFixed(1)} windows (${(c.literalWindows).toFixed(1)} min at Provet's limits)`,
+      value: `${fmt.int(c.literalRequests)} requests, ${c.literalWindows.toFixed(1)} windows (${c.literalWindows.toFixed(1)} min at Provet's limits)`,
       target: '',
       met: null,
     },
-    { scenario: s, figure: 'literal reading / provet-sync budget', value: `${cheaper.toFixed(0)}x cheaper`, target: '>= 20x', met: cheaper >= 20 },
+    {
+      scenario: s,
+      figure: 'literal reading / provet-sync budget',
+      value: `${cheaper.toFixed(0)}x cheaper`,
+      target: '>= 20x',
+      met: cheaper >= 20,
+    },
     {
       scenario: s,
       figure: 'wall time vs budget floor (minimum windows x window)',
@@ -226,6 +299,12 @@ function noChangeRows(m: Measured, all: readonly Measured[]): ResultRow[] {
       target: '< 1 s',
       met: m.sync.wallMs < 1000,
     },
-    { scenario: s, figure: 'run time (sync_runs started to finished)', value: fmt.s(m.sync.runMs), target: '', met: null },
+    {
+      scenario: s,
+      figure: 'run time (sync_runs started to finished)',
+      value: fmt.s(m.sync.runMs),
+      target: '',
+      met: null,
+    },
   ];
 }

@@ -35,7 +35,13 @@ export async function runMemory(
   const points: MemoryPoint[] = [];
   for (const clients of sizes) {
     if (fromBackfill && fromBackfill.clients === clients) {
-      points.push({ clients, peakRssMb: fromBackfill.peakRssMb, wallMs: null, recordsFetched: null, fromBackfill: true });
+      points.push({
+        clients,
+        peakRssMb: fromBackfill.peakRssMb,
+        wallMs: null,
+        recordsFetched: null,
+        fromBackfill: true,
+      });
       continue;
     }
     const sim = await startSimulatorProcess({ clients, seed: 2, rateLimit: false });
@@ -43,7 +49,9 @@ export async function runMemory(
     try {
       await sim.setLatency(ctx.latencyMs);
       const rounds = clients <= SHORT_RUN_CLIENTS ? SHORT_RUN_ROUNDS : 1;
-      ctx.log(`scenario 5: simulator with ${fmt.int(clients)} clients up in ${fmt.s(sim.startupMs)}; ${rounds > 1 ? `${rounds} full syncs` : 'full sync'}`);
+      ctx.log(
+        `scenario 5: simulator with ${fmt.int(clients)} clients up in ${fmt.s(sim.startupMs)}; ${rounds > 1 ? `${rounds} full syncs` : 'full sync'}`,
+      );
       const syncs = [];
       for (let round = 1; round <= rounds; round++) {
         await ctx.db.dropSchema(schema);
@@ -52,12 +60,21 @@ export async function runMemory(
           ctx.db.pool,
           { logFile: join(ctx.workDir, `memory-${clients}-${round}.log`) },
         );
-        ctx.log(`scenario 5: ${fmt.int(clients)} clients synced in ${fmt.s(sync.wallMs)}, peak RSS ${fmt.mb(sync.peakRssMb)}`);
+        ctx.log(
+          `scenario 5: ${fmt.int(clients)} clients synced in ${fmt.s(sync.wallMs)}, peak RSS ${fmt.mb(sync.peakRssMb)}`,
+        );
         syncs.push(sync);
       }
       const middle = median(syncs.map((s) => s.peakRssMb ?? 0));
       const sync = syncs.find((s) => (s.peakRssMb ?? 0) === middle)!;
-      points.push({ clients, peakRssMb: sync.peakRssMb, wallMs: sync.wallMs, recordsFetched: sync.recordsFetched, fromBackfill: false, rounds });
+      points.push({
+        clients,
+        peakRssMb: sync.peakRssMb,
+        wallMs: sync.wallMs,
+        recordsFetched: sync.recordsFetched,
+        fromBackfill: false,
+        rounds,
+      });
     } finally {
       await sim.stop();
       await ctx.db.dropSchema(schema);
@@ -72,7 +89,11 @@ function memoryRows(points: MemoryPoint[]): ResultRow[] {
   const rows: ResultRow[] = [];
   for (const p of points) {
     const median = p.rounds !== undefined && p.rounds > 1 ? `, median of ${p.rounds} syncs` : '';
-    const how = p.fromBackfill ? ' (scenario 1, median round)' : p.wallMs === null ? '' : `${median}, synced in ${fmt.s(p.wallMs)}`;
+    const how = p.fromBackfill
+      ? ' (scenario 1, median round)'
+      : p.wallMs === null
+        ? ''
+        : `${median}, synced in ${fmt.s(p.wallMs)}`;
     const growth = base !== null && p.peakRssMb !== null && p.clients !== 10_000 ? p.peakRssMb / base - 1 : null;
     const isMillion = p.clients === 1_000_000;
     rows.push({
@@ -87,7 +108,13 @@ function memoryRows(points: MemoryPoint[]): ResultRow[] {
     });
   }
   if (!points.some((p) => p.clients === 1_000_000)) {
-    rows.push({ scenario: s, figure: 'peak RSS at 1,000,000 clients', value: 'not run (--quick)', target: '< 200 MB and within 25% of 10k', met: null });
+    rows.push({
+      scenario: s,
+      figure: 'peak RSS at 1,000,000 clients',
+      value: 'not run (--quick)',
+      target: '< 200 MB and within 25% of 10k',
+      met: null,
+    });
   }
   return rows;
 }

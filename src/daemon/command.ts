@@ -20,10 +20,25 @@ import { RunGate } from './run-gate.js';
 import { runDaemon } from './scheduler.js';
 import { startHttpServer } from './server.js';
 
-export async function runDaemonCommand(config: Config, logger: Logger, db: Database, provet: ProvetClient, signal: AbortSignal, failpoints?: Failpoints): Promise<number> {
+export async function runDaemonCommand(
+  config: Config,
+  logger: Logger,
+  db: Database,
+  provet: ProvetClient,
+  signal: AbortSignal,
+  failpoints?: Failpoints,
+): Promise<number> {
   const settings = config.daemon;
   const pageSize = config.provet!.pageSize;
-  const side: RunDependencies = { pool: db.pool, schema: db.schema, provet, logger, pageSize, signal, ...(failpoints ? { failpoints } : {}) };
+  const side: RunDependencies = {
+    pool: db.pool,
+    schema: db.schema,
+    provet,
+    logger,
+    pageSize,
+    signal,
+    ...(failpoints ? { failpoints } : {}),
+  };
   const metrics = new DaemonMetrics({ provet, providerBaseUrl: config.provet!.baseUrl, pool: db.pool, logger });
   const maxRunAgeSeconds = settings.readyMaxRunAgeSeconds ?? 3 * (await scheduleIntervalSeconds(config.sync.schedule));
   const webhook = settings.webhook;
@@ -55,9 +70,17 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
     port: settings.httpPort,
     logger,
     metrics: metrics.registry,
-    readiness: () => checkReadiness({ pool: db.pool, maxRunAgeSeconds, maxRunningSeconds: settings.readyMaxRunningSeconds }),
+    readiness: () =>
+      checkReadiness({ pool: db.pool, maxRunAgeSeconds, maxRunningSeconds: settings.readyMaxRunningSeconds }),
     ...(webhook && hints
-      ? { webhook: { secret: webhook.secret, maxBodyBytes: webhook.maxBodyBytes, onHint: (h) => hints.add(h), count: (result) => metrics.webhookHints.inc({ result }) } }
+      ? {
+          webhook: {
+            secret: webhook.secret,
+            maxBodyBytes: webhook.maxBodyBytes,
+            onHint: (h) => hints.add(h),
+            count: (result) => metrics.webhookHints.inc({ result }),
+          },
+        }
       : {}),
   });
   const reconcile = settings.reconcileSchedule
@@ -78,7 +101,16 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
           'poll',
           () =>
             metrics.time('poll', () =>
-              runSync({ pool: db.pool, schema: db.schema, provet, logger, pageSize, lookbackSeconds: config.sync.lookbackSeconds, signal: runSignal, ...(failpoints ? { failpoints } : {}) }),
+              runSync({
+                pool: db.pool,
+                schema: db.schema,
+                provet,
+                logger,
+                pageSize,
+                lookbackSeconds: config.sync.lookbackSeconds,
+                signal: runSignal,
+                ...(failpoints ? { failpoints } : {}),
+              }),
             ),
           runSignal,
         ),
@@ -91,4 +123,3 @@ export async function runDaemonCommand(config: Config, logger: Logger, db: Datab
   }
   return 0; // the CLI's exit code for a daemon stopped as asked
 }
-

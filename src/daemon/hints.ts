@@ -171,7 +171,8 @@ export class HintQueue {
       // Back into the queue (unless tried too often); newer hints for the same record stay as they are.
       for (const [key, entry] of batch) {
         if (result === 'failed' && entry.tries + 1 >= this.options.maxTries) continue;
-        if (!this.queued.has(key)) this.queued.set(key, { ...entry, tries: entry.tries + (result === 'failed' ? 1 : 0) });
+        if (!this.queued.has(key))
+          this.queued.set(key, { ...entry, tries: entry.tries + (result === 'failed' ? 1 : 0) });
       }
       this.nextDelay = this.options.retryMs;
     }
@@ -196,7 +197,8 @@ export class RefetchCap {
     private readonly now: () => number = () => performance.now(),
     private readonly windowMs = 60_000,
   ) {
-    if (!Number.isInteger(perMinute) || perMinute < 1) throw new RangeError('the re-fetch cap must be a positive integer');
+    if (!Number.isInteger(perMinute) || perMinute < 1)
+      throw new RangeError('the re-fetch cap must be a positive integer');
   }
 
   /** Re-fetches that may start now. */

@@ -41,10 +41,17 @@ export class DaemonMetrics {
   private readonly started = new WeakMap<object, number>();
   private readonly unsubscribe: (() => void)[] = [];
 
-  constructor(private readonly options: { provet: ProvetClient; providerBaseUrl: string; pool: pg.Pool; logger: Logger }) {
+  constructor(
+    private readonly options: { provet: ProvetClient; providerBaseUrl: string; pool: pg.Pool; logger: Logger },
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'provet_sync_process_' });
-    this.runs = new Counter({ name: 'provet_sync_runs_total', help: 'Runs finished, by kind (full, incremental, reconcile, webhook) and status.', labelNames: ['kind', 'status'], registers });
+    this.runs = new Counter({
+      name: 'provet_sync_runs_total',
+      help: 'Runs finished, by kind (full, incremental, reconcile, webhook) and status.',
+      labelNames: ['kind', 'status'],
+      registers,
+    });
     this.runDuration = new Histogram({
       name: 'provet_sync_run_duration_seconds',
       help: 'Wall time of a run, by kind.',
@@ -52,10 +59,30 @@ export class DaemonMetrics {
       buckets: [0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
       registers,
     });
-    this.lastLanded = new Gauge({ name: 'provet_sync_last_landed_run_timestamp_seconds', help: 'When a run of this kind last landed (succeeded or partial), Unix time.', labelNames: ['kind'], registers });
-    this.upserted = new Counter({ name: 'provet_sync_records_upserted_total', help: 'Records written to the mirror (new or changed), by stream.', labelNames: ['stream'], registers });
-    this.rejected = new Counter({ name: 'provet_sync_records_rejected_total', help: 'Records kept in sync_rejects instead of the mirror, by stream.', labelNames: ['stream'], registers });
-    this.markedDeleted = new Counter({ name: 'provet_sync_records_marked_deleted_total', help: 'Mirror rows found gone from Provet and given deleted_at, by stream.', labelNames: ['stream'], registers });
+    this.lastLanded = new Gauge({
+      name: 'provet_sync_last_landed_run_timestamp_seconds',
+      help: 'When a run of this kind last landed (succeeded or partial), Unix time.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.upserted = new Counter({
+      name: 'provet_sync_records_upserted_total',
+      help: 'Records written to the mirror (new or changed), by stream.',
+      labelNames: ['stream'],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: 'provet_sync_records_rejected_total',
+      help: 'Records kept in sync_rejects instead of the mirror, by stream.',
+      labelNames: ['stream'],
+      registers,
+    });
+    this.markedDeleted = new Counter({
+      name: 'provet_sync_records_marked_deleted_total',
+      help: 'Mirror rows found gone from Provet and given deleted_at, by stream.',
+      labelNames: ['stream'],
+      registers,
+    });
     this.latency = new Histogram({
       name: 'provet_sync_api_request_duration_seconds',
       help: 'Provet API request latency per attempt (headers and body), by endpoint.',
@@ -63,9 +90,22 @@ export class DaemonMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.webhookHints = new Counter({ name: 'provet_sync_webhook_hints_total', help: 'Webhook requests by result (queued, ignored, refused, invalid, too_large, queue_full).', labelNames: ['result'], registers });
-    this.hintQueue = new Gauge({ name: 'provet_sync_webhook_queue_size', help: 'Records waiting for a webhook re-fetch.', registers });
-    this.webhookRefetches = new Counter({ name: 'provet_sync_webhook_refetches_total', help: 'Records re-fetched for webhook hints (each counts against the per-minute cap).', registers });
+    this.webhookHints = new Counter({
+      name: 'provet_sync_webhook_hints_total',
+      help: 'Webhook requests by result (queued, ignored, refused, invalid, too_large, queue_full).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.hintQueue = new Gauge({
+      name: 'provet_sync_webhook_queue_size',
+      help: 'Records waiting for a webhook re-fetch.',
+      registers,
+    });
+    this.webhookRefetches = new Counter({
+      name: 'provet_sync_webhook_refetches_total',
+      help: 'Records re-fetched for webhook hints (each counts against the per-minute cap).',
+      registers,
+    });
     this.webhookDeferred = new Counter({
       name: 'provet_sync_webhook_hints_deferred_total',
       help: 'Queued records whose re-fetch the per-minute cap postponed (each once per stay in the queue).',
@@ -78,7 +118,11 @@ export class DaemonMetrics {
 
   /** The webhook re-fetch cap, shown only when webhooks are on (an unset gauge would read 0). */
   showRefetchCap(perMinute: number): void {
-    new Gauge({ name: 'provet_sync_webhook_refetch_cap_per_minute', help: 'At most this many webhook re-fetches in any rolling minute (WEBHOOK_MAX_REFETCHES_PER_MINUTE).', registers: [this.registry] }).set(perMinute);
+    new Gauge({
+      name: 'provet_sync_webhook_refetch_cap_per_minute',
+      help: 'At most this many webhook re-fetches in any rolling minute (WEBHOOK_MAX_REFETCHES_PER_MINUTE).',
+      registers: [this.registry],
+    }).set(perMinute);
   }
 
   /** Runs `run`, then counts it under its own kind (or `kind`) unless the lock refused it. */
@@ -86,7 +130,14 @@ export class DaemonMetrics {
     const started = performance.now();
     const outcome = await run();
     if (outcome.status !== 'locked') {
-      this.observeRun({ kind: outcome.kind ?? kind, status: outcome.status, ...(outcome.streams ? { streams: outcome.streams } : {}) }, (performance.now() - started) / 1000);
+      this.observeRun(
+        {
+          kind: outcome.kind ?? kind,
+          status: outcome.status,
+          ...(outcome.streams ? { streams: outcome.streams } : {}),
+        },
+        (performance.now() - started) / 1000,
+      );
     }
     return outcome;
   }
@@ -95,7 +146,8 @@ export class DaemonMetrics {
   observeRun(run: ObservedRun, seconds: number): void {
     this.runs.inc({ kind: run.kind, status: run.status });
     this.runDuration.observe({ kind: run.kind }, seconds);
-    if (run.status === 'succeeded' || run.status === 'partial') this.lastLanded.set({ kind: run.kind }, Date.now() / 1000);
+    if (run.status === 'succeeded' || run.status === 'partial')
+      this.lastLanded.set({ kind: run.kind }, Date.now() / 1000);
     for (const [stream, counts] of Object.entries(run.streams ?? {})) {
       if (counts.written) this.upserted.inc({ stream }, counts.written);
       if (counts.rejected) this.rejected.inc({ stream }, counts.rejected);
@@ -127,15 +179,23 @@ export class DaemonMetrics {
           }
         },
       });
-    deltaCounter('provet_sync_api_requests_total', 'Provet API requests sent (each attempt), by endpoint.', (s) => s.requests);
-    deltaCounter('provet_sync_api_throttled_total', 'Provet API answers 429 (rate limited), by endpoint.', (s) => s.throttled);
+    deltaCounter(
+      'provet_sync_api_requests_total',
+      'Provet API requests sent (each attempt), by endpoint.',
+      (s) => s.requests,
+    );
+    deltaCounter(
+      'provet_sync_api_throttled_total',
+      'Provet API answers 429 (rate limited), by endpoint.',
+      (s) => s.throttled,
+    );
   }
 
   private watermarkGauge(registers: Registry[]): void {
     const { pool, logger } = this.options;
     new Gauge({
       name: 'provet_sync_watermark_lag_seconds',
-      help: 'How far each stream\'s watermark is behind the database clock.',
+      help: "How far each stream's watermark is behind the database clock.",
       labelNames: ['stream'],
       registers,
       async collect() {
@@ -160,7 +220,9 @@ export class DaemonMetrics {
         if (new URL(String(request.origin)).origin !== base.origin) return null;
         const path = String(request.path).split('?')[0] ?? '';
         const method = String(request.method);
-        return path.startsWith(base.pathname) ? endpointKey(method, path.slice(base.pathname.length)) : `${method} (outside the API root)`;
+        return path.startsWith(base.pathname)
+          ? endpointKey(method, path.slice(base.pathname.length))
+          : `${method} (outside the API root)`;
       } catch {
         return null;
       }

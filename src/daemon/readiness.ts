@@ -33,13 +33,19 @@ export async function checkReadiness(options: ReadinessOptions): Promise<Readine
   checks.push({
     name: 'last_run',
     ok: age !== null && age <= options.maxRunAgeSeconds,
-    detail: age === null ? 'no scheduled run has landed yet' : `landed ${Math.round(age)} s ago (limit ${options.maxRunAgeSeconds} s)`,
+    detail:
+      age === null
+        ? 'no scheduled run has landed yet'
+        : `landed ${Math.round(age)} s ago (limit ${options.maxRunAgeSeconds} s)`,
   });
   const running = freshness.runningForSeconds;
   checks.push({
     name: 'not_stuck',
     ok: running === null || running <= options.maxRunningSeconds,
-    detail: running === null ? 'no run in progress' : `a run has been going for ${Math.round(running)} s (limit ${options.maxRunningSeconds} s)`,
+    detail:
+      running === null
+        ? 'no run in progress'
+        : `a run has been going for ${Math.round(running)} s (limit ${options.maxRunningSeconds} s)`,
   });
   return { ready: checks.every((c) => c.ok), checks };
 }

@@ -33,13 +33,21 @@ export function scheduleReconcile(options: ReconcileScheduleOptions): { stop(): 
         }
         retryTimer = setTimeout(() => attempt(retriesLeft - 1), options.retryMs ?? 60_000);
       })
-      .catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'reconcile could not run; next try at the next tick'))
+      .catch((err: unknown) =>
+        logger.error(
+          { err: { message: (err as Error).message } },
+          'reconcile could not run; next try at the next tick',
+        ),
+      )
       .finally(() => {
         inFlight = null;
       });
   };
 
-  const task = schedule(options.schedule, () => attempt(options.maxRetries ?? 30), { name: 'provet-sync-reconcile', noOverlap: true });
+  const task = schedule(options.schedule, () => attempt(options.maxRetries ?? 30), {
+    name: 'provet-sync-reconcile',
+    noOverlap: true,
+  });
   logger.info({ schedule: options.schedule }, 'reconcile scheduled');
   return {
     async stop() {

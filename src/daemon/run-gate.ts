@@ -35,7 +35,11 @@ export class RunGate {
    * Runs `fn` once every run ahead of it in this process has ended; webhook batches do not start
    * meanwhile. When `signal` aborted while it waited, `fn` is not run at all.
    */
-  async scheduled<T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T | typeof STOPPED_BEFORE_TURN> {
+  async scheduled<T>(
+    name: string,
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+  ): Promise<T | typeof STOPPED_BEFORE_TURN> {
     await this.enter(name);
     try {
       if (signal?.aborted) return STOPPED_BEFORE_TURN;
@@ -72,7 +76,10 @@ export class RunGate {
       this.holder = name;
       return Promise.resolve();
     }
-    this.logger?.info({ run: name, waitingFor: this.holder }, `${name} waits for the ${this.holder ?? 'earlier'} run in progress to end`);
+    this.logger?.info(
+      { run: name, waitingFor: this.holder },
+      `${name} waits for the ${this.holder ?? 'earlier'} run in progress to end`,
+    );
     return new Promise((resolve) => this.waiting.push({ name, enter: resolve }));
   }
 

@@ -55,7 +55,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger.info({ port: address.port, host: options.host, webhooks: options.webhook !== undefined }, 'HTTP server listening');
+  logger.info(
+    { port: address.port, host: options.host, webhooks: options.webhook !== undefined },
+    'HTTP server listening',
+  );
   let closed: Promise<void> | null = null;
   return {
     port: address.port,
@@ -73,7 +76,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
 async function route(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const method = req.method ?? 'GET';
-  if (path.startsWith(WEBHOOK_PREFIX) && options.webhook) return webhook(options.webhook, options.logger, req, res, path.slice(WEBHOOK_PREFIX.length));
+  if (path.startsWith(WEBHOOK_PREFIX) && options.webhook)
+    return webhook(options.webhook, options.logger, req, res, path.slice(WEBHOOK_PREFIX.length));
   const reading = method === 'GET' || method === 'HEAD';
   if (path === '/healthz') return reading ? send(res, 200, 'text/plain', 'ok\n') : notAllowed(res);
   if (path === '/readyz') {
@@ -91,7 +95,13 @@ async function route(options: HttpServerOptions, req: IncomingMessage, res: Serv
   return send(res, 404, 'text/plain', 'not found\n');
 }
 
-async function webhook(options: WebhookOptions, logger: Logger, req: IncomingMessage, res: ServerResponse, secret: string): Promise<void> {
+async function webhook(
+  options: WebhookOptions,
+  logger: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+  secret: string,
+): Promise<void> {
   // Without the right secret the endpoint does not exist, whatever the method.
   if (!secretMatches(decodeURIComponentSafe(secret), options.secret)) {
     options.count?.('refused');
@@ -120,7 +130,11 @@ async function webhook(options: WebhookOptions, logger: Logger, req: IncomingMes
   }
   const queued = hints.filter((h) => options.onHint(h)).length;
   options.count?.(queued === hints.length ? 'queued' : 'queue_full');
-  if (queued < hints.length) logger.warn({ dropped: hints.length - queued }, 'webhook queue full: hint dropped, the scheduled poll will bring the change');
+  if (queued < hints.length)
+    logger.warn(
+      { dropped: hints.length - queued },
+      'webhook queue full: hint dropped, the scheduled poll will bring the change',
+    );
   return send(res, 200, 'application/json', `${JSON.stringify({ queued })}\n`);
 }
 
@@ -150,7 +164,11 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<string | null
 }
 
 function send(res: ServerResponse, status: number, contentType: string, body: string): void {
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 

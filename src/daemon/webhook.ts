@@ -25,7 +25,10 @@ const ID = /^[1-9]\d{0,15}$/;
 export function parseHints(contentType: string | undefined, body: string): Hint[] {
   const fields = readFields(contentType ?? '', body);
   const hints: Hint[] = [];
-  for (const [name, kind] of [['client_id', 'client'], ['patient_id', 'patient']] as const) {
+  for (const [name, kind] of [
+    ['client_id', 'client'],
+    ['patient_id', 'patient'],
+  ] as const) {
     const value = fields.get(name);
     if (value === undefined) continue;
     if (!ID.test(value)) throw new BadWebhookBodyError(`${name} is not a record id`);
@@ -44,7 +47,8 @@ function readFields(contentType: string, body: string): Map<string, string> {
     } catch {
       throw new BadWebhookBodyError('the body is not JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadWebhookBodyError('the body is not a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new BadWebhookBodyError('the body is not a JSON object');
     const fields = new Map<string, string>();
     for (const [key, value] of Object.entries(parsed)) {
       if (typeof value === 'number' || typeof value === 'string') fields.set(key, String(value));

@@ -118,7 +118,12 @@ function closedWithin(open: Set<pg.PoolClient>, pool: pg.Pool, ms: number): Prom
 }
 
 /** Retries with backoff until the deadline, then fails naming the database (never the password). */
-export async function waitForDatabase(pool: pg.Pool, description: string, deadlineMs: number, logger: Logger): Promise<void> {
+export async function waitForDatabase(
+  pool: pg.Pool,
+  description: string,
+  deadlineMs: number,
+  logger: Logger,
+): Promise<void> {
   const giveUpAt = Date.now() + deadlineMs;
   for (let attempt = 1; ; attempt++) {
     try {

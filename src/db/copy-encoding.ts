@@ -15,7 +15,8 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 
 function copyField(value: Exclude<CopyValue, Buffer>): string {
   if (value === null || value === undefined) return '\\N';
-  if (typeof value === 'string') return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : value;
+  if (typeof value === 'string')
+    return COPY_SPECIAL.test(value) ? value.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : value;
   if (typeof value === 'boolean') return value ? 't' : 'f';
   return String(value);
 }
@@ -71,7 +72,9 @@ function grow(buffer: Buffer, length: number, needed: number, rowsDone: number, 
 }
 
 /** COPY_ESCAPES by byte: the special byte, and the letter that follows the backslash for it. */
-const ESCAPED_BYTE = new Map(Object.entries(COPY_ESCAPES).map(([special, escape]) => [special.charCodeAt(0), escape.charCodeAt(1)]));
+const ESCAPED_BYTE = new Map(
+  Object.entries(COPY_ESCAPES).map(([special, escape]) => [special.charCodeAt(0), escape.charCodeAt(1)]),
+);
 const SPECIAL_BYTES = [...ESCAPED_BYTE.keys()];
 const BACKSLASH = 0x5c;
 
@@ -92,7 +95,12 @@ function copyBytes(bytes: Buffer, into: Buffer, at: number): number {
   return at;
 }
 
-export async function copyRows<Row>(db: pg.PoolClient, table: string, columns: CopyColumns<Row>, rows: readonly Row[]): Promise<void> {
+export async function copyRows<Row>(
+  db: pg.PoolClient,
+  table: string,
+  columns: CopyColumns<Row>,
+  rows: readonly Row[],
+): Promise<void> {
   const copy = db.query(copyFrom(`COPY ${table} (${columns.map(([name]) => name).join(', ')}) FROM STDIN`));
   copy.end(copyPayload(columns, rows));
   await finished(copy);

@@ -52,7 +52,10 @@ async function locateBinaries(): Promise<{ nativeDir: string; version: string }>
     const entry = createRequire(import.meta.url).resolve(packageName);
     packageJson = join(dirname(dirname(entry)), 'package.json');
   } catch (err) {
-    throw new EmbeddedServerError(`no embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${packageName} is not installed); set DATABASE_URL`, { cause: err });
+    throw new EmbeddedServerError(
+      `no embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${packageName} is not installed); set DATABASE_URL`,
+      { cause: err },
+    );
   }
   const { version } = JSON.parse(await readFile(packageJson, 'utf8')) as { version: string };
   return { nativeDir: join(dirname(packageJson), 'native'), version };
@@ -63,7 +66,10 @@ async function usableBinaries(runAs: RunAs | null): Promise<Binaries> {
   const { nativeDir, version } = await locateBinaries();
   let dir = nativeDir;
   if (runAs && (await firstClosedParent(nativeDir))) {
-    dir = join(tmpdir(), `provet-sync-postgres-${version}-${createHash('sha256').update(nativeDir).digest('hex').slice(0, 8)}`);
+    dir = join(
+      tmpdir(),
+      `provet-sync-postgres-${version}-${createHash('sha256').update(nativeDir).digest('hex').slice(0, 8)}`,
+    );
     if (!(await stat(join(dir, 'bin', 'postgres')).catch(() => undefined))) {
       const partial = `${dir}.partial-${process.pid}`;
       await cp(nativeDir, partial, { recursive: true, verbatimSymlinks: true });
@@ -79,7 +85,9 @@ async function postgresUser(): Promise<RunAs | null> {
   const passwd = await readFile('/etc/passwd', 'utf8').catch(() => '');
   const entry = passwd.split('\n').find((line) => line.startsWith('postgres:'));
   if (!entry) {
-    throw new EmbeddedServerError("PostgreSQL does not run as root and there is no 'postgres' user to run it as; create one (useradd postgres), run as another user, or set DATABASE_URL");
+    throw new EmbeddedServerError(
+      "PostgreSQL does not run as root and there is no 'postgres' user to run it as; create one (useradd postgres), run as another user, or set DATABASE_URL",
+    );
   }
   const [, , uid, gid] = entry.split(':');
   return { uid: Number(uid), gid: Number(gid) };
@@ -87,20 +95,35 @@ async function postgresUser(): Promise<RunAs | null> {
 
 function run(command: string, args: string[], runAs: RunAs | null): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { ...(runAs ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    const child = spawn(command, args, {
+      ...(runAs ?? {}),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     let output = '';
     child.stdout.on('data', (c: Buffer) => (output += c.toString()));
     child.stderr.on('data', (c: Buffer) => (output += c.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolvePromise() : reject(new EmbeddedServerError(`${command} exited with ${code}: ${output.trim().slice(-2000)}`))));
+    child.on('close', (code) =>
+      code === 0
+        ? resolvePromise()
+        : reject(new EmbeddedServerError(`${command} exited with ${code}: ${output.trim().slice(-2000)}`)),
+    );
   });
 }
 
 async function waitUntilReady(port: number, child: ChildProcess, log: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new EmbeddedServerError(`PostgreSQL exited during start-up: ${log().trim().slice(-2000)}`);
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000 });
+    if (child.exitCode !== null)
+      throw new EmbeddedServerError(`PostgreSQL exited during start-up: ${log().trim().slice(-2000)}`);
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      database: 'postgres',
+      connectionTimeoutMillis: 1000,
+    });
     try {
       await client.connect();
       return;
@@ -118,7 +141,11 @@ async function waitUntilReady(port: number, child: ChildProcess, log: () => stri
  * trust authentication (loopback only: a local development database). `extraSettings` are passed
  * as `-c name=value`.
  */
-export async function startEmbeddedServer(options: { dataDir: string; port: number; settings?: Record<string, string> }): Promise<EmbeddedServer> {
+export async function startEmbeddedServer(options: {
+  dataDir: string;
+  port: number;
+  settings?: Record<string, string>;
+}): Promise<EmbeddedServer> {
   const runAs = await postgresUser();
   const binaries = await usableBinaries(runAs);
   const dataDir = resolve(options.dataDir);
@@ -126,11 +153,25 @@ export async function startEmbeddedServer(options: { dataDir: string; port: numb
     await mkdir(dirname(dataDir), { recursive: true });
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     if (runAs) await chown(dataDir, runAs.uid, runAs.gid);
-    await run(binaries.initdb, ['--pgdata', dataDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--no-sync'], runAs);
+    await run(
+      binaries.initdb,
+      ['--pgdata', dataDir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--no-sync'],
+      runAs,
+    );
   }
   const settings = { listen_addresses: '127.0.0.1', unix_socket_directories: '', ...options.settings };
-  const args = ['-D', dataDir, '-p', String(options.port), ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
-  const child = spawn(binaries.postgres, args, { ...(runAs ?? {}), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+  const args = [
+    '-D',
+    dataDir,
+    '-p',
+    String(options.port),
+    ...Object.entries(settings).flatMap(([k, v]) => ['-c', `${k}=${v}`]),
+  ];
+  const child = spawn(binaries.postgres, args, {
+    ...(runAs ?? {}),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LC_ALL: 'C' },
+  });
   let log = '';
   const collect = (c: Buffer) => {
     log = (log + c.toString()).slice(-20_000);

@@ -66,8 +66,15 @@ async function usableDataDir(dataDir: string, chosen: boolean, logger: Logger): 
         'set EMBEDDED_PG_DIR to a folder it can reach (for example under /tmp), or set DATABASE_URL',
     );
   }
-  const fallback = join(tmpdir(), `provet-sync-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'postgres');
-  logger.warn({ dataDir: fallback, unreachable: blocked }, `the 'postgres' user cannot enter ${blocked}; keeping the embedded database in ${fallback}`);
+  const fallback = join(
+    tmpdir(),
+    `provet-sync-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`,
+    'postgres',
+  );
+  logger.warn(
+    { dataDir: fallback, unreachable: blocked },
+    `the 'postgres' user cannot enter ${blocked}; keeping the embedded database in ${fallback}`,
+  );
   return fallback;
 }
 
@@ -75,7 +82,9 @@ async function servesDataDir(serverUrl: string, dataDir: string): Promise<boolea
   const client = new pg.Client({ connectionString: `${serverUrl}/postgres`, connectionTimeoutMillis: 1000 });
   try {
     await client.connect();
-    const result = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
+    const result = await client.query<{ setting: string }>(
+      `SELECT setting FROM pg_settings WHERE name = 'data_directory'`,
+    );
     const serving = result.rows[0]?.setting;
     if (serving !== undefined && resolve(serving) !== dataDir) {
       throw new EmbeddedServerError(

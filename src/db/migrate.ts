@@ -22,16 +22,25 @@ const MIGRATIONS_TABLE = '__drizzle_migrations';
  * when that is at least the journal's latest.
  */
 async function upToDate(client: pg.PoolClient, schema: string): Promise<boolean> {
-  const journal = JSON.parse(await readFile(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as { entries: { when: number }[] };
+  const journal = JSON.parse(await readFile(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+    entries: { when: number }[];
+  };
   const latest = Math.max(...journal.entries.map((e) => e.when));
   const table = `${quoteIdent(schema)}.${quoteIdent(MIGRATIONS_TABLE)}`;
   const { rows } = await client.query<{ exists: boolean }>('SELECT to_regclass($1) IS NOT NULL AS exists', [table]);
   if (!rows[0]?.exists) return false;
-  const last = await client.query<{ created_at: string | null }>(`SELECT max(created_at)::text AS created_at FROM ${table}`);
+  const last = await client.query<{ created_at: string | null }>(
+    `SELECT max(created_at)::text AS created_at FROM ${table}`,
+  );
   return Number(last.rows[0]?.created_at ?? 0) >= latest;
 }
 
-export async function migrateSchema(pool: pg.Pool, schema: string, logger: Logger, options: { writesMirror?: boolean } = {}): Promise<void> {
+export async function migrateSchema(
+  pool: pg.Pool,
+  schema: string,
+  logger: Logger,
+  options: { writesMirror?: boolean } = {},
+): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query(`SELECT pg_advisory_lock(hashtext('provet-sync:migrate'), hashtext($1))`, [schema]);
@@ -43,7 +52,10 @@ export async function migrateSchema(pool: pg.Pool, schema: string, logger: Logge
       } else {
         // drizzle's migrator is loaded only when there is something to apply: it is the slowest
         // module to load (about 0.1 s), and most starts find nothing to do.
-        const [{ drizzle }, { migrate }] = await Promise.all([import('drizzle-orm/node-postgres'), import('drizzle-orm/node-postgres/migrator')]);
+        const [{ drizzle }, { migrate }] = await Promise.all([
+          import('drizzle-orm/node-postgres'),
+          import('drizzle-orm/node-postgres/migrator'),
+        ]);
         // The bookkeeping table lives in the mirror's own schema, so each installation is self-contained.
         await migrate(drizzle(client), {
           migrationsFolder: MIGRATIONS_FOLDER,

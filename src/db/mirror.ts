@@ -22,7 +22,6 @@ type Db = pg.PoolClient;
  */
 export type RawJson = string | Buffer;
 
-
 export interface ClientUpsertRow {
   id: number;
   title: string | null;
@@ -148,8 +147,15 @@ export const PATIENT_STAGING: Staging<PatientUpsertRow> = {
  */
 async function stage<Row>(db: Db, staging: Staging<Row>, rows: readonly Row[]): Promise<void> {
   const definition = staging.columns.map(([name, type]) => `${name} ${type}`).join(', ');
-  await db.query(`CREATE TEMP TABLE IF NOT EXISTS ${staging.table} (${definition}) ON COMMIT DELETE ROWS; DELETE FROM ${staging.table}`);
-  await copyRows(db, staging.table, staging.columns.map(([name, , value]) => [name, value] as const), rows);
+  await db.query(
+    `CREATE TEMP TABLE IF NOT EXISTS ${staging.table} (${definition}) ON COMMIT DELETE ROWS; DELETE FROM ${staging.table}`,
+  );
+  await copyRows(
+    db,
+    staging.table,
+    staging.columns.map(([name, , value]) => [name, value] as const),
+    rows,
+  );
 }
 
 /**
@@ -243,7 +249,12 @@ async function versionedUpsert<Row extends { id: number; archived: boolean }>(
   owned: OwnedKeys,
 ): Promise<UpsertResult> {
   if (rows.length === 0) return { written: [], ownedKnown: null };
-  const probe = await db.query<{ now: string; known: number; phone_numbers_known: boolean; field_values_known: boolean }>(
+  const probe = await db.query<{
+    now: string;
+    known: number;
+    phone_numbers_known: boolean;
+    field_values_known: boolean;
+  }>(
     `SELECT now()::text AS now,
             (SELECT count(*) FROM ${table} WHERE id = ANY($1::bigint[]))::int AS known,
             EXISTS (SELECT 1 FROM phone_numbers WHERE id = ANY($2::bigint[])) AS phone_numbers_known,
@@ -252,25 +263,48 @@ async function versionedUpsert<Row extends { id: number; archived: boolean }>(
   );
   const { now, known, phone_numbers_known: phoneNumbers, field_values_known: fieldValues } = probe.rows[0]!;
   if (known === 0) {
-    await copyRows(db, table, [...directColumns(staging), ['archived_seen_at', (r: Row) => (r.archived ? now : null)]], rows);
+    await copyRows(
+      db,
+      table,
+      [...directColumns(staging), ['archived_seen_at', (r: Row) => (r.archived ? now : null)]],
+      rows,
+    );
     return {
       written: rows.map((r) => ({ id: r.id, archived: r.archived, previousArchived: null, copiedAsNew: true })),
       ownedKnown: { phoneNumbers, fieldValues },
     };
   }
   await stage(db, staging, rows);
-  const result = await db.query<{ id: string; archived: boolean; previous_archived: boolean | null }>({ text: mergeSql, values: [providerNow] });
+  const result = await db.query<{ id: string; archived: boolean; previous_archived: boolean | null }>({
+    text: mergeSql,
+    values: [providerNow],
+  });
   return {
-    written: result.rows.map((r) => ({ id: Number(r.id), archived: r.archived, previousArchived: r.previous_archived, copiedAsNew: false })),
+    written: result.rows.map((r) => ({
+      id: Number(r.id),
+      archived: r.archived,
+      previousArchived: r.previous_archived,
+      copiedAsNew: false,
+    })),
     ownedKnown: null,
   };
 }
 
-export function upsertClients(db: Db, rows: readonly ClientUpsertRow[], providerNow: string | null, owned: OwnedKeys): Promise<UpsertResult> {
+export function upsertClients(
+  db: Db,
+  rows: readonly ClientUpsertRow[],
+  providerNow: string | null,
+  owned: OwnedKeys,
+): Promise<UpsertResult> {
   return versionedUpsert(db, 'clients', 'client', CLIENT_STAGING, MERGE_CLIENTS, rows, providerNow, owned);
 }
 
-export function upsertPatients(db: Db, rows: readonly PatientUpsertRow[], providerNow: string | null, owned: OwnedKeys): Promise<UpsertResult> {
+export function upsertPatients(
+  db: Db,
+  rows: readonly PatientUpsertRow[],
+  providerNow: string | null,
+  owned: OwnedKeys,
+): Promise<UpsertResult> {
   return versionedUpsert(db, 'patients', 'patient', PATIENT_STAGING, MERGE_PATIENTS, rows, providerNow, owned);
 }
 
@@ -313,7 +347,10 @@ export async function replaceFieldValues(
 ): Promise<void> {
   const known = mayHaveOwnedRows(owners);
   if (known.length > 0) {
-    await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [objectType, known]);
+    await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [
+      objectType,
+      known,
+    ]);
   }
   await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, anyKnown, {
     sql: 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1',
@@ -411,7 +448,10 @@ export async function upsertDefinitions(
 ): Promise<number> {
   if (rows.length === 0) return 0;
   const definition = DEFINITION_TABLES[table];
-  const columns = definition.split(',').map((c) => c.trim().split(/\s+/)[0]!).filter((c) => c !== '"rawJson"');
+  const columns = definition
+    .split(',')
+    .map((c) => c.trim().split(/\s+/)[0]!)
+    .filter((c) => c !== '"rawJson"');
   const result = await db.query(
     `INSERT INTO ${table} AS t (${columns.join(', ')}, raw, synced_at)
      SELECT ${columns.join(', ')}, "rawJson"::jsonb, now() FROM jsonb_to_recordset($1::jsonb) AS r(${definition})

@@ -30,7 +30,8 @@ export class RoleNameError extends Error {
  * grants it read access to the mirror in `schema`. Returns whether the role was created.
  */
 export async function grantReader(pool: pg.Pool, schema: string, role: string): Promise<{ created: boolean }> {
-  if (!ROLE_NAME.test(role)) throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+  if (!ROLE_NAME.test(role))
+    throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
   const r = quoteIdent(role);
   const s = quoteIdent(schema);
   const client = await pool.connect();

@@ -25,7 +25,10 @@ import {
 /** Provet sends timestamps with microseconds; keep them as strings in JS so none are lost. */
 const instant = (name: string) => timestamp(name, { withTimezone: true, precision: 6, mode: 'string' });
 const providerId = (name: string) => bigint(name, { mode: 'number' });
-const syncedAt = () => instant('synced_at').notNull().default(sql`now()`);
+const syncedAt = () =>
+  instant('synced_at')
+    .notNull()
+    .default(sql`now()`);
 
 export const clients = pgTable(
   'clients',
@@ -150,14 +153,18 @@ export const syncState = pgTable('sync_state', {
   stream: text('stream').primaryKey(),
   watermark: instant('watermark'),
   lastRunId: bigint('last_run_id', { mode: 'number' }),
-  updatedAt: instant('updated_at').notNull().default(sql`now()`),
+  updatedAt: instant('updated_at')
+    .notNull()
+    .default(sql`now()`),
 });
 
 export const syncRuns = pgTable('sync_runs', {
   id: bigserial('id', { mode: 'number' }).primaryKey(),
   kind: text('kind').notNull(),
   status: text('status').notNull(),
-  startedAt: instant('started_at').notNull().default(sql`now()`),
+  startedAt: instant('started_at')
+    .notNull()
+    .default(sql`now()`),
   finishedAt: instant('finished_at'),
   providerStartedAt: instant('provider_started_at'),
   recordsFetched: integer('records_fetched').notNull().default(0),
@@ -166,7 +173,9 @@ export const syncRuns = pgTable('sync_runs', {
   pages: integer('pages').notNull().default(0),
   requests: integer('requests').notNull().default(0),
   throttled: integer('throttled').notNull().default(0),
-  streams: jsonb('streams').notNull().default(sql`'{}'::jsonb`),
+  streams: jsonb('streams')
+    .notNull()
+    .default(sql`'{}'::jsonb`),
   error: text('error'),
 });
 
@@ -179,7 +188,9 @@ export const syncRejects = pgTable(
     recordId: text('record_id'),
     reason: text('reason').notNull(),
     payload: text('payload').notNull(),
-    rejectedAt: instant('rejected_at').notNull().default(sql`now()`),
+    rejectedAt: instant('rejected_at')
+      .notNull()
+      .default(sql`now()`),
   },
   (t) => [index('sync_rejects_run_idx').on(t.runId)],
 );
@@ -189,7 +200,9 @@ export const patientRereads = pgTable(
   'patient_rereads',
   {
     clientId: providerId('client_id').notNull(),
-    queuedAt: instant('queued_at').notNull().default(sql`now()`),
+    queuedAt: instant('queued_at')
+      .notNull()
+      .default(sql`now()`),
     runId: bigint('run_id', { mode: 'number' }),
   },
   (t) => [primaryKey({ columns: [t.clientId] })],
@@ -205,7 +218,9 @@ export const syncLease = pgTable(
   {
     singleton: boolean('singleton').notNull().default(true).primaryKey(),
     runId: bigint('run_id', { mode: 'number' }).notNull(),
-    takenAt: instant('taken_at').notNull().default(sql`now()`),
+    takenAt: instant('taken_at')
+      .notNull()
+      .default(sql`now()`),
   },
   (t) => [check('sync_lease_singleton_check', sql`${t.singleton}`)],
 );

@@ -50,7 +50,9 @@ export async function tryAcquireRunLock(pool: pg.Pool, schema: string): Promise<
 export class LeaseLostError extends Error {
   readonly code = 'SYNC_LEASE_LOST';
   constructor(runId: number, holder: number | null) {
-    super(`run ${runId} lost its lease to run ${holder ?? '(none)'}: another process took over while this one was stalled; nothing more is written`);
+    super(
+      `run ${runId} lost its lease to run ${holder ?? '(none)'}: another process took over while this one was stalled; nothing more is written`,
+    );
   }
 }
 
@@ -72,7 +74,12 @@ const LEASE_CHECK = 'SELECT run_id FROM sync_lease WHERE singleton FOR SHARE';
  * same round trip as BEGIN: a page's transaction holds a connection, and each round trip is time
  * that connection does nothing.
  */
-export function withLeasedTransaction<T>(pool: pg.Pool, runId: number, fn: (db: pg.PoolClient) => Promise<T>, opening?: string): Promise<T> {
+export function withLeasedTransaction<T>(
+  pool: pg.Pool,
+  runId: number,
+  fn: (db: pg.PoolClient) => Promise<T>,
+  opening?: string,
+): Promise<T> {
   return withTransaction(
     pool,
     async (db, [check]) => {
@@ -177,7 +184,12 @@ export interface RejectRow {
   payload: string;
 }
 
-export async function recordRejects(db: Db, runId: number, stream: string, rejects: readonly RejectRow[]): Promise<void> {
+export async function recordRejects(
+  db: Db,
+  runId: number,
+  stream: string,
+  rejects: readonly RejectRow[],
+): Promise<void> {
   if (rejects.length === 0) return;
   await db.query(
     `INSERT INTO sync_rejects (run_id, stream, record_id, reason, payload)

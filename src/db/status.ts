@@ -32,7 +32,15 @@ export interface MirrorStatus {
   pendingPatientRereads: number;
 }
 
-const COUNTED_TABLES = ['clients', 'patients', 'phone_numbers', 'custom_fields', 'custom_field_values', 'species', 'breeds'];
+const COUNTED_TABLES = [
+  'clients',
+  'patients',
+  'phone_numbers',
+  'custom_fields',
+  'custom_field_values',
+  'species',
+  'breeds',
+];
 
 export async function readStatus(db: pg.Pool, schema: string): Promise<MirrorStatus> {
   const streams = await db.query<{ stream: string; watermark: string | null; lag: string | null; updated_at: string }>(

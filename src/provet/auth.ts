@@ -6,8 +6,7 @@ import { abortedError } from './retry.js';
 import { ProvetApiError, safeUrl } from './errors.js';
 
 export type ProvetAuth =
-  | { kind: 'oauth'; clientId: string; clientSecret: string; tokenUrl: string }
-  | { kind: 'token'; token: string };
+  { kind: 'oauth'; clientId: string; clientSecret: string; tokenUrl: string } | { kind: 'token'; token: string };
 
 /** A form POST, done by the client on its own HTTP pool with its timeouts. */
 export type FormPoster = (
@@ -98,10 +97,14 @@ export class AuthProvider {
       body,
     );
     if (res.status === 400 || res.status === 401 || res.status === 403) {
-      throw new ProvetApiError('PROVET_AUTH', `${where}: token refused, HTTP ${res.status}${oauthErrorCode(res.text)}`, {
-        status: res.status,
-        url: safeUrl(url),
-      });
+      throw new ProvetApiError(
+        'PROVET_AUTH',
+        `${where}: token refused, HTTP ${res.status}${oauthErrorCode(res.text)}`,
+        {
+          status: res.status,
+          url: safeUrl(url),
+        },
+      );
     }
     if (res.status < 200 || res.status >= 300) {
       const retryable = res.status === 408 || res.status === 429 || res.status >= 500;

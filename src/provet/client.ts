@@ -8,7 +8,15 @@ import { PROVET_RATE_LIMITS, RateBudget, endpointKey, requestCost } from './budg
 import { backoffDelay, sleep } from './retry.js';
 import { ProvetApiError, interpretStatus, safeUrl, where } from './errors.js';
 import { send, type RawResponse } from './transport.js';
-import { isUnderBase, looksLikeEnvelope, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from './pages.js';
+import {
+  isUnderBase,
+  looksLikeEnvelope,
+  normaliseBaseUrl,
+  pageNumberOf,
+  parseEnvelope,
+  walkPages,
+  type PageResult,
+} from './pages.js';
 import { walkList, type IdentifiedPage } from './list-walk.js';
 import { DecoderFailedError, parseBodyInSlices, type RecordDecoder } from './raw-records.js';
 
@@ -74,7 +82,12 @@ export class ProvetClient {
   private readonly userAgent: string;
   private readonly backoffBaseMs: number;
   private readonly backoffCapMs: number;
-  private readonly counters: Omit<RequestStats, 'tokenRequests'> = { requests: 0, throttled: 0, retries: 0, byEndpoint: {} };
+  private readonly counters: Omit<RequestStats, 'tokenRequests'> = {
+    requests: 0,
+    throttled: 0,
+    retries: 0,
+    byEndpoint: {},
+  };
   /** `<path> <filter>` pairs a caller found Provet ignoring (see noteIgnoredFilter). */
   private readonly ignoredFilters = new Set<string>();
 
@@ -95,7 +108,13 @@ export class ProvetClient {
       ...(options.rateSafetyFactor === undefined ? {} : { safetyFactor: options.rateSafetyFactor }),
     });
     this.auth = new AuthProvider(options.auth, async (url, headers, body) => {
-      const res = await this.sendOnce(url, 'POST', { ...headers, 'user-agent': this.userAgent }, body, `POST ${url.pathname}`);
+      const res = await this.sendOnce(
+        url,
+        'POST',
+        { ...headers, 'user-agent': this.userAgent },
+        body,
+        `POST ${url.pathname}`,
+      );
       return { status: res.status, text: res.body.toString('utf8') };
     });
   }
@@ -110,7 +129,11 @@ export class ProvetClient {
    * Lazily walks a list from `path`+`query`, following `next` only under the API root. With
    * `decodeRecord`, a page's records are what it made of each (raw-records.ts says why).
    */
-  pages<R>(path: string, query: Query, options: { pageSize?: number; signal?: AbortSignal; decodeRecord: RecordDecoder<R> }): AsyncGenerator<PageResult<R>>;
+  pages<R>(
+    path: string,
+    query: Query,
+    options: { pageSize?: number; signal?: AbortSignal; decodeRecord: RecordDecoder<R> },
+  ): AsyncGenerator<PageResult<R>>;
   pages(path: string, query: Query, options?: { pageSize?: number; signal?: AbortSignal }): AsyncGenerator<PageResult>;
   async *pages(
     path: string,
@@ -123,7 +146,11 @@ export class ProvetClient {
       base: this.base,
       endpoint: this.endpointOf(url),
       fetchPage: (pageUrl, page) => this.fetchPage(pageUrl, page, signal, decodeRecord),
-      onPastEnd: (page) => this.logger.warn({ endpoint: this.endpointOf(url), page }, 'page past the end answered 404; list shrank during the walk'),
+      onPastEnd: (page) =>
+        this.logger.warn(
+          { endpoint: this.endpointOf(url), page },
+          'page past the end answered 404; list shrank during the walk',
+        ),
     });
   }
 
@@ -133,9 +160,17 @@ export class ProvetClient {
    * `id__gt` or the order (list-walk.ts says how, and what is then done about records leaving the
    * list meanwhile). A page's `page` counts the walk's pages; `count` estimates the whole list.
    */
-  walk<R>(path: string, query: Query, options: { pageSize: number; signal?: AbortSignal; decodeRecord: RecordDecoder<R> }): AsyncGenerator<PageResult<R>>;
+  walk<R>(
+    path: string,
+    query: Query,
+    options: { pageSize: number; signal?: AbortSignal; decodeRecord: RecordDecoder<R> },
+  ): AsyncGenerator<PageResult<R>>;
   walk(path: string, query: Query, options: { pageSize: number; signal?: AbortSignal }): AsyncGenerator<PageResult>;
-  walk(path: string, query: Query, options: { pageSize: number; signal?: AbortSignal; decodeRecord?: RecordDecoder<unknown> }): AsyncGenerator<PageResult> {
+  walk(
+    path: string,
+    query: Query,
+    options: { pageSize: number; signal?: AbortSignal; decodeRecord?: RecordDecoder<unknown> },
+  ): AsyncGenerator<PageResult> {
     for (const reserved of ['id__gt', 'ordering', 'page', 'page_size']) {
       if (reserved in query) throw new RangeError(`walk: ${reserved} is the walk's own parameter`);
     }
@@ -144,7 +179,10 @@ export class ProvetClient {
     const base: Query = { ...query, page_size: pageSize };
     const endpoint = this.endpointOf(this.resolve(path, base));
     // Each record's id as sent, taken beside the caller's decoder (which may make anything of it).
-    const decodeRecord: RecordDecoder<Identified> = (record, sent) => ({ id: usableId(record), value: inner ? inner(record, sent) : record });
+    const decodeRecord: RecordDecoder<Identified> = (record, sent) => ({
+      id: usableId(record),
+      value: inner ? inner(record, sent) : record,
+    });
     const identified = (page: PageResult): IdentifiedPage<unknown> => {
       const records = page.records as Identified[];
       return { page: { ...page, records: records.map((r) => r.value) }, ids: records.map((r) => r.id) };
@@ -155,7 +193,8 @@ export class ProvetClient {
       pageSize,
       // A path seen ignoring `id__gt` or `ordering` is walked by page number from then on.
       keysetKnownIgnored: this.ignoresFilter(path, KEYSET),
-      fetchFirst: async (extra, ordinal) => identified(await this.fetchPage(this.resolve(path, { ...base, ...extra }), ordinal, signal, decodeRecord)),
+      fetchFirst: async (extra, ordinal) =>
+        identified(await this.fetchPage(this.resolve(path, { ...base, ...extra }), ordinal, signal, decodeRecord)),
       pagesFrom: async function* (this: ProvetClient, from: number) {
         const first = this.resolve(path, { ...base, ordering: 'id', ...(from > 1 ? { page: from } : {}) });
         const pages = walkPages(first, {
@@ -166,7 +205,8 @@ export class ProvetClient {
         });
         for await (const page of pages) yield identified(page);
       }.bind(this),
-      count: async (extra = {}) => (await this.getPage(path, { ...query, ...extra, page_size: 1 }, signal ? { signal } : {})).count,
+      count: async (extra = {}) =>
+        (await this.getPage(path, { ...query, ...extra, page_size: 1 }, signal ? { signal } : {})).count,
       onFallback: (reason, installation) => {
         if (installation) {
           // Once per endpoint and process: later walks go straight to page numbers.
@@ -180,7 +220,10 @@ export class ProvetClient {
         }
       },
       onShrink: ({ shrankBy, from, round }) =>
-        logger.warn({ shrankBy, from, round }, `the list shrank by ${shrankBy} while it was read by page number; reading it again from page ${from}`),
+        logger.warn(
+          { shrankBy, from, round },
+          `the list shrank by ${shrankBy} while it was read by page number; reading it again from page ${from}`,
+        ),
     });
   }
 
@@ -200,18 +243,26 @@ export class ProvetClient {
   }
 
   /** A list that may come as an envelope (pages followed) or as a bare array. */
-  async getAll(path: string, query: Query = {}, options: { signal?: AbortSignal } = {}): Promise<{ records: unknown[]; serverDate: Date | null }> {
+  async getAll(
+    path: string,
+    query: Query = {},
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ records: unknown[]; serverDate: Date | null }> {
     const url = this.resolve(path, query);
     const endpoint = this.endpointOf(url);
     const page = this.pageOf(url);
     const first = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url) }, options.signal);
     if (Array.isArray(first.body)) return { records: first.body, serverDate: first.serverDate };
     if (!looksLikeEnvelope(first.body)) {
-      throw new ProvetApiError('PROVET_BAD_PAGE', `${where(endpoint, page)}: response is neither a list nor a page envelope`, {
-        endpoint,
-        page,
-        url: safeUrl(url),
-      });
+      throw new ProvetApiError(
+        'PROVET_BAD_PAGE',
+        `${where(endpoint, page)}: response is neither a list nor a page envelope`,
+        {
+          endpoint,
+          page,
+          url: safeUrl(url),
+        },
+      );
     }
     const records: unknown[] = [];
     const walk = walkPages(url, {
@@ -225,9 +276,16 @@ export class ProvetClient {
   }
 
   /** GET any resource under the API root and return its parsed JSON. */
-  async getJson(path: string, options: { signal?: AbortSignal } = {}): Promise<{ body: unknown; serverDate: Date | null }> {
+  async getJson(
+    path: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ body: unknown; serverDate: Date | null }> {
     const url = this.resolve(path, {});
-    const { body, serverDate } = await this.getWithRetries(url, { endpoint: this.endpointOf(url), cost: 1 }, options.signal);
+    const { body, serverDate } = await this.getWithRetries(
+      url,
+      { endpoint: this.endpointOf(url), cost: 1 },
+      options.signal,
+    );
     return { body, serverDate };
   }
 
@@ -241,16 +299,32 @@ export class ProvetClient {
     await this.agent.close();
   }
 
-  private async fetchPage(url: URL, page: number, signal: AbortSignal | undefined, decodeRecord?: RecordDecoder<unknown>): Promise<PageResult> {
+  private async fetchPage(
+    url: URL,
+    page: number,
+    signal: AbortSignal | undefined,
+    decodeRecord?: RecordDecoder<unknown>,
+  ): Promise<PageResult> {
     const endpoint = this.endpointOf(url);
-    const res = await this.getWithRetries(url, { endpoint, page, cost: this.costOf(url), ...(decodeRecord ? { decodeRecord } : {}) }, signal);
+    const res = await this.getWithRetries(
+      url,
+      { endpoint, page, cost: this.costOf(url), ...(decodeRecord ? { decodeRecord } : {}) },
+      signal,
+    );
     return this.toPageResult(res, url, endpoint, page, decodeRecord);
   }
 
-  private toPageResult({ body, decoded, serverDate }: ParsedResponse, url: URL, endpoint: string, page: number, decodeRecord?: RecordDecoder<unknown>): PageResult {
+  private toPageResult(
+    { body, decoded, serverDate }: ParsedResponse,
+    url: URL,
+    endpoint: string,
+    page: number,
+    decodeRecord?: RecordDecoder<unknown>,
+  ): PageResult {
     const envelope = parseEnvelope(body, endpoint, page, safeUrl(url));
     // Records the scan could not tell apart were parsed with the whole body: decoded here, without their bytes.
-    const records = decodeRecord && !decoded ? envelope.results.map((record) => decodeRecord(record, undefined)) : envelope.results;
+    const records =
+      decodeRecord && !decoded ? envelope.results.map((record) => decodeRecord(record, undefined)) : envelope.results;
     return {
       endpoint,
       page,
@@ -268,7 +342,11 @@ export class ProvetClient {
    * either retried (network, timeout, 5xx, 408, 429, truncated JSON), cured once
    * (a 401 renews the OAuth token), or thrown as it is.
    */
-  private async getWithRetries(url: URL, ctx: RequestContext, signal: AbortSignal | undefined): Promise<ParsedResponse> {
+  private async getWithRetries(
+    url: URL,
+    ctx: RequestContext,
+    signal: AbortSignal | undefined,
+  ): Promise<ParsedResponse> {
     // The deadline runs from the first attempt: waiting for the budget is pacing, not retrying.
     let started: number | undefined;
     let renewedAfter401 = false;
@@ -305,14 +383,24 @@ export class ProvetClient {
         }
         this.counters.retries++;
         this.logger.warn(
-          { endpoint: ctx.endpoint, page: ctx.page, attempt: attempt + 1, reason: err.code, status: err.status, delayMs: delay },
+          {
+            endpoint: ctx.endpoint,
+            page: ctx.page,
+            attempt: attempt + 1,
+            reason: err.code,
+            status: err.status,
+            delayMs: delay,
+          },
           `retrying Provet request: ${err.message}`,
         );
         // After a 429 the budget's penalty does the waiting, for every caller of that endpoint.
         if (err.status !== 429) await sleep(delay, signal);
       }
     }
-    throw new ProvetApiError('PROVET_GAVE_UP', `${where(ctx.endpoint, ctx.page)}: retries exhausted`, { endpoint: ctx.endpoint, retryable: true });
+    throw new ProvetApiError('PROVET_GAVE_UP', `${where(ctx.endpoint, ctx.page)}: retries exhausted`, {
+      endpoint: ctx.endpoint,
+      retryable: true,
+    });
   }
 
   private retryDelay(err: ProvetApiError, ctx: RequestContext, attempt: number): number {
@@ -325,7 +413,12 @@ export class ProvetClient {
     return wait;
   }
 
-  private async attemptGet(url: URL, ctx: RequestContext, authHeader: string, signal: AbortSignal | undefined): Promise<ParsedResponse> {
+  private async attemptGet(
+    url: URL,
+    ctx: RequestContext,
+    authHeader: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ParsedResponse> {
     const stats = this.endpointStats(ctx.endpoint);
     this.counters.requests++;
     stats.requests++;
@@ -343,14 +436,18 @@ export class ProvetClient {
       return { body: value, decoded, serverDate: res.serverDate };
     } catch (cause) {
       if (cause instanceof DecoderFailedError) throw cause.error;
-      throw new ProvetApiError('PROVET_BAD_PAGE', `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`, {
-        retryable: true,
-        endpoint: ctx.endpoint,
-        ...(ctx.page === undefined ? {} : { page: ctx.page }),
-        url: safeUrl(url),
-        status: res.status,
-        cause,
-      });
+      throw new ProvetApiError(
+        'PROVET_BAD_PAGE',
+        `${where(ctx.endpoint, ctx.page)}: response is not valid JSON (${res.body.length} bytes)`,
+        {
+          retryable: true,
+          endpoint: ctx.endpoint,
+          ...(ctx.page === undefined ? {} : { page: ctx.page }),
+          url: safeUrl(url),
+          status: res.status,
+          cause,
+        },
+      );
     }
   }
 
@@ -362,7 +459,16 @@ export class ProvetClient {
     label: string,
     signal?: AbortSignal,
   ): Promise<RawResponse> {
-    return send(this.agent, { url, method, headers, body, label, timeoutMs: this.timeoutMs, maxBodyBytes: this.maxBodyBytes, signal });
+    return send(this.agent, {
+      url,
+      method,
+      headers,
+      body,
+      label,
+      timeoutMs: this.timeoutMs,
+      maxBodyBytes: this.maxBodyBytes,
+      signal,
+    });
   }
 
   private unauthorized(url: URL, ctx: RequestContext, cause: ProvetApiError): ProvetApiError {
@@ -378,14 +484,18 @@ export class ProvetClient {
 
   /** Retryable: the request failed for transient reasons, and a later run may well succeed. */
   private gaveUp(url: URL, ctx: RequestContext, last: ProvetApiError, after: string): ProvetApiError {
-    return new ProvetApiError('PROVET_GAVE_UP', `${where(ctx.endpoint, ctx.page)}: gave up after ${after}; last error: ${last.message}`, {
-      retryable: true,
-      endpoint: ctx.endpoint,
-      ...(ctx.page === undefined ? {} : { page: ctx.page }),
-      url: safeUrl(url),
-      ...(last.status === undefined ? {} : { status: last.status }),
-      cause: last,
-    });
+    return new ProvetApiError(
+      'PROVET_GAVE_UP',
+      `${where(ctx.endpoint, ctx.page)}: gave up after ${after}; last error: ${last.message}`,
+      {
+        retryable: true,
+        endpoint: ctx.endpoint,
+        ...(ctx.page === undefined ? {} : { page: ctx.page }),
+        url: safeUrl(url),
+        ...(last.status === undefined ? {} : { status: last.status }),
+        cause: last,
+      },
+    );
   }
 
   /** `path` (relative to the API root) plus `query`; refuses anything outside the root. */
@@ -393,7 +503,11 @@ export class ProvetClient {
     const url = new URL(path.replace(/^\/+/, ''), this.base);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, String(value));
     if (!isUnderBase(url, this.base)) {
-      throw new ProvetApiError('PROVET_OFF_ORIGIN', `refusing to request ${url.origin}${url.pathname}: not under the API root`, {});
+      throw new ProvetApiError(
+        'PROVET_OFF_ORIGIN',
+        `refusing to request ${url.origin}${url.pathname}: not under the API root`,
+        {},
+      );
     }
     return url;
   }

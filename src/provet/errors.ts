@@ -115,7 +115,11 @@ export function interpretStatus(res: StatusLine, url: URL, endpoint: string, pag
     } catch {
       target = 'an unparseable Location';
     }
-    throw new ProvetApiError('PROVET_HTTP', `${at}: HTTP ${status} redirect to ${target}; redirects are not followed`, details);
+    throw new ProvetApiError(
+      'PROVET_HTTP',
+      `${at}: HTTP ${status} redirect to ${target}; redirects are not followed`,
+      details,
+    );
   }
   if (status === 401) throw new ProvetApiError('PROVET_AUTH', `${at}: HTTP 401 unauthorized`, details);
   const retryable = status === 408 || status === 429 || status >= 500;

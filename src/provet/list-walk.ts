@@ -68,7 +68,10 @@ export async function* walkList<R>(source: ListSource<R>): AsyncGenerator<PageRe
   let readBefore = 0;
   let previous: { cursor: number | null; count: number; ids: (number | null)[] } | null = null;
   for (;;) {
-    const { page, ids } = await source.fetchFirst(cursor === null ? { ordering: 'id' } : { ordering: 'id', id__gt: cursor }, ordinal + 1);
+    const { page, ids } = await source.fetchFirst(
+      cursor === null ? { ordering: 'id' } : { ordering: 'id', id__gt: cursor },
+      ordinal + 1,
+    );
     let problem = keysetProblem(ids, cursor, page.next !== null);
     // Fewer records left than the page before said there would be: deletions, or a page that was
     // not the lowest ids above its cursor (an order ignored, whose pages merely look ascending).
@@ -112,17 +115,28 @@ async function pageLeftRecordsOut<R>(
 }
 
 /** Why a keyset page cannot be trusted, or null when it can. */
-export function keysetProblem(ids: readonly (number | null)[], cursor: number | null, hasNext: boolean): { reason: string; installation: boolean } | null {
+export function keysetProblem(
+  ids: readonly (number | null)[],
+  cursor: number | null,
+  hasNext: boolean,
+): { reason: string; installation: boolean } | null {
   if (ids.length === 0) return hasNext ? { reason: 'an empty page with a next link', installation: true } : null;
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
-    if (id === null || id === undefined) return { reason: `record ${i + 1} of the page has no usable id, so pages cannot be chained by id`, installation: false };
+    if (id === null || id === undefined)
+      return {
+        reason: `record ${i + 1} of the page has no usable id, so pages cannot be chained by id`,
+        installation: false,
+      };
     if (i === 0 && cursor !== null && id <= cursor) {
       return { reason: `asked for ids above ${cursor}, got ${id}: Provet ignores id__gt`, installation: true };
     }
     const before = ids[i - 1];
     if (i > 0 && before !== null && before !== undefined && id <= before) {
-      return { reason: `asked for ordering=id, got id ${id} after ${before}: Provet ignores the ordering`, installation: true };
+      return {
+        reason: `asked for ordering=id, got id ${id} after ${before}: Provet ignores the ordering`,
+        installation: true,
+      };
     }
   }
   return null;

@@ -89,7 +89,11 @@ export function guardNext(next: string, base: URL, endpoint: string, page: numbe
   try {
     url = new URL(next, base);
   } catch (cause) {
-    throw new ProvetApiError('PROVET_BAD_PAGE', `${where(endpoint, page)}: next is not a URL`, { endpoint, page, cause });
+    throw new ProvetApiError('PROVET_BAD_PAGE', `${where(endpoint, page)}: next is not a URL`, {
+      endpoint,
+      page,
+      cause,
+    });
   }
   if (!isUnderBase(url, base)) {
     const elsewhere = url.origin === base.origin ? `${url.origin} outside ${base.pathname}` : url.origin;

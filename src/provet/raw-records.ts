@@ -275,10 +275,17 @@ function* parsePieces(body: Buffer, decodeRecord: RecordDecoder<unknown> | undef
   return { value: JSON.parse(body.toString('utf8')) as unknown, sent: null, decoded: false };
 }
 
-function* parseRecords(body: Buffer, layout: ResultsLayout, decodeRecord: RecordDecoder<unknown> | undefined): Generator<void, ParsedBody | null> {
+function* parseRecords(
+  body: Buffer,
+  layout: ResultsLayout,
+  decodeRecord: RecordDecoder<unknown> | undefined,
+): Generator<void, ParsedBody | null> {
   let outer: Record<string, unknown>;
   try {
-    outer = JSON.parse(`${body.toString('utf8', 0, layout.start)}[]${body.toString('utf8', layout.end)}`) as Record<string, unknown>;
+    outer = JSON.parse(`${body.toString('utf8', 0, layout.start)}[]${body.toString('utf8', layout.end)}`) as Record<
+      string,
+      unknown
+    >;
   } catch {
     return null;
   }

@@ -27,12 +27,21 @@ const flag = z.preprocess((v) => {
 
 const int = z.preprocess(
   (v) => (empty(v) ? null : typeof v === 'string' && /^-?\d{1,15}$/.test(v) ? Number(v) : v),
-  z.number().int().min(-(2 ** 53)).max(2 ** 53).nullable(),
+  z
+    .number()
+    .int()
+    .min(-(2 ** 53))
+    .max(2 ** 53)
+    .nullable(),
 );
 
 export const recordId = z.preprocess(
   (v) => (typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v),
-  z.number({ error: 'id must be a positive integer' }).int().positive().max(2 ** 53),
+  z
+    .number({ error: 'id must be a positive integer' })
+    .int()
+    .positive()
+    .max(2 ** 53),
 );
 
 /** ISO 8601 with an explicit offset and up to microseconds, as Provet sends created/modified. */
@@ -64,11 +73,7 @@ function isCalendarDate(s: string): boolean {
 /** A calendar date PostgreSQL will accept ("2024-02-30" is refused here, not by the database). */
 const date = z.preprocess(
   (v) => (empty(v) ? null : v),
-  z
-    .string()
-    .regex(DATE, 'must be a YYYY-MM-DD date')
-    .refine(isCalendarDate, 'is not a real calendar date')
-    .nullable(),
+  z.string().regex(DATE, 'must be a YYYY-MM-DD date').refine(isCalendarDate, 'is not a real calendar date').nullable(),
 );
 
 const DECIMAL = /^-?\d{1,20}(\.\d{1,20})?$/;
@@ -80,15 +85,18 @@ const decimal = z.preprocess(
 const REFERENCE_URL = /\/(\d{1,15})\/?$/;
 const REFERENCE_ID = /^(\d{1,15})$/;
 /** Foreign keys come as absolute URLs (".../client/218/"); the id is the last path segment. */
-const reference = z.preprocess((v) => {
-  if (empty(v)) return null;
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string') {
-    const m = REFERENCE_URL.exec(v) ?? REFERENCE_ID.exec(v);
-    return m ? Number(m[1]) : v;
-  }
-  return v;
-}, z.number({ error: 'must be a record URL or id' }).int().positive().nullable());
+const reference = z.preprocess(
+  (v) => {
+    if (empty(v)) return null;
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string') {
+      const m = REFERENCE_URL.exec(v) ?? REFERENCE_ID.exec(v);
+      return m ? Number(m[1]) : v;
+    }
+    return v;
+  },
+  z.number({ error: 'must be a record URL or id' }).int().positive().nullable(),
+);
 
 export const fieldValueEntry = z.object({
   id: recordId,
@@ -196,14 +204,18 @@ const ASK_ZOD = Symbol('ask zod');
 type FieldCheck = (v: unknown) => unknown;
 
 const fastRecordId: FieldCheck = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : ASK_ZOD);
-const fastText: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'string' && v.length <= 100_000 ? v : ASK_ZOD);
-const fastInt: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'number' && Number.isSafeInteger(v) ? v : ASK_ZOD);
+const fastText: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'string' && v.length <= 100_000 ? v : ASK_ZOD;
+const fastInt: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'number' && Number.isSafeInteger(v) ? v : ASK_ZOD;
 const fastFlag: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'boolean' ? v : ASK_ZOD);
 const fastTimestamp: FieldCheck = (v) =>
   typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T'))) ? v : ASK_ZOD;
 const fastOptionalTimestamp: FieldCheck = (v) => (v === null || v === '' ? null : fastTimestamp(v));
-const fastDate: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'string' && isCalendarDate(v) ? v : ASK_ZOD);
-const fastDecimal: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'string' && DECIMAL.test(v) ? v : ASK_ZOD);
+const fastDate: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'string' && isCalendarDate(v) ? v : ASK_ZOD;
+const fastDecimal: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'string' && DECIMAL.test(v) ? v : ASK_ZOD;
 const fastReference: FieldCheck = (v) => {
   if (v === null || v === '') return null;
   if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : ASK_ZOD;
@@ -215,7 +227,10 @@ const fastReference: FieldCheck = (v) => {
 const fastAnything: FieldCheck = (v) => v;
 
 /** An object's fields checked one by one; null when zod must decide. `required` fields must be there. */
-function fastObject(fields: Record<string, FieldCheck>, required: readonly string[]): (input: unknown) => Record<string, unknown> | null {
+function fastObject(
+  fields: Record<string, FieldCheck>,
+  required: readonly string[],
+): (input: unknown) => Record<string, unknown> | null {
   const keys = Object.keys(fields);
   return (input) => {
     if (input === null || typeof input !== 'object' || Array.isArray(input)) return null;
@@ -252,9 +267,19 @@ function fastArray(entry: (input: unknown) => Record<string, unknown> | null): F
 }
 
 // value is z.unknown(), yet the key is required: zod refuses an entry without it.
-const fastFieldValueEntry = fastObject({ id: fastRecordId, field_id: fastRecordId, label: fastText, value: fastAnything }, ['id', 'field_id', 'value']);
+const fastFieldValueEntry = fastObject(
+  { id: fastRecordId, field_id: fastRecordId, label: fastText, value: fastAnything },
+  ['id', 'field_id', 'value'],
+);
 const fastNestedPhoneNumber = fastObject(
-  { id: fastRecordId, number: fastText, phone_number: fastText, type: fastText, type_code: fastInt, description: fastText },
+  {
+    id: fastRecordId,
+    number: fastText,
+    phone_number: fastText,
+    type: fastText,
+    type_code: fastInt,
+    description: fastText,
+  },
   ['id'],
 );
 

@@ -84,14 +84,24 @@ export async function send(agent: Agent, req: SendRequest): Promise<RawResponse>
   }
 }
 
-function transportError(err: unknown, label: string, timedOut: boolean, timeoutMs: number, details: { url: string }): ProvetApiError {
+function transportError(
+  err: unknown,
+  label: string,
+  timedOut: boolean,
+  timeoutMs: number,
+  details: { url: string },
+): ProvetApiError {
   const timeout =
     timedOut ||
     err instanceof undiciErrors.HeadersTimeoutError ||
     err instanceof undiciErrors.BodyTimeoutError ||
     err instanceof undiciErrors.ConnectTimeoutError;
   if (timeout) {
-    return new ProvetApiError('PROVET_TIMEOUT', `${label}: no complete response within ${timeoutMs} ms`, { ...details, retryable: true, cause: err });
+    return new ProvetApiError('PROVET_TIMEOUT', `${label}: no complete response within ${timeoutMs} ms`, {
+      ...details,
+      retryable: true,
+      cause: err,
+    });
   }
   const reason = err instanceof Error ? ((err as { code?: string }).code ?? err.message) : String(err);
   return new ProvetApiError('PROVET_NETWORK', `${label}: ${reason}`, { ...details, retryable: true, cause: err });

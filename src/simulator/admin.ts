@@ -26,7 +26,7 @@ const ROUTES = [
   'POST /__admin/custom_field_values           {"objectType", "objectId", "fieldId", "value"} (as the nested POST)',
   'DELETE /__admin/custom_field_values         {"objectType", "objectId", "fieldId"} (as a PATCH without it)',
   'POST /__admin/touch                         {"kind", "ids": [..], "modified": "2024-01-01T00:00:00.000001+02:00"}',
-  'PUT  /__admin/raw/<client|patient>/<id>     replace the record\'s rendered JSON verbatim',
+  "PUT  /__admin/raw/<client|patient>/<id>     replace the record's rendered JSON verbatim",
 ];
 
 type Body = Record<string, unknown>;
@@ -34,7 +34,8 @@ type Body = Record<string, unknown>;
 function parse(body: string): Body {
   if (body === '') return {};
   const data = JSON.parse(body) as unknown;
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ValidationError({ detail: 'Expected a JSON object.' });
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw new ValidationError({ detail: 'Expected a JSON object.' });
   return data as Body;
 }
 
@@ -42,7 +43,8 @@ const FAULT_KEYS = ['latencyMs', 'errorRate', 'dropRate', 'truncateRate', 'slowB
 
 function faultSettings(value: unknown): FaultSettings | null {
   if (value === null || value === undefined) return null;
-  if (typeof value !== 'object' || Array.isArray(value)) throw new ValidationError({ faults: ['Expected an object or null.'] });
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ValidationError({ faults: ['Expected an object or null.'] });
   const settings: FaultSettings = {};
   for (const [key, number] of Object.entries(value)) {
     const known = FAULT_KEYS.find((k) => k === key);
@@ -65,7 +67,8 @@ export function handleAdmin(sim: Simulator, method: string, path: string, text: 
   } catch (error) {
     if (error instanceof ValidationError) return Promise.resolve(json(400, error.errors));
     if (error instanceof NotFoundError) return Promise.resolve(json(404, { detail: error.message }));
-    if (error instanceof SyntaxError) return Promise.resolve(json(400, { detail: `JSON parse error - ${error.message}` }));
+    if (error instanceof SyntaxError)
+      return Promise.resolve(json(400, { detail: `JSON parse error - ${error.message}` }));
     throw error;
   }
 }
@@ -87,7 +90,8 @@ function route(sim: Simulator, method: string, path: string, text: string): Repl
       return json(200, ok);
     case 'POST /__admin/faults': {
       const body = parse(text);
-      if (typeof body.scope !== 'string') throw new ValidationError({ scope: ['Required: "global" or an endpoint key.'] });
+      if (typeof body.scope !== 'string')
+        throw new ValidationError({ scope: ['Required: "global" or an endpoint key.'] });
       sim.setFaults(body.scope, faultSettings(body.faults));
       return json(200, ok);
     }
@@ -105,7 +109,8 @@ function route(sim: Simulator, method: string, path: string, text: string): Repl
       return json(200, { now: sim.now().toISOString(), offsetMs: sim.now().getTime() - Date.now() });
     case 'POST /__admin/clock': {
       const body = parse(text);
-      if (typeof body.offsetMs !== 'number' || !Number.isFinite(body.offsetMs)) throw new ValidationError({ offsetMs: ['A number is required.'] });
+      if (typeof body.offsetMs !== 'number' || !Number.isFinite(body.offsetMs))
+        throw new ValidationError({ offsetMs: ['A number is required.'] });
       sim.setClockOffset(body.offsetMs);
       return json(200, { now: sim.now().toISOString() });
     }

@@ -22,13 +22,28 @@ interface RouteSpec {
 const ROUTES: readonly RouteSpec[] = [
   { pattern: /^client\/$/, template: 'client/', methods: ['GET', 'POST'], list: true },
   { pattern: /^client\/(\d+)\/$/, template: 'client/<id>/', methods: ['GET', 'PATCH'], list: false },
-  { pattern: /^client\/(\d+)\/custom_field_values\/$/, template: 'client/<id>/custom_field_values/', methods: ['GET', 'POST'], list: true },
+  {
+    pattern: /^client\/(\d+)\/custom_field_values\/$/,
+    template: 'client/<id>/custom_field_values/',
+    methods: ['GET', 'POST'],
+    list: true,
+  },
   { pattern: /^patient\/$/, template: 'patient/', methods: ['GET', 'POST'], list: true },
   { pattern: /^patient\/bulk\/$/, template: 'patient/bulk/', methods: ['POST'], list: false },
   { pattern: /^patient\/(\d+)\/$/, template: 'patient/<id>/', methods: ['GET', 'PATCH'], list: false },
-  { pattern: /^patient\/(\d+)\/custom_field_values\/$/, template: 'patient/<id>/custom_field_values/', methods: ['GET', 'POST'], list: true },
+  {
+    pattern: /^patient\/(\d+)\/custom_field_values\/$/,
+    template: 'patient/<id>/custom_field_values/',
+    methods: ['GET', 'POST'],
+    list: true,
+  },
   { pattern: /^phonenumber\/$/, template: 'phonenumber/', methods: ['GET', 'POST'], list: true },
-  { pattern: /^phonenumber\/(\d+)\/$/, template: 'phonenumber/<id>/', methods: ['GET', 'PATCH', 'DELETE'], list: false },
+  {
+    pattern: /^phonenumber\/(\d+)\/$/,
+    template: 'phonenumber/<id>/',
+    methods: ['GET', 'PATCH', 'DELETE'],
+    list: false,
+  },
   { pattern: /^custom_fields\/$/, template: 'custom_fields/', methods: ['GET'], list: true },
   { pattern: /^codelist\/species\/$/, template: 'codelist/species/', methods: ['GET'], list: true },
   { pattern: /^codelist\/breeds\/$/, template: 'codelist/breeds/', methods: ['GET'], list: true },
@@ -78,7 +93,11 @@ export const DEFAULT_RENDER_CACHE_BYTES = 64 * 1024 * 1024;
 class RenderedRecords {
   private version = -1;
   private bytes = 0;
-  private readonly byKind: Record<ListKind, Map<number, Buffer>> = { client: new Map(), patient: new Map(), phonenumber: new Map() };
+  private readonly byKind: Record<ListKind, Map<number, Buffer>> = {
+    client: new Map(),
+    patient: new Map(),
+    phonenumber: new Map(),
+  };
 
   constructor(
     private readonly store: Store,
@@ -120,7 +139,11 @@ export class Api {
     renderCacheBytes = DEFAULT_RENDER_CACHE_BYTES,
   ) {
     this.rendered = new RenderedRecords(store, renderCacheBytes);
-    this.specs = { client: fieldSpecs(store, 'client'), patient: fieldSpecs(store, 'patient'), phonenumber: fieldSpecs(store, 'phonenumber') };
+    this.specs = {
+      client: fieldSpecs(store, 'client'),
+      patient: fieldSpecs(store, 'patient'),
+      phonenumber: fieldSpecs(store, 'phonenumber'),
+    };
     this.exists = (kind, id) => store.exists(kind, id);
   }
 
@@ -249,12 +272,21 @@ export class Api {
     });
     const failures = checked.filter((c) => c.errors !== null).length;
     if (failures === checked.length || (failures > 0 && !forcePush)) {
-      return json(400, checked.map((c) => c.errors ?? {}));
+      return json(
+        400,
+        checked.map((c) => c.errors ?? {}),
+      );
     }
     const results = checked.map((c) =>
-      c.input ? { status: 201, data: this.render.patient(this.store.createPatient(c.input)) } : { status: 400, errors: c.errors },
+      c.input
+        ? { status: 201, data: this.render.patient(this.store.createPatient(c.input)) }
+        : { status: 400, errors: c.errors },
     );
-    if (failures === 0) return json(201, results.map((r) => r.data));
+    if (failures === 0)
+      return json(
+        201,
+        results.map((r) => r.data),
+      );
     return json(207, results);
   }
 
@@ -266,13 +298,20 @@ export class Api {
   private recordList(kind: ListKind, params: URLSearchParams, path: string): Reply {
     const specs = this.specs[kind];
     // A parameter the installation does not know is dropped unread; the links keep it all the same.
-    const understood = new URLSearchParams([...params].filter(([name]) => !this.quirks.ignoredParameters.includes(name)));
+    const understood = new URLSearchParams(
+      [...params].filter(([name]) => !this.quirks.ignoredParameters.includes(name)),
+    );
     const filters = parseFilters(understood, specs, this.render.offsetMinutes);
     // A lower id bound (id__gt / id__gte, as a keyset read sends) is applied to the cached ids
     // of the rest of the query, so paging by id costs a binary search, not a scan per page.
     const bound = filters.or ? null : idLowerBound(filters.conditions);
     const rest = bound ? { ...filters, conditions: filters.conditions.filter((c) => c !== bound.condition) } : filters;
-    const restKey = bound ? `${rest.or ? 'or' : 'and'}|${rest.conditions.map((c) => `${c.field}__${c.method}=${JSON.stringify(c.operand)}`).sort().join('&')}` : filters.key;
+    const restKey = bound
+      ? `${rest.or ? 'or' : 'and'}|${rest.conditions
+          .map((c) => `${c.field}__${c.method}=${JSON.stringify(c.operand)}`)
+          .sort()
+          .join('&')}`
+      : filters.key;
     const cacheKey = `${kind}|${restKey}`;
     let cached = this.queryCache.get(cacheKey);
     if (!cached || cached.version !== this.store.version) {
@@ -288,7 +327,8 @@ export class Api {
     const page = choosePage(ids.length, params, this.origin, path);
     if (!page) return json(404, { detail: 'Invalid page.' });
     const writer = new PageWriter(page, (page.end - page.start) * ROW_BYTES[kind]);
-    const render = (id: number) => (kind === 'client' ? this.render.client(id) : kind === 'patient' ? this.render.patient(id) : this.render.phone(id));
+    const render = (id: number) =>
+      kind === 'client' ? this.render.client(id) : kind === 'patient' ? this.render.patient(id) : this.render.phone(id);
     for (let i = page.start; i < page.end; i++) {
       const id = ids[i]!;
       writer.rowBytes(this.rendered.get(kind, id, () => render(id)));
@@ -307,14 +347,17 @@ export class Api {
 }
 
 /** The tightest `id__gt` / `id__gte` condition of an AND query, if any. */
-function idLowerBound(conditions: readonly Condition[]): { condition: Condition; value: number; inclusive: boolean } | null {
+function idLowerBound(
+  conditions: readonly Condition[],
+): { condition: Condition; value: number; inclusive: boolean } | null {
   let best: { condition: Condition; value: number; inclusive: boolean } | null = null;
   for (const condition of conditions) {
     if (condition.field !== 'id' || (condition.method !== 'gt' && condition.method !== 'gte')) continue;
     const value = condition.operand as number;
     const inclusive = condition.method === 'gte';
     // As an exclusive bound: id > value, or id >= value, i.e. id > value - 1.
-    if (!best || (inclusive ? value - 1 : value) > (best.inclusive ? best.value - 1 : best.value)) best = { condition, value, inclusive };
+    if (!best || (inclusive ? value - 1 : value) > (best.inclusive ? best.value - 1 : best.value))
+      best = { condition, value, inclusive };
   }
   return best;
 }

@@ -37,7 +37,8 @@ export class Auth {
     const form = new URLSearchParams(formBody);
     const noStore = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
     const grant = form.get('grant_type');
-    if (grant === null) return { status: 400, body: { error: 'invalid_request', error_description: 'Request is missing grant_type.' } };
+    if (grant === null)
+      return { status: 400, body: { error: 'invalid_request', error_description: 'Request is missing grant_type.' } };
     if (grant !== 'client_credentials') return { status: 400, body: { error: 'unsupported_grant_type' } };
 
     let clientId = form.get('client_id');
@@ -58,7 +59,11 @@ export class Auth {
       !sameText(clientId, this.options.clientId) ||
       !sameText(clientSecret, this.options.clientSecret)
     ) {
-      return { status: 401, body: { error: 'invalid_client' }, headers: { ...noStore, 'WWW-Authenticate': 'Basic realm="oauth2"' } };
+      return {
+        status: 401,
+        body: { error: 'invalid_client' },
+        headers: { ...noStore, 'WWW-Authenticate': 'Basic realm="oauth2"' },
+      };
     }
     const scope = form.get('scope');
     if (scope !== null && scope !== '' && scope.split(' ').some((s) => s !== 'restapi')) {
@@ -70,7 +75,12 @@ export class Auth {
     this.tokens.set(token, this.clock.nowMs() + this.options.tokenLifetimeSeconds * 1000);
     return {
       status: 200,
-      body: { access_token: token, expires_in: this.options.tokenLifetimeSeconds, token_type: 'Bearer', scope: 'restapi' },
+      body: {
+        access_token: token,
+        expires_in: this.options.tokenLifetimeSeconds,
+        token_type: 'Bearer',
+        scope: 'restapi',
+      },
       headers: noStore,
     };
   }
@@ -82,7 +92,9 @@ export class Auth {
     if (bearer) {
       const expiry = this.tokens.get(bearer[1]!);
       if (expiry !== undefined && expiry > this.clock.nowMs()) return null;
-      return this.unauthorized('Bearer realm="api", error="invalid_token", error_description="The access token is invalid or has expired"');
+      return this.unauthorized(
+        'Bearer realm="api", error="invalid_token", error_description="The access token is invalid or has expired"',
+      );
     }
     const legacy = /^Token\s+(\S+)$/i.exec(header);
     if (legacy && this.options.legacyToken !== null && sameText(legacy[1]!, this.options.legacyToken)) return null;

@@ -126,29 +126,107 @@ export const GENDERS: readonly string[] = [
 export const CUSTOMER_TYPES: readonly number[] = [0, 1, 2, 3, 4];
 
 export const FIRST_NAMES: readonly string[] = [
-  'Aino', 'Eero', 'Liisa', 'Mikko', 'Sofia', 'Oliver', 'Emma', 'Noah', 'Olivia', 'Elias',
-  'Hannah', 'James', 'Mia', 'Lucas', 'Ella', 'Leo', 'Amelia', 'Jack', 'Isla', 'Hugo',
-  'Ingrid', 'Sven', 'Astrid', 'Magnus', 'Freya', 'Björn', 'Zoë', 'Renée', 'José', 'Siobhán',
-  'Mary-Jane', "D'Arcy", 'Hill', 'Anna', 'Peter', 'Maria', 'Juha', 'Kaisa', 'Tomás', 'Chloé',
+  'Aino',
+  'Eero',
+  'Liisa',
+  'Mikko',
+  'Sofia',
+  'Oliver',
+  'Emma',
+  'Noah',
+  'Olivia',
+  'Elias',
+  'Hannah',
+  'James',
+  'Mia',
+  'Lucas',
+  'Ella',
+  'Leo',
+  'Amelia',
+  'Jack',
+  'Isla',
+  'Hugo',
+  'Ingrid',
+  'Sven',
+  'Astrid',
+  'Magnus',
+  'Freya',
+  'Björn',
+  'Zoë',
+  'Renée',
+  'José',
+  'Siobhán',
+  'Mary-Jane',
+  "D'Arcy",
+  'Hill',
+  'Anna',
+  'Peter',
+  'Maria',
+  'Juha',
+  'Kaisa',
+  'Tomás',
+  'Chloé',
 ];
 
 export const LAST_NAMES: readonly string[] = [
-  'Virtanen', 'Korhonen', 'Mäkinen', 'Nieminen', 'Smith', 'Jones', 'Taylor', 'Brown', 'Hill',
-  'Hillman', 'Johansson', 'Andersson', 'Nilsen', 'Hansen', "O'Brien", 'McDonald', 'García',
-  'Müller', 'Schmidt', 'Lindqvist', 'Østergaard', 'Kowalski', 'Novak', 'Rossi', 'Dubois',
-  'van der Berg', 'Evans', 'Thomas', 'Roberts', 'Walker',
+  'Virtanen',
+  'Korhonen',
+  'Mäkinen',
+  'Nieminen',
+  'Smith',
+  'Jones',
+  'Taylor',
+  'Brown',
+  'Hill',
+  'Hillman',
+  'Johansson',
+  'Andersson',
+  'Nilsen',
+  'Hansen',
+  "O'Brien",
+  'McDonald',
+  'García',
+  'Müller',
+  'Schmidt',
+  'Lindqvist',
+  'Østergaard',
+  'Kowalski',
+  'Novak',
+  'Rossi',
+  'Dubois',
+  'van der Berg',
+  'Evans',
+  'Thomas',
+  'Roberts',
+  'Walker',
 ];
 
 export const ORGANIZATION_STEMS: readonly string[] = [
-  'Greenhill', 'Northern Kennels', 'Helsinki Police Dogs', 'Sunnyvale Stables', 'Ridge Farm',
-  'City Animal Shelter', 'Lakeside Riding School', 'Oak & Ash Breeders', 'Blue Cross', 'Paws Rescue',
+  'Greenhill',
+  'Northern Kennels',
+  'Helsinki Police Dogs',
+  'Sunnyvale Stables',
+  'Ridge Farm',
+  'City Animal Shelter',
+  'Lakeside Riding School',
+  'Oak & Ash Breeders',
+  'Blue Cross',
+  'Paws Rescue',
 ];
 
 export const ORGANIZATION_SUFFIXES: readonly string[] = ['Ltd', 'Oy', 'AB', 'Trust', 'Association', ''];
 
 export const STREETS: readonly string[] = [
-  'Mannerheimintie', 'High Street', 'Station Road', 'Aleksanterinkatu', 'Church Lane',
-  'Kungsgatan', 'Storgata', 'Mill Road', 'Hämeentie', 'Victoria Road',
+  'Mannerheimintie',
+  'High Street',
+  'Station Road',
+  'Aleksanterinkatu',
+  'Church Lane',
+  'Kungsgatan',
+  'Storgata',
+  'Mill Road',
+  'Hämeentie',
+  'Victoria Road',
 ];
 
 export const CITIES: readonly { city: string; country: string; zipPattern: 'fi' | 'gb' | 'se' | 'no' }[] = [
@@ -162,20 +240,66 @@ export const CITIES: readonly { city: string; country: string; zipPattern: 'fi' 
 ];
 
 export const PET_NAMES: readonly string[] = [
-  'Max', 'Bella', 'Fenton', 'Luna', 'Charlie', 'Milo', 'Lucy', 'Rocky', 'Daisy', 'Musti',
-  'Mirri', 'Peppi', 'Nala', 'Simba', 'Oscar', 'Molly', 'Teddy', 'Loki', 'Rex', 'Tassu',
-  'Mr. Whiskers', 'Sir Barksalot', 'Ruusu', 'Pörrö', 'Coco', 'Ziggy', 'Bailey', 'Hilla',
+  'Max',
+  'Bella',
+  'Fenton',
+  'Luna',
+  'Charlie',
+  'Milo',
+  'Lucy',
+  'Rocky',
+  'Daisy',
+  'Musti',
+  'Mirri',
+  'Peppi',
+  'Nala',
+  'Simba',
+  'Oscar',
+  'Molly',
+  'Teddy',
+  'Loki',
+  'Rex',
+  'Tassu',
+  'Mr. Whiskers',
+  'Sir Barksalot',
+  'Ruusu',
+  'Pörrö',
+  'Coco',
+  'Ziggy',
+  'Bailey',
+  'Hilla',
 ];
 
-export const COLORS: readonly string[] = ['Black', 'White', 'Brown', 'Tabby', 'Grey', 'Black and tan', 'Ginger', 'Bay', 'Chestnut'];
+export const COLORS: readonly string[] = [
+  'Black',
+  'White',
+  'Brown',
+  'Tabby',
+  'Grey',
+  'Black and tan',
+  'Ginger',
+  'Bay',
+  'Chestnut',
+];
 
 export const TEMPERAMENTS: readonly string[] = ['Calm', 'Nervous', 'Bites when handled', 'Friendly', 'Needs muzzle'];
 
-export const REFERRAL_SOURCES: readonly string[] = ['Referred by Dr. Brown', 'Web search', 'Friend', 'Breeder', 'Walk-in'];
+export const REFERRAL_SOURCES: readonly string[] = [
+  'Referred by Dr. Brown',
+  'Web search',
+  'Friend',
+  'Breeder',
+  'Walk-in',
+];
 
 export const INSURANCE_COMPANIES: readonly string[] = ['Agria', 'Petplan', 'If', 'LähiTapiola', 'Trupanion'];
 
-export const CRITICAL_NOTES: readonly string[] = ['Aggressive dog, muzzle required', 'Owes money', 'Allergic to penicillin', 'Call before visit'];
+export const CRITICAL_NOTES: readonly string[] = [
+  'Aggressive dog, muzzle required',
+  'Owes money',
+  'Allergic to penicillin',
+  'Call before visit',
+];
 
 /** Departments of the installation (URLs on records); user ids that appear as created_user/modified_user. */
 export const DEPARTMENT_IDS: readonly number[] = [1, 2, 3];

@@ -85,8 +85,12 @@ function parseOptions(argv: string[]): SimulatorOptions | 'help' {
     if (values[name] === '') throw new ArgumentError(`--${name} must not be empty`);
   }
   const windowMs = integer('rate-window-ms', values['rate-window-ms'], 1, 3_600_000);
-  if (values['no-rate-limit'] && windowMs !== undefined) throw new ArgumentError('--rate-window-ms makes no sense with --no-rate-limit');
-  const quirks = { ignoredParameters: values['ignore-param'] ?? [], defaultOrdering: values['default-ordering'] ?? 'id' };
+  if (values['no-rate-limit'] && windowMs !== undefined)
+    throw new ArgumentError('--rate-window-ms makes no sense with --no-rate-limit');
+  const quirks = {
+    ignoredParameters: values['ignore-param'] ?? [],
+    defaultOrdering: values['default-ordering'] ?? 'id',
+  };
   try {
     parseQuirks(quirks);
   } catch (error) {
@@ -144,15 +148,21 @@ export async function runSimulateCommand(argv: string[], io: SimulateIo = {}): P
       ...(sim.legacyToken ? [`  Legacy token:   ${sim.legacyToken}   (Authorization: Token ...)`] : []),
       `  Timestamps:     UTC offset ${options.utcOffset}`,
       `  Rate limits:    ${limits}`,
-      ...(options.quirks?.ignoredParameters?.length ? [`  Ignores:        ${options.quirks.ignoredParameters.join(', ')} (dropped unread)`] : []),
-      ...(options.quirks?.defaultOrdering && options.quirks.defaultOrdering !== 'id' ? [`  Default order:  ${options.quirks.defaultOrdering}`] : []),
+      ...(options.quirks?.ignoredParameters?.length
+        ? [`  Ignores:        ${options.quirks.ignoredParameters.join(', ')} (dropped unread)`]
+        : []),
+      ...(options.quirks?.defaultOrdering && options.quirks.defaultOrdering !== 'id'
+        ? [`  Default order:  ${options.quirks.defaultOrdering}`]
+        : []),
       `  Admin routes:   ${sim.adminUrl}`,
       '',
       'Point provet-sync at it:',
       `  export PROVET_BASE_URL=${sim.baseUrl}`,
       `  export PROVET_CLIENT_ID=${sim.clientId}`,
       `  export PROVET_CLIENT_SECRET=${sim.clientSecret}`,
-      ...(windowSeconds !== null && windowSeconds !== 60 ? [`  export PROVET_RATE_WINDOW_SECONDS=${windowSeconds}`] : []),
+      ...(windowSeconds !== null && windowSeconds !== 60
+        ? [`  export PROVET_RATE_WINDOW_SECONDS=${windowSeconds}`]
+        : []),
       '',
       'Serving until Ctrl-C or SIGTERM.',
       '',

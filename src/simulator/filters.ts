@@ -57,7 +57,16 @@ export function fieldSpecs(store: Store, kind: ListKind): Map<string, FieldSpec>
       if (key !== lastKey || !last) [lastKey, last] = [key, store.client(id)];
       return last;
     };
-    for (const name of ['firstname', 'lastname', 'organization_name', 'email', 'city', 'zip_code', 'country', 'vat_number'] as const) {
+    for (const name of [
+      'firstname',
+      'lastname',
+      'organization_name',
+      'email',
+      'city',
+      'zip_code',
+      'country',
+      'vat_number',
+    ] as const) {
       specs.set(name, { type: 'string', get: (id) => client(id)[name] });
     }
     specs.set('customer_type', { type: 'int', get: (id) => client(id).customer_type });
@@ -144,7 +153,9 @@ function buildTest(spec: FieldSpec, method: string, operand: Value | Value[]): (
     case 'eq':
       return wrap((v) => present(v) && compare(v, operand as Value) === 0);
     case 'is_not':
-      return list ? (v) => !any((i) => compare(i, operand as Value) === 0)(v) : (v) => !present(v) || compare(v, operand as Value) !== 0;
+      return list
+        ? (v) => !any((i) => compare(i, operand as Value) === 0)(v)
+        : (v) => !present(v) || compare(v, operand as Value) !== 0;
     case 'lt':
       return wrap((v) => present(v) && compare(v, operand as Value) < 0);
     case 'lte':
@@ -213,7 +224,10 @@ export function parseFilters(params: URLSearchParams, specs: Map<string, FieldSp
     conditions.push({ field, method, operand, test });
   }
   const or = params.get('filter_type') === 'or';
-  const key = `${or ? 'or' : 'and'}|${conditions.map((c) => `${c.field}__${c.method}=${JSON.stringify(c.operand)}`).sort().join('&')}`;
+  const key = `${or ? 'or' : 'and'}|${conditions
+    .map((c) => `${c.field}__${c.method}=${JSON.stringify(c.operand)}`)
+    .sort()
+    .join('&')}`;
   return { conditions, or, key };
 }
 

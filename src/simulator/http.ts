@@ -18,8 +18,13 @@ export function json(status: number, body: unknown, headers?: Record<string, str
 
 /** The kind of page a gateway in front of the application answers with: not JSON. */
 export function gatewayError(status: number): Reply {
-  const text = status === 500 ? 'Server Error (500)' : status === 502 ? '502 Bad Gateway' : '503 Service Temporarily Unavailable';
-  return { status, body: `<html><head><title>${text}</title></head><body><h1>${text}</h1></body></html>\n`, contentType: 'text/html; charset=utf-8' };
+  const text =
+    status === 500 ? 'Server Error (500)' : status === 502 ? '502 Bad Gateway' : '503 Service Temporarily Unavailable';
+  return {
+    status,
+    body: `<html><head><title>${text}</title></head><body><h1>${text}</h1></body></html>\n`,
+    contentType: 'text/html; charset=utf-8',
+  };
 }
 
 export const MAX_BODY_BYTES = 20 * 1024 * 1024;
@@ -41,7 +46,12 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export async function sendReply(res: ServerResponse, reply: Reply, clock: SimulatorClock, plan: FaultPlan): Promise<void> {
+export async function sendReply(
+  res: ServerResponse,
+  reply: Reply,
+  clock: SimulatorClock,
+  plan: FaultPlan,
+): Promise<void> {
   if (plan.drop) {
     res.socket?.destroy();
     return;

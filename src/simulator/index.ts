@@ -69,11 +69,13 @@ type Json = Record<string, unknown>;
 function checkOptions(options: SimulatorOptions): void {
   const problems: string[] = [];
   const { clients = 100, seed = 1, port = 0, tokenLifetimeSeconds = 36000 } = options;
-  if (!Number.isInteger(clients) || clients < 0 || clients > 5_000_000) problems.push('clients must be an integer from 0 to 5,000,000');
+  if (!Number.isInteger(clients) || clients < 0 || clients > 5_000_000)
+    problems.push('clients must be an integer from 0 to 5,000,000');
   if (!Number.isInteger(seed)) problems.push('seed must be an integer');
   if (!Number.isInteger(port) || port < 0 || port > 65535) problems.push('port must be an integer from 0 to 65535');
   if (!(tokenLifetimeSeconds > 0)) problems.push('tokenLifetimeSeconds must be positive');
-  if (parseUtcOffset(options.utcOffset ?? '+02:00') === null) problems.push('utcOffset must look like +02:00, -04:00 or Z');
+  if (parseUtcOffset(options.utcOffset ?? '+02:00') === null)
+    problems.push('utcOffset must look like +02:00, -04:00 or Z');
   if (!/^[A-Za-z0-9_-]+$/.test(options.provetId ?? '1234')) problems.push('provetId must be letters, digits, _ or -');
   if (options.rateLimit && options.rateLimit.windowMs !== undefined && !(options.rateLimit.windowMs > 0)) {
     problems.push('rateLimit.windowMs must be positive');
@@ -110,7 +112,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clock,
   );
   const faults = new Faults(seed);
-  const limiter = options.rateLimit ? new RateLimiter(options.rateLimit.windowMs ?? DEFAULT_WINDOW_MS, options.rateLimit.limits) : null;
+  const limiter = options.rateLimit
+    ? new RateLimiter(options.rateLimit.windowMs ?? DEFAULT_WINDOW_MS, options.rateLimit.limits)
+    : null;
   const counts = new RequestCounts();
 
   // The API and the renderer need the listening port for their absolute URLs.
@@ -180,7 +184,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!store.exists(objectType, objectId)) throw new NotFoundError(`${objectType} ${objectId}`);
       store.removeValue(objectType, objectId, fieldId);
     },
-    addPhoneNumber: (clientId, fields) => render.phone(store.addPhone(parsePhoneInput({ ...fields, client: clientId }, exists, true))),
+    addPhoneNumber: (clientId, fields) =>
+      render.phone(store.addPhone(parsePhoneInput({ ...fields, client: clientId }, exists, true))),
     updatePhoneNumber(id, patch) {
       if (!store.phones.exists(id)) throw new NotFoundError(`phone number ${id}`);
       store.updatePhone(id, parsePhoneInput(patch, exists, false));
@@ -191,7 +196,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     setRecordRaw: (kind, id, raw) => store.setRaw(kind, id, raw),
     touchRecords(kind, ids, modified) {
       const micros = typeof modified === 'string' ? parseDateTime(modified, offsetMinutes) : modified.getTime() * 1000;
-      if (micros === null || !Number.isFinite(micros)) throw new ValidationError({ modified: ['Unparseable datetime.'] });
+      if (micros === null || !Number.isFinite(micros))
+        throw new ValidationError({ modified: ['Unparseable datetime.'] });
       store.touch(kind, ids, micros);
     },
     setQuirks(quirks) {

@@ -35,7 +35,8 @@ export function applyOrdering(store: Store, kind: ListKind, ids: number[], keys:
   if (keys.length === 0 || (keys[0]!.field === 'id' && !keys[0]!.descending)) return ids;
   if (keys[0]!.field === 'id') return ids.slice().reverse();
   const table = kind === 'client' ? store.clients : kind === 'patient' ? store.patients : store.phones;
-  const column = (field: OrderField, id: number): number => (field === 'id' ? id : field === 'created' ? table.created[id]! : table.modified[id]!);
+  const column = (field: OrderField, id: number): number =>
+    field === 'id' ? id : field === 'created' ? table.created[id]! : table.modified[id]!;
   return ids.slice().sort((a, b) => {
     for (const key of keys) {
       const diff = column(key.field, a) - column(key.field, b);

@@ -30,7 +30,8 @@ export function parseQuirks(settings: QuirkSettings): ApiQuirks {
   if (!Array.isArray(ignored) || ignored.some((name) => typeof name !== 'string' || name === '')) {
     problems.push('ignoredParameters must be a list of parameter names');
   } else {
-    for (const name of ignored) if (PAGING.has(name)) problems.push(`"${name}" is pagination, not a filter: it cannot be ignored`);
+    for (const name of ignored)
+      if (PAGING.has(name)) problems.push(`"${name}" is pagination, not a filter: it cannot be ignored`);
   }
   const ordering = settings.defaultOrdering ?? 'id';
   if (typeof ordering !== 'string' || !DEFAULT_ORDERINGS.has(ordering)) {
@@ -39,5 +40,8 @@ export function parseQuirks(settings: QuirkSettings): ApiQuirks {
   if (problems.length > 0) throw new RangeError(`invalid simulator quirks: ${problems.join('; ')}`);
   const descending = ordering.startsWith('-');
   const field = (descending ? ordering.slice(1) : ordering) as OrderKey['field'];
-  return { ignoredParameters: [...ignored], defaultOrdering: field === 'id' && !descending ? [] : [{ field, descending }] };
+  return {
+    ignoredParameters: [...ignored],
+    defaultOrdering: field === 'id' && !descending ? [] : [{ field, descending }],
+  };
 }

@@ -1,7 +1,14 @@
 // Records as the API renders them: absolute-URL foreign keys, species as a display name
 // beside species_code, fields_rel embedded, phone_numbers as a nested copy with its own
 // field names, timestamps with microseconds in the installation's offset.
-import { BREEDS, CUSTOM_FIELDS_BY_ID, SPECIES, type Breed, type CustomFieldDefinition, type Species } from './catalog.js';
+import {
+  BREEDS,
+  CUSTOM_FIELDS_BY_ID,
+  SPECIES,
+  type Breed,
+  type CustomFieldDefinition,
+  type Species,
+} from './catalog.js';
 import type { CustomValue, RecordKind } from './model.js';
 import type { Store } from './store.js';
 import { formatTimestamp } from './time.js';

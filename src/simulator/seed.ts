@@ -121,7 +121,11 @@ export function seedData(seed: number, clientCount: number): SeedData {
       const pCreated = created === modified ? created : between(r, created, SEED_END_MICROS);
       patients.created[p] = pCreated;
       patients.modified[p] =
-        created === modified ? pCreated : r.chance(0.5) ? pCreated + r.int(5, 90) : between(r, pCreated, SEED_END_MICROS);
+        created === modified
+          ? pCreated
+          : r.chance(0.5)
+            ? pCreated + r.int(5, 90)
+            : between(r, pCreated, SEED_END_MICROS);
       let flags = deleted ? DELETED : 0;
       if (archived) flags |= ARCHIVED | ARCHIVED_BY_CASCADE;
       else if (r.chance(0.03)) flags |= ARCHIVED;
@@ -206,7 +210,12 @@ function zipCode(r: Random, pattern: string): string {
   }
 }
 
-function seededValues(seed: number, fields: readonly CustomFieldDefinition[], mask: number, firstId: number): CustomValue[] {
+function seededValues(
+  seed: number,
+  fields: readonly CustomFieldDefinition[],
+  mask: number,
+  firstId: number,
+): CustomValue[] {
   const values: CustomValue[] = [];
   let id = firstId;
   fields.forEach((field, slot) => {

@@ -42,7 +42,12 @@ export class RequestCounts {
 const NO_FAULTS: FaultPlan = { latencyMs: 0, errorStatus: null, drop: false, truncate: false, slowBodyMs: 0 };
 
 function isLoopback(address: string | undefined): boolean {
-  return address === '127.0.0.1' || address === '::1' || address === '::ffff:127.0.0.1' || (address?.startsWith('127.') ?? false);
+  return (
+    address === '127.0.0.1' ||
+    address === '::1' ||
+    address === '::ffff:127.0.0.1' ||
+    (address?.startsWith('127.') ?? false)
+  );
 }
 
 export function requestHandler(parts: FrontParts): (req: IncomingMessage, res: ServerResponse) => void {
@@ -57,7 +62,8 @@ export function requestHandler(parts: FrontParts): (req: IncomingMessage, res: S
     try {
       body = await readBody(req);
     } catch (error) {
-      if (error instanceof BodyTooLargeError) await sendReply(res, json(413, { detail: 'Request body too large.' }), parts.clock, NO_FAULTS);
+      if (error instanceof BodyTooLargeError)
+        await sendReply(res, json(413, { detail: 'Request body too large.' }), parts.clock, NO_FAULTS);
       else res.destroy();
       return;
     }
@@ -93,7 +99,8 @@ export function requestHandler(parts: FrontParts): (req: IncomingMessage, res: S
       reply = json(404, { detail: 'Not found.' });
     } else {
       const rejected = parts.auth.rejectRequest(req.headers.authorization);
-      const throttle = rejected || !parts.limiter ? null : takeBudget(parts.limiter, key, route.spec?.list ?? false, url.searchParams);
+      const throttle =
+        rejected || !parts.limiter ? null : takeBudget(parts.limiter, key, route.spec?.list ?? false, url.searchParams);
       if (rejected) reply = answer(rejected);
       else if (throttle) {
         countedKey = `${key} 429`;
@@ -135,5 +142,9 @@ function takeBudget(limiter: RateLimiter, key: string, list: boolean, params: UR
   const decision = limiter.take(key, cost);
   if (decision.allowed) return null;
   const seconds = retryAfterSeconds(decision.retryAfterMs);
-  return json(429, { detail: `Request was throttled. Expected available in ${seconds} seconds.` }, { 'Retry-After': String(seconds) });
+  return json(
+    429,
+    { detail: `Request was throttled. Expected available in ${seconds} seconds.` },
+    { 'Retry-After': String(seconds) },
+  );
 }

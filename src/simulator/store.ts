@@ -88,7 +88,13 @@ export class Store {
     return clientId <= this.seededClients && id >= start[clientId]! && id < start[clientId + 1]!;
   }
 
-  private setOwner(table: RecordTable, start: Int32Array, extra: Map<number, Set<number>>, id: number, clientId: number): void {
+  private setOwner(
+    table: RecordTable,
+    start: Int32Array,
+    extra: Map<number, Set<number>>,
+    id: number,
+    clientId: number,
+  ): void {
     table.owner[id] = clientId;
     if (this.seededOwnerIs(start, id, clientId)) return;
     let set = extra.get(clientId);
@@ -140,11 +146,35 @@ export class Store {
     this.clients.modified[id] = now;
     this.clients.flags[id] = input.archived ? ARCHIVED : 0;
     this.clientOverrides.set(id, {
-      title: '', firstname: '', lastname: '', organization_name: '', customer_type: 0, vat_number: '',
-      register_number: '', id_number: '', home_department: null, street_address: '', street_address_2: '',
-      street_address_3: '', zip_code: '', city: '', state: '', country: '', email: '', alt_emails: '',
-      critical_notes: '', remarks: '', no_sms: false, no_email: false, external: false, imported: false,
-      invoicing_client: null, tags: [], status_type: null, created_user: API_USER_ID, modified_user: API_USER_ID,
+      title: '',
+      firstname: '',
+      lastname: '',
+      organization_name: '',
+      customer_type: 0,
+      vat_number: '',
+      register_number: '',
+      id_number: '',
+      home_department: null,
+      street_address: '',
+      street_address_2: '',
+      street_address_3: '',
+      zip_code: '',
+      city: '',
+      state: '',
+      country: '',
+      email: '',
+      alt_emails: '',
+      critical_notes: '',
+      remarks: '',
+      no_sms: false,
+      no_email: false,
+      external: false,
+      imported: false,
+      invoicing_client: null,
+      tags: [],
+      status_type: null,
+      created_user: API_USER_ID,
+      modified_user: API_USER_ID,
       values: [],
       ...input.changes,
     });
@@ -211,10 +241,27 @@ export class Store {
     this.patients.flags[id] = input.archived ? ARCHIVED : 0;
     this.setOwner(this.patients, this.data.patientStart, this.extraPatients, id, clientId);
     this.patientOverrides.set(id, {
-      name: '', official_name: '', species_code: 0, breed_code: null, gender: null, weight: null,
-      date_of_birth: null, deceased: null, microchip: null, home_department: null, tags: [],
-      date_of_registration: null, remarks: '', insurance: false, insurance_company: '', old_patient_id: '',
-      reason_of_death: '', color: '', passport_number: '', critical_notes: '', values: [],
+      name: '',
+      official_name: '',
+      species_code: 0,
+      breed_code: null,
+      gender: null,
+      weight: null,
+      date_of_birth: null,
+      deceased: null,
+      microchip: null,
+      home_department: null,
+      tags: [],
+      date_of_registration: null,
+      remarks: '',
+      insurance: false,
+      insurance_company: '',
+      old_patient_id: '',
+      reason_of_death: '',
+      color: '',
+      passport_number: '',
+      critical_notes: '',
+      values: [],
       ...input.changes,
     });
     if (input.values) this.replaceValues('patient', id, input.values);
@@ -226,7 +273,8 @@ export class Store {
     const state = this.requirePatient(id);
     Object.assign(state, input.changes);
     if (input.values) this.replaceValues('patient', id, input.values);
-    if (input.client !== undefined) this.setOwner(this.patients, this.data.patientStart, this.extraPatients, id, input.client);
+    if (input.client !== undefined)
+      this.setOwner(this.patients, this.data.patientStart, this.extraPatients, id, input.client);
     if (input.archived !== undefined) {
       // Archiving a patient by hand makes it the patient's own state, not the cascade's.
       const pf = this.patients.flags[id]! & ~(ARCHIVED | ARCHIVED_BY_CASCADE);
@@ -289,7 +337,10 @@ export class Store {
     const id = this.phones.allocate();
     this.setOwner(this.phones, this.data.phoneStart, this.extraPhones, id, clientId);
     this.phoneOverrides.set(id, {
-      phone_number: '', type_code: 1, description: '', is_secondary_owners_phone_number: false,
+      phone_number: '',
+      type_code: 1,
+      description: '',
+      is_secondary_owners_phone_number: false,
       ...input.changes,
     });
     this.afterPhoneChange(clientId);

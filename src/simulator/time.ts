@@ -77,8 +77,7 @@ export function parseDate(text: string): string | null {
   return validCalendarDate(Number(match[1]), Number(match[2]), Number(match[3])) ? text : null;
 }
 
-const DATETIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
+const DATETIME = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:?\d{2})?)?$/;
 
 /**
  * A datetime filter value -> microseconds since the epoch, or null when unparseable.

@@ -18,7 +18,10 @@ export interface Simulator {
   updatePatient(id: number, patch: Record<string, unknown>): Record<string, unknown>;
   setCustomFieldValue(objectType: 'client' | 'patient', objectId: number, fieldId: number, value: unknown): void;
   removeCustomFieldValue(objectType: 'client' | 'patient', objectId: number, fieldId: number): void;
-  addPhoneNumber(clientId: number, fields: { phone_number: string; type_code?: number; description?: string }): Record<string, unknown>;
+  addPhoneNumber(
+    clientId: number,
+    fields: { phone_number: string; type_code?: number; description?: string },
+  ): Record<string, unknown>;
   updatePhoneNumber(id: number, patch: Record<string, unknown>): Record<string, unknown>;
   removePhoneNumber(id: number): void;
   deleteClient(id: number): void;

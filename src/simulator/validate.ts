@@ -33,14 +33,34 @@ export interface PhoneInput {
 export type Exists = (kind: 'client' | 'patient', id: number) => boolean;
 
 const CLIENT_STRINGS = [
-  'title', 'firstname', 'lastname', 'organization_name', 'vat_number', 'register_number', 'id_number',
-  'street_address', 'street_address_2', 'street_address_3', 'zip_code', 'city', 'state',
-  'alt_emails', 'critical_notes', 'remarks',
+  'title',
+  'firstname',
+  'lastname',
+  'organization_name',
+  'vat_number',
+  'register_number',
+  'id_number',
+  'street_address',
+  'street_address_2',
+  'street_address_3',
+  'zip_code',
+  'city',
+  'state',
+  'alt_emails',
+  'critical_notes',
+  'remarks',
 ] as const;
 const CLIENT_BOOLEANS = ['no_sms', 'no_email', 'external'] as const;
 const PATIENT_STRINGS = [
-  'official_name', 'microchip', 'remarks', 'insurance_company', 'old_patient_id', 'reason_of_death',
-  'color', 'passport_number', 'critical_notes',
+  'official_name',
+  'microchip',
+  'remarks',
+  'insurance_company',
+  'old_patient_id',
+  'reason_of_death',
+  'color',
+  'passport_number',
+  'critical_notes',
 ] as const;
 const PATIENT_DATES = ['date_of_birth', 'deceased', 'date_of_registration'] as const;
 const LONG_TEXT = new Set(['critical_notes', 'remarks']);
@@ -66,7 +86,8 @@ class Checker {
     const value = this.body[key];
     if (value === null) return null;
     if (typeof value !== 'string') return this.fail(key, 'Not a valid string.');
-    if (!LONG_TEXT.has(key) && value.length > 255) return this.fail(key, 'Ensure this field has no more than 255 characters.');
+    if (!LONG_TEXT.has(key) && value.length > 255)
+      return this.fail(key, 'Ensure this field has no more than 255 characters.');
     return value;
   }
 
@@ -140,7 +161,12 @@ export function parseClientInput(body: unknown, exists: Exists, creating: boolea
   return input;
 }
 
-export function parsePatientInput(body: unknown, exists: Exists, creating: boolean, currentSpecies?: number): PatientInput {
+export function parsePatientInput(
+  body: unknown,
+  exists: Exists,
+  creating: boolean,
+  currentSpecies?: number,
+): PatientInput {
   if (!isObject(body)) throw new ValidationError({ non_field_errors: ['Invalid data. Expected a dictionary.'] });
   const check = new Checker(body);
   const changes: Partial<PatientState> = {};
@@ -168,7 +194,8 @@ export function parsePatientInput(body: unknown, exists: Exists, creating: boole
     const species = changes.species_code ?? currentSpecies;
     if (code === null) changes.breed_code = null;
     else if (!breed) check.fail('breed', `Invalid pk ${JSON.stringify(code)} - object does not exist.`);
-    else if (species !== undefined && breed.species !== species) check.fail('breed', 'Breed does not belong to the species.');
+    else if (species !== undefined && breed.species !== species)
+      check.fail('breed', 'Breed does not belong to the species.');
     else changes.breed_code = breed.id;
   }
   if (check.has('gender')) {
@@ -261,14 +288,17 @@ function parseValues(check: Checker, kind: RecordKind): ValueInput[] | undefined
 function checkValue(item: unknown, kind: RecordKind): ValueInput | { field_id: string[] } | string {
   if (!isObject(item)) return 'Invalid data. Expected a dictionary.';
   const field = typeof item.field_id === 'number' ? CUSTOM_FIELDS_BY_ID.get(item.field_id) : undefined;
-  if (!field || field.model !== kind) return { field_id: [`Invalid pk "${String(item.field_id)}" - object does not exist.`] };
+  if (!field || field.model !== kind)
+    return { field_id: [`Invalid pk "${String(item.field_id)}" - object does not exist.`] };
   const value = item.value;
   switch (field.type) {
     case 'text':
       return typeof value === 'string' ? { fieldId: field.id, value } : 'Not a valid string.';
     case 'number': {
       const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
-      return typeof text === 'string' && /^-?\d+(\.\d+)?$/.test(text) ? { fieldId: field.id, value: text } : 'A valid number is required.';
+      return typeof text === 'string' && /^-?\d+(\.\d+)?$/.test(text)
+        ? { fieldId: field.id, value: text }
+        : 'A valid number is required.';
     }
     case 'date':
       return typeof value === 'string' && parseDate(value) !== null

@@ -11,7 +11,11 @@ import { fillMissingPhoneNumbers } from './phone-numbers.js';
 import { mapClient, type ClientRow } from './rows.js';
 import { readStream } from './stream.js';
 
-export async function syncClients(ctx: RunContext, since: Date | null, options: { queueRereads: boolean }): Promise<void> {
+export async function syncClients(
+  ctx: RunContext,
+  since: Date | null,
+  options: { queueRereads: boolean },
+): Promise<void> {
   await readStream(ctx, {
     stream: 'clients',
     path: 'client/',
@@ -28,7 +32,12 @@ export async function syncClients(ctx: RunContext, since: Date | null, options: 
 
 /** The writes for a page of clients: versioned upsert, then phone numbers and custom values of the
  * rows written, and (when asked) patient re-reads queued for archive flips. Also used by side runs. */
-export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[], ctx: Pick<RunContext, 'runId' | 'providerStartedAt'>, queueRereads: boolean): Promise<number> {
+export async function writeClients(
+  db: pg.PoolClient,
+  rows: readonly ClientRow[],
+  ctx: Pick<RunContext, 'runId' | 'providerStartedAt'>,
+  queueRereads: boolean,
+): Promise<number> {
   const { written, ownedKnown } = await upsertClients(
     db,
     rows.map(({ phoneNumbers: _p, fieldValues: _f, ...row }) => row),
@@ -55,7 +64,9 @@ export async function writeClients(db: pg.PoolClient, rows: readonly ClientRow[]
   );
   if (queueRereads) {
     // Archiving a client archives its patients, and their `modified` may not move: read them again.
-    const archiveFlipped = written.filter((w) => (w.previousArchived === null ? w.archived : w.previousArchived !== w.archived));
+    const archiveFlipped = written.filter((w) =>
+      w.previousArchived === null ? w.archived : w.previousArchived !== w.archived,
+    );
     await queuePatientRereads(
       db,
       archiveFlipped.map((w) => w.id),

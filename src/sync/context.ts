@@ -54,8 +54,14 @@ export function countsFor(ctx: Pick<RunContext, 'streams'>, stream: string): Str
 }
 
 /** What the run found in `stream` besides the counts; rows marked deleted and brought back start at 0. */
-export function findingsFor(ctx: Pick<RunContext, 'findings'>, stream: string): Findings & { markedDeleted: number; undeleted: number } {
-  return (ctx.findings[stream] ??= { markedDeleted: 0, undeleted: 0 }) as Findings & { markedDeleted: number; undeleted: number };
+export function findingsFor(
+  ctx: Pick<RunContext, 'findings'>,
+  stream: string,
+): Findings & { markedDeleted: number; undeleted: number } {
+  return (ctx.findings[stream] ??= { markedDeleted: 0, undeleted: 0 }) as Findings & {
+    markedDeleted: number;
+    undeleted: number;
+  };
 }
 
 /** The first response of the run tells Provet's time; later ones are ignored. */
@@ -101,7 +107,10 @@ export class Progress {
     private readonly everyMs = 5_000,
   ) {}
 
-  page(page: Pick<PageResult, 'page' | 'numPages' | 'count'> & { fetched: number }, landed: { written: number; rejected: number }): void {
+  page(
+    page: Pick<PageResult, 'page' | 'numPages' | 'count'> & { fetched: number },
+    landed: { written: number; rejected: number },
+  ): void {
     const c = this.counts;
     c.pages += 1;
     c.fetched += page.fetched;

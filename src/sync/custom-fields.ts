@@ -32,7 +32,11 @@ export async function fillMissingFieldValues(
 ): Promise<void> {
   for (const row of rows) {
     if (row.fieldValues !== null) continue;
-    const { records } = await ctx.provet.getAll(`${objectType}/${row.id}/custom_field_values/`, {}, { signal: ctx.signal });
+    const { records } = await ctx.provet.getAll(
+      `${objectType}/${row.id}/custom_field_values/`,
+      {},
+      { signal: ctx.signal },
+    );
     row.fieldValues = mapFieldValues(objectType, row.id, records);
   }
 }

@@ -90,7 +90,11 @@ async function landPageOnce<Row>(
  * write(), and once more after a unique violation (see UNIQUE_VIOLATION: the other page's insert
  * has committed by then, so the second try merges); anything else, or a second failure, is thrown.
  */
-async function writeRetryingUniqueViolation(db: pg.PoolClient, savepoint: 'page' | 'one_row', write: () => Promise<number>): Promise<number> {
+async function writeRetryingUniqueViolation(
+  db: pg.PoolClient,
+  savepoint: 'page' | 'one_row',
+  write: () => Promise<number>,
+): Promise<number> {
   try {
     return await write();
   } catch (err) {

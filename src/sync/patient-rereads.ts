@@ -34,10 +34,17 @@ export async function rereadPatientsOfFlippedClients(ctx: RunContext): Promise<v
   }
 }
 
-async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<string, string | number>): Promise<void> {
+async function rereadBatch(
+  ctx: RunContext,
+  clientIds: number[],
+  query: Record<string, string | number>,
+): Promise<void> {
   const wanted = new Set(clientIds);
   // Pages sized to the patients the mirror knows for these clients (plus room for new ones).
-  const known = await ctx.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM patients WHERE client_id = ANY($1::bigint[])', [clientIds]);
+  const known = await ctx.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM patients WHERE client_id = ANY($1::bigint[])',
+    [clientIds],
+  );
   const expected = Math.ceil((known.rows[0]?.n ?? 0) * 1.1) + 1;
   await readStream(ctx, {
     sizing: expected,
@@ -55,7 +62,9 @@ async function rereadBatch(ctx: RunContext, clientIds: number[], query: Record<s
         'patient/',
         filter!,
         `patient/ answered ${filter}=${String(Object.values(query)[0])} with patient ${stray.id} of another client: Provet ignores ${filter} there` +
-          (filter === 'client__is' ? ' as well as client__in, so the patients of archived or unarchived clients cannot be read again without reading every patient; the run stops' : ''),
+          (filter === 'client__is'
+            ? ' as well as client__in, so the patients of archived or unarchived clients cannot be read again without reading every patient; the run stops'
+            : ''),
       );
     },
     write: (db, rows) => writePatients(db, rows, ctx),

@@ -20,7 +20,11 @@ export async function syncPatients(ctx: RunContext, since: Date | null): Promise
   });
 }
 
-export async function writePatients(db: pg.PoolClient, rows: readonly PatientRow[], ctx: Pick<RunContext, 'providerStartedAt'>): Promise<number> {
+export async function writePatients(
+  db: pg.PoolClient,
+  rows: readonly PatientRow[],
+  ctx: Pick<RunContext, 'providerStartedAt'>,
+): Promise<number> {
   const { written, ownedKnown } = await upsertPatients(
     db,
     rows.map(({ fieldValues: _f, ...row }) => row),

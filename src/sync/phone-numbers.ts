@@ -30,7 +30,8 @@ export async function fillMissingPhoneNumbers(
       () => readNumbers(ctx, ids, { client__in: formatInFilter(ids) }, BATCH_PAGE_SIZE),
       async () => {
         const byClient = new Map<number, PhoneNumberRow[]>();
-        for (const id of ids) byClient.set(id, (await readNumbers(ctx, [id], { client__is: id }, ONE_CLIENT_PAGE_SIZE)).get(id) ?? []);
+        for (const id of ids)
+          byClient.set(id, (await readNumbers(ctx, [id], { client__is: id }, ONE_CLIENT_PAGE_SIZE)).get(id) ?? []);
         return byClient;
       },
     );
@@ -39,7 +40,12 @@ export async function fillMissingPhoneNumbers(
 }
 
 /** The phone numbers of `clientIds` by client; throws FilterIgnoredError at the first number of another client. */
-async function readNumbers(ctx: RunContext, clientIds: readonly number[], query: Record<string, string | number>, pageSize: number): Promise<Map<number, PhoneNumberRow[]>> {
+async function readNumbers(
+  ctx: RunContext,
+  clientIds: readonly number[],
+  query: Record<string, string | number>,
+  pageSize: number,
+): Promise<Map<number, PhoneNumberRow[]>> {
   const byClient = new Map<number, PhoneNumberRow[]>(clientIds.map((id) => [id, []]));
   const [filter] = Object.keys(query) as [string];
   for await (const page of prefetched(ctx.provet.walk('phonenumber/', query, { pageSize, signal: ctx.signal }))) {

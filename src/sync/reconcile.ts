@@ -57,7 +57,10 @@ async function reconcileKind(ctx: RunContext, kind: Kind): Promise<void> {
   // answers would mark nothing right and read everything: each filter it relies on is checked
   // against a range that must be empty. Without the id filters there are no ranges to compare,
   // and reading the whole list in their place is what `sync --full` is for: reconciliation stops.
-  for (const [filter, value] of [['id__lt', 1], ['id__gte', ID_CEILING]] as const) {
+  for (const [filter, value] of [
+    ['id__lt', 1],
+    ['id__gte', ID_CEILING],
+  ] as const) {
     const count = await upstreamCount(ctx, kind, { [filter]: value });
     if (count !== 0) {
       throw new FilterIgnoredError(
@@ -69,25 +72,45 @@ async function reconcileKind(ctx: RunContext, kind: Kind): Promise<void> {
   }
   // Without modified__gt a range is compared by its count alone: rows changed without a new count
   // go unseen, but nothing is read needlessly (with the filter ignored, every range would differ).
-  const compareModified = !ctx.provet.ignoresFilter(kind.path, 'modified__gt') && (await upstreamCount(ctx, kind, { modified__gt: FAR_FUTURE })) === 0;
+  const compareModified =
+    !ctx.provet.ignoresFilter(kind.path, 'modified__gt') &&
+    (await upstreamCount(ctx, kind, { modified__gt: FAR_FUTURE })) === 0;
   if (!compareModified && ctx.provet.noteIgnoredFilter(kind.path, 'modified__gt')) {
-    ctx.logger.warn({ stream: kind.table }, `${kind.path} ignores modified__gt: reconciliation compares each id range by its count only, so content changed without a new count is left to \`sync --full\``);
+    ctx.logger.warn(
+      { stream: kind.table },
+      `${kind.path} ignores modified__gt: reconciliation compares each id range by its count only, so content changed without a new count is left to \`sync --full\``,
+    );
   }
   const ceiling = await mirrorIdCeiling(ctx.pool, kind.table);
   await checkRange(ctx, kind, 0, ceiling, compareModified);
   // Ids above anything the mirror has seen: records the next poll would bring too; read them now.
-  if ((await upstreamCount(ctx, kind, { id__gte: ceiling })) > 0) await readRange(ctx, kind, ceiling, null, ctx.pageSize);
+  if ((await upstreamCount(ctx, kind, { id__gte: ceiling })) > 0)
+    await readRange(ctx, kind, ceiling, null, ctx.pageSize);
   const f = findingsFor(ctx, kind.table);
-  ctx.logger.info({ stream: kind.table, ...f }, `reconcile ${kind.table}: ${f.rangesChecked} ranges checked, ${f.rangesRead} read, ${f.markedDeleted} marked deleted`);
+  ctx.logger.info(
+    { stream: kind.table, ...f },
+    `reconcile ${kind.table}: ${f.rangesChecked} ranges checked, ${f.rangesRead} read, ${f.markedDeleted} marked deleted`,
+  );
 }
 
-async function checkRange(ctx: RunContext, kind: Kind, from: number, to: number, compareModified: boolean): Promise<void> {
+async function checkRange(
+  ctx: RunContext,
+  kind: Kind,
+  from: number,
+  to: number,
+  compareModified: boolean,
+): Promise<void> {
   throwIfStopped(ctx);
   if (from >= to) return;
   const findings = findingsFor(ctx, kind.table);
   findings.rangesChecked! += 1;
   const upstream = await upstreamCount(ctx, kind, { id__gte: from, id__lt: to });
-  if (upstream > to - from) throw new FilterIgnoredError(kind.path, 'id__gte', `${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`);
+  if (upstream > to - from)
+    throw new FilterIgnoredError(
+      kind.path,
+      'id__gte',
+      `${kind.path}: ${upstream} records counted for ${to - from} ids; the id range filter was ignored`,
+    );
   const mirror = await mirrorRangeSummary(ctx.pool, kind.table, from, to);
   let differs = upstream !== mirror.count;
   if (!differs && compareModified && upstream > 0 && mirror.maxModified) {
@@ -105,7 +128,13 @@ async function checkRange(ctx: RunContext, kind: Kind, from: number, to: number,
 }
 
 /** Records in [from, to) (to null: no upper bound) land; mirror rows Provet did not return are marked deleted. */
-async function readRange(ctx: RunContext, kind: Kind, from: number, to: number | null, expected: number): Promise<void> {
+async function readRange(
+  ctx: RunContext,
+  kind: Kind,
+  from: number,
+  to: number | null,
+  expected: number,
+): Promise<void> {
   const findings = findingsFor(ctx, kind.table);
   findings.rangesRead! += 1;
   // The budget charges by page_size asked for, not by records returned: ask for no more than needed.
@@ -117,20 +146,35 @@ async function readRange(ctx: RunContext, kind: Kind, from: number, to: number |
   for await (const page of ctx.provet.walk(kind.path, query, { pageSize, signal: ctx.signal })) {
     const mapped = mapPage(page.records, kind.map);
     const stray = mapped.rows.find((row) => row.id < from || (to !== null && row.id >= to));
-    if (stray) throw new FilterIgnoredError(kind.path, 'id__gte', `${kind.path}: asked for ids in [${from}, ${to ?? '∞'}), got ${stray.id}: Provet ignored the id range; reconciliation stopped before marking anything`);
+    if (stray)
+      throw new FilterIgnoredError(
+        kind.path,
+        'id__gte',
+        `${kind.path}: asked for ids in [${from}, ${to ?? '∞'}), got ${stray.id}: Provet ignored the id range; reconciliation stopped before marking anything`,
+      );
     for (const row of mapped.rows) seen.add(row.id);
-    for (const reject of mapped.rejects) if (reject.recordId !== null && /^\d+$/.test(reject.recordId)) seen.add(Number(reject.recordId));
+    for (const reject of mapped.rejects)
+      if (reject.recordId !== null && /^\d+$/.test(reject.recordId)) seen.add(Number(reject.recordId));
     countsFor(ctx, kind.table).pages += 1;
     await landRecords(ctx, kind.table, mapped as Parameters<typeof landRecords>[2], page.serverDate);
     throwIfStopped(ctx);
   }
   const live = await mirrorLiveIds(ctx.pool, kind.table, from, to ?? Number.MAX_SAFE_INTEGER);
-  await markGone(ctx, kind.table, live.filter((id) => !seen.has(id)));
+  await markGone(
+    ctx,
+    kind.table,
+    live.filter((id) => !seen.has(id)),
+  );
 }
 
 async function upstreamCount(ctx: RunContext, kind: Kind, filters: Record<string, string | number>): Promise<number> {
-  const page = await ctx.provet.getPage(kind.path, { ...filters, page_size: 1 }, ctx.signal ? { signal: ctx.signal } : {});
+  const page = await ctx.provet.getPage(
+    kind.path,
+    { ...filters, page_size: 1 },
+    ctx.signal ? { signal: ctx.signal } : {},
+  );
   noteServerDate(ctx, page.serverDate);
-  if (!Number.isSafeInteger(page.count)) throw new ProvetApiError('PROVET_BAD_PAGE', `${kind.path}: count is not an integer`);
+  if (!Number.isSafeInteger(page.count))
+    throw new ProvetApiError('PROVET_BAD_PAGE', `${kind.path}: count is not an integer`);
   return page.count;
 }

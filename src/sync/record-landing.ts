@@ -29,12 +29,24 @@ export async function landRecords(
     const rows = mapped.rows as ClientRow[];
     await fillMissingFieldValues(ctx, 'client', rows);
     await fillMissingPhoneNumbers(ctx, rows);
-    const landed = await landPage(ctx, { stream: table, rows, rejects: mapped.rejects, write: (db, r) => writeClients(db, r, ctx, true), describe });
+    const landed = await landPage(ctx, {
+      stream: table,
+      rows,
+      rejects: mapped.rejects,
+      write: (db, r) => writeClients(db, r, ctx, true),
+      describe,
+    });
     [written, rejected] = [landed.written, landed.rejects.length];
   } else {
     const rows = mapped.rows as PatientRow[];
     await fillMissingFieldValues(ctx, 'patient', rows);
-    const landed = await landPage(ctx, { stream: table, rows, rejects: mapped.rejects, write: (db, r) => writePatients(db, r, ctx), describe });
+    const landed = await landPage(ctx, {
+      stream: table,
+      rows,
+      rejects: mapped.rejects,
+      write: (db, r) => writePatients(db, r, ctx),
+      describe,
+    });
     [written, rejected] = [landed.written, landed.rejects.length];
   }
   const ids = mapped.rows.map((r) => r.id);
@@ -50,7 +62,11 @@ export async function markGone(ctx: RunContext, table: RecordTable, ids: readonl
   if (ids.length === 0) return 0;
   const marked = await inLease(ctx, (db) => markDeleted(db, table, ids));
   findingsFor(ctx, table).markedDeleted += marked.length;
-  if (marked.length > 0) ctx.logger.info({ stream: table, ids: marked.slice(0, 20), count: marked.length }, `${marked.length} ${table} gone from Provet: marked deleted_at`);
+  if (marked.length > 0)
+    ctx.logger.info(
+      { stream: table, ids: marked.slice(0, 20), count: marked.length },
+      `${marked.length} ${table} gone from Provet: marked deleted_at`,
+    );
   return marked.length;
 }
 

@@ -25,7 +25,12 @@ export function refetchRecords(deps: RunDependencies, ids: RecordIds): Promise<R
   );
 }
 
-async function refetchKind(ctx: RunContext, table: RecordTable, path: 'client' | 'patient', ids: readonly number[]): Promise<void> {
+async function refetchKind(
+  ctx: RunContext,
+  table: RecordTable,
+  path: 'client' | 'patient',
+  ids: readonly number[],
+): Promise<void> {
   if (ids.length === 0) return;
   const records: unknown[] = [];
   const gone: number[] = [];
@@ -48,7 +53,10 @@ async function refetchKind(ctx: RunContext, table: RecordTable, path: 'client' |
   // A record whose id is not the one asked for is not trusted to stand for it.
   const asked = new Set(ids);
   const strays = mapped.rows.filter((r) => !asked.has(r.id));
-  if (strays.length > 0) throw new Error(`${path}/<id>/ answered with another record's id (${strays[0]!.id}); nothing from this batch lands`);
+  if (strays.length > 0)
+    throw new Error(
+      `${path}/<id>/ answered with another record's id (${strays[0]!.id}); nothing from this batch lands`,
+    );
   if (records.length > 0) await landRecords(ctx, table, mapped, serverDate);
   await markGone(ctx, table, gone);
 }

@@ -2,7 +2,13 @@
 // Each mapper validates one record and either returns its row or a reject with the reason.
 import type { z } from 'zod';
 import { isUtf8 } from 'node:buffer';
-import type { ClientUpsertRow, FieldValueUpsertRow, PatientUpsertRow, PhoneNumberUpsertRow, RawJson } from '../db/mirror.js';
+import type {
+  ClientUpsertRow,
+  FieldValueUpsertRow,
+  PatientUpsertRow,
+  PhoneNumberUpsertRow,
+  RawJson,
+} from '../db/mirror.js';
 import {
   MAX_RECORD_BYTES,
   clientRecord,
@@ -80,7 +86,12 @@ export function makeStorable(value: unknown): unknown {
     for (const [k, v] of Object.entries(value)) {
       // defineProperty, not assignment: a "__proto__" key (JSON.parse makes it an own key) would
       // otherwise set the copy's prototype, and the record would inherit whatever it held.
-      Object.defineProperty(out, makeStorable(k) as string, { value: makeStorable(v), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(out, makeStorable(k) as string, {
+        value: makeStorable(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   }
@@ -161,10 +172,12 @@ function parse<S extends z.ZodType>(
   fast?: (value: unknown) => z.infer<S> | null,
   sent?: SentRecord,
 ): { rawJson: RawJson; raw: Record<string, unknown>; parsed: z.infer<S> } | { error: string } {
-  if (input === null || typeof input !== 'object' || Array.isArray(input)) return { error: `${kind} is not a JSON object` };
+  if (input === null || typeof input !== 'object' || Array.isArray(input))
+    return { error: `${kind} is not a JSON object` };
   const bytes = sent === undefined ? null : storableBytes(sent);
   const { json, value }: { json: RawJson; value: object } = bytes ? { json: bytes, value: input } : storableJson(input);
-  if (json.length > MAX_RECORD_BYTES) return { error: `${kind} is ${json.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
+  if (json.length > MAX_RECORD_BYTES)
+    return { error: `${kind} is ${json.length} bytes, over the ${MAX_RECORD_BYTES}-byte limit` };
   const quick = fast?.(value);
   if (quick) return { rawJson: json, raw: value as Record<string, unknown>, parsed: quick };
   const result = schema.safeParse(value);
@@ -176,12 +189,24 @@ const PHONE_TYPE_CODES: Record<string, number> = { landline: 0, mobile: 1 };
 
 /** Custom values of one record from the fields_rel or nested endpoint entries; an invalid entry throws. */
 export function mapFieldValues(objectType: ObjectType, objectId: number, entries: readonly unknown[]): FieldValueRow[] {
-  const storable = entries.map((entry) => (entry !== null && typeof entry === 'object' ? storableJson(entry).value : entry));
-  return fieldValueRows(objectType, objectId, storable.map((entry) => fieldValueEntry.parse(entry)), storable);
+  const storable = entries.map((entry) =>
+    entry !== null && typeof entry === 'object' ? storableJson(entry).value : entry,
+  );
+  return fieldValueRows(
+    objectType,
+    objectId,
+    storable.map((entry) => fieldValueEntry.parse(entry)),
+    storable,
+  );
 }
 
 /** Rows from entries already validated (`parsed`) and the storable entries they were parsed from. */
-function fieldValueRows(objectType: ObjectType, objectId: number, parsed: readonly FieldValueEntry[], raw: readonly unknown[]): FieldValueRow[] {
+function fieldValueRows(
+  objectType: ObjectType,
+  objectId: number,
+  parsed: readonly FieldValueEntry[],
+  raw: readonly unknown[],
+): FieldValueRow[] {
   return parsed.map((e, i) => ({
     object_type: objectType,
     id: e.id,
@@ -230,7 +255,9 @@ export function mapClient(input: unknown, sent?: SentRecord): Mapped<ClientRow> 
             rawJson: JSON.stringify(raw.phone_numbers?.[i] ?? null),
           }))
         : null,
-      fieldValues: Array.isArray(c.fields_rel) ? fieldValueRows('client', c.id, c.fields_rel, raw.fields_rel ?? []) : null,
+      fieldValues: Array.isArray(c.fields_rel)
+        ? fieldValueRows('client', c.id, c.fields_rel, raw.fields_rel ?? [])
+        : null,
     },
   };
 }
@@ -261,7 +288,9 @@ export function mapPatient(input: unknown, sent?: SentRecord): Mapped<PatientRow
       created: p.created ?? null,
       modified: p.modified,
       rawJson: result.rawJson,
-      fieldValues: Array.isArray(p.fields_rel) ? fieldValueRows('patient', p.id, p.fields_rel, raw.fields_rel ?? []) : null,
+      fieldValues: Array.isArray(p.fields_rel)
+        ? fieldValueRows('patient', p.id, p.fields_rel, raw.fields_rel ?? [])
+        : null,
     },
   };
 }
@@ -288,7 +317,16 @@ export function mapCustomField(input: unknown): Mapped<CustomFieldRow> {
   const result = parse(customFieldRecord, 'custom field', input);
   if ('error' in result) return reject(input, result.error);
   const f = result.parsed;
-  return { ok: true, row: { id: f.id, label: f.label ?? f.name ?? null, type: f.type ?? null, model: f.model ?? null, rawJson: rawText(result.rawJson) } };
+  return {
+    ok: true,
+    row: {
+      id: f.id,
+      label: f.label ?? f.name ?? null,
+      type: f.type ?? null,
+      model: f.model ?? null,
+      rawJson: rawText(result.rawJson),
+    },
+  };
 }
 
 export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
@@ -297,7 +335,12 @@ export function mapCodelistEntry(input: unknown): Mapped<CodelistRow> {
   const c = result.parsed;
   return {
     ok: true,
-    row: { id: c.id, name: c.name ?? c.label ?? null, species_id: c.species ?? c.species_id ?? c.species_code ?? null, rawJson: rawText(result.rawJson) },
+    row: {
+      id: c.id,
+      name: c.name ?? c.label ?? null,
+      species_id: c.species ?? c.species_id ?? c.species_code ?? null,
+      rawJson: rawText(result.rawJson),
+    },
   };
 }
 
@@ -310,7 +353,9 @@ export function mapPage<Row extends { id: number; modified?: string }>(
 }
 
 /** A page's records once mapped, as rows and rejects; of one id twice, the newest version wins. */
-export function collectPage<Row extends { id: number; modified?: string }>(mapped: readonly Mapped<Row>[]): { rows: Row[]; rejects: Reject[] } {
+export function collectPage<Row extends { id: number; modified?: string }>(
+  mapped: readonly Mapped<Row>[],
+): { rows: Row[]; rejects: Reject[] } {
   const page = new PageRows<Row>();
   for (const record of mapped) page.add(record);
   return page.result();

@@ -54,7 +54,11 @@ export async function withRun<Plan>(
   }
   try {
     const interrupted = await closeInterruptedRuns(deps.pool);
-    if (interrupted > 0) deps.logger.warn({ runs: interrupted }, 'earlier runs were interrupted; marked failed (what they landed is kept)');
+    if (interrupted > 0)
+      deps.logger.warn(
+        { runs: interrupted },
+        'earlier runs were interrupted; marked failed (what they landed is kept)',
+      );
     const { kind, plan: planned } = await plan(deps.pool);
     const runId = await startRun(deps.pool, kind);
     await takeLease(deps.pool, runId);
@@ -73,7 +77,10 @@ export async function withRun<Plan>(
       findings: {},
       failpoint: (point) => failpoints(point, kind),
     };
-    ctx.logger.info({ kind }, `${runName(kind, runId)} started${kind === 'full' || kind === 'incremental' ? ` (${kind})` : ''}`);
+    ctx.logger.info(
+      { kind },
+      `${runName(kind, runId)} started${kind === 'full' || kind === 'incremental' ? ` (${kind})` : ''}`,
+    );
     const before = deps.provet.stats();
     let error: Error | undefined;
     try {
@@ -87,7 +94,12 @@ export async function withRun<Plan>(
   }
 }
 
-async function finish(deps: RunDependencies, ctx: RunContext, before: RequestStats, error: Error | undefined): Promise<RunOutcome> {
+async function finish(
+  deps: RunDependencies,
+  ctx: RunContext,
+  before: RequestStats,
+  error: Error | undefined,
+): Promise<RunOutcome> {
   const after = deps.provet.stats();
   const requests = after.requests - before.requests;
   const throttled = after.throttled - before.throttled;
@@ -96,7 +108,12 @@ async function finish(deps: RunDependencies, ctx: RunContext, before: RequestSta
     streams[name] = { ...ctx.findings[name], ...countsFor(ctx, name) };
   }
   const totals = Object.values(ctx.streams).reduce(
-    (sum, c) => ({ pages: sum.pages + c.pages, fetched: sum.fetched + c.fetched, written: sum.written + c.written, rejected: sum.rejected + c.rejected }),
+    (sum, c) => ({
+      pages: sum.pages + c.pages,
+      fetched: sum.fetched + c.fetched,
+      written: sum.written + c.written,
+      rejected: sum.rejected + c.rejected,
+    }),
     { pages: 0, fetched: 0, written: 0, rejected: 0 },
   );
   // Once asked to stop, the request in flight is aborted too: whatever error that raises is the stop.
@@ -121,10 +138,27 @@ async function finish(deps: RunDependencies, ctx: RunContext, before: RequestSta
   }
   const summary = { status, ...totals, requests, throttled };
   const name = runName(ctx.kind, ctx.runId);
-  if (error && !stopped) ctx.logger.error({ ...summary, err: { message: error.message, code: (error as { code?: string }).code } }, `${name} failed: ${error.message}`);
+  if (error && !stopped)
+    ctx.logger.error(
+      { ...summary, err: { message: error.message, code: (error as { code?: string }).code } },
+      `${name} failed: ${error.message}`,
+    );
   else if (stopped) ctx.logger.info(summary, `${name} stopped on request; the next run resumes`);
-  else ctx.logger.info(summary, `${name} ${status}: ${totals.written} rows written, ${totals.rejected} rejected, ${requests} requests`);
-  return { status, runId: ctx.runId, kind: ctx.kind, streams, requests, throttled, stopped, ...(error ? { error } : {}) };
+  else
+    ctx.logger.info(
+      summary,
+      `${name} ${status}: ${totals.written} rows written, ${totals.rejected} rejected, ${requests} requests`,
+    );
+  return {
+    status,
+    runId: ctx.runId,
+    kind: ctx.kind,
+    streams,
+    requests,
+    throttled,
+    stopped,
+    ...(error ? { error } : {}),
+  };
 }
 
 /** "sync run 12" (full or incremental), "reconcile run 13", "webhook run 14": as logs and messages say it. */

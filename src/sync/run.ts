@@ -49,11 +49,25 @@ async function syncSteps(ctx: RunContext, deps: SyncDependencies, watermarks: Ma
   await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
 
   const stepBackMs = await clockStepBack(deps.pool, ctx.runId, startedAt, logger);
-  const clientsSince = sinceFor('clients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
+  const clientsSince = sinceFor(
+    'clients',
+    watermarks,
+    startedAt,
+    deps.lookbackSeconds + stepBackMs / 1000,
+    kind,
+    logger,
+  );
   await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
   await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
 
-  const patientsSince = sinceFor('patients', watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
+  const patientsSince = sinceFor(
+    'patients',
+    watermarks,
+    startedAt,
+    deps.lookbackSeconds + stepBackMs / 1000,
+    kind,
+    logger,
+  );
   await syncPatients(ctx, patientsSince.since);
   await rereadPatientsOfFlippedClients(ctx);
   await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
@@ -81,7 +95,10 @@ async function clockStepBack(pool: pg.Pool, runId: number, providerNow: Date, lo
   if (drift <= CLOCK_TOLERANCE_MS) return 0;
   // Generous on purpose: the measurement itself is only good to the tolerance.
   const stepBack = drift + CLOCK_TOLERANCE_MS;
-  logger.warn({ stepBackSeconds: Math.round(stepBack / 1000) }, "Provet's clock stepped back since the last run; reading back that much further");
+  logger.warn(
+    { stepBackSeconds: Math.round(stepBack / 1000) },
+    "Provet's clock stepped back since the last run; reading back that much further",
+  );
   return stepBack;
 }
 
@@ -92,7 +109,8 @@ async function clockStepBack(pool: pg.Pool, runId: number, providerNow: Date, lo
  */
 function watermarkOf(ctx: RunContext, startedAt: Date, runStartedLocally: number): { to: Date; steppedBack: boolean } {
   const earliest = ctx.earliestServerDate;
-  if (!earliest || earliest.getTime() >= startedAt.getTime() - CLOCK_TOLERANCE_MS) return { to: startedAt, steppedBack: false };
+  if (!earliest || earliest.getTime() >= startedAt.getTime() - CLOCK_TOLERANCE_MS)
+    return { to: startedAt, steppedBack: false };
   // The step happened at some moment of this run, and changes right after it carry stamps up to
   // that long before the earliest Date seen: go back by the run's duration (and the Date's second).
   const to = new Date(earliest.getTime() - (Date.now() - runStartedLocally) - 1000);
@@ -139,7 +157,12 @@ export function sinceFor(
   return { since: new Date(watermark - lookbackSeconds * 1000), repair: false };
 }
 
-async function advanceWatermarks(ctx: RunContext, streams: StreamName[], startedAt: Date, repair = false): Promise<void> {
+async function advanceWatermarks(
+  ctx: RunContext,
+  streams: StreamName[],
+  startedAt: Date,
+  repair = false,
+): Promise<void> {
   const { to, steppedBack } = watermarkOf(ctx, startedAt, ctx.localStartedAt ?? Date.now());
   await withLeasedTransaction(ctx.pool, ctx.runId, async (db) => {
     for (const stream of streams) {

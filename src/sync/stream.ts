@@ -66,7 +66,9 @@ export async function readStream<Row extends { id: number; modified: string; raw
   }
   // Read by id, so a record leaving the list meanwhile cannot make another one slide past unread
   // (ProvetClient.walk; list-walk.ts says how, and what happens where Provet ignores id__gt).
-  const pages = collectedPages(ctx.provet.walk(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }));
+  const pages = collectedPages(
+    ctx.provet.walk(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }),
+  );
   // Pages are fetched and mapped while earlier ones are written, and up to PAGES_IN_FLIGHT pages
   // are written at once, each in its own transaction on its own connection: while one waits for
   // its next statement, the other keeps the database busy. Pages may commit out of order; each
@@ -85,7 +87,11 @@ export async function readStream<Row extends { id: number; modified: string; raw
       noteServerDate(ctx, page.serverDate);
       const { rows, rejects } = page;
       spec.checkPage?.(rows);
-      if (spec.modifiedSince && !warnedIgnoredFilter && rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)) {
+      if (
+        spec.modifiedSince &&
+        !warnedIgnoredFilter &&
+        rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)
+      ) {
         warnedIgnoredFilter = true;
         logger.warn(
           { endpoint: spec.path, since: spec.modifiedSince, count: page.count },
@@ -109,7 +115,10 @@ export async function readStream<Row extends { id: number; modified: string; raw
         counts.rejected += result.rejects.length;
         if (result.rejects.length > 0) {
           logger.warn(
-            { page: page.page, rejected: result.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10) },
+            {
+              page: page.page,
+              rejected: result.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10),
+            },
             `${result.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
           );
         }
@@ -132,7 +141,9 @@ export async function readStream<Row extends { id: number; modified: string; raw
 type CollectedPage<Row> = Omit<PageResult, 'records'> & { fetched: number; rows: Row[]; rejects: Reject[] };
 
 /** Each page's mapped records as rows and rejects (a page holding one id twice keeps the newest). */
-async function* collectedPages<Row extends { id: number; modified: string }>(pages: AsyncGenerator<PageResult<Mapped<Row>>>): AsyncGenerator<CollectedPage<Row>> {
+async function* collectedPages<Row extends { id: number; modified: string }>(
+  pages: AsyncGenerator<PageResult<Mapped<Row>>>,
+): AsyncGenerator<CollectedPage<Row>> {
   for await (const { records, ...page } of pages) {
     yield { ...page, fetched: records.length, ...collectPage(records) };
   }

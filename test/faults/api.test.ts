@@ -14,7 +14,11 @@ let history: SourceHistory;
 
 beforeAll(async () => {
   ({ h, history } = await startAuditedHarness({
-    simulator: { clients: 300, seed: 81, rateLimit: { windowMs: 1_000, limits: { 'GET client/': 3, 'GET patient/': 3 } } },
+    simulator: {
+      clients: 300,
+      seed: 81,
+      rateLimit: { windowMs: 1_000, limits: { 'GET client/': 3, 'GET patient/': 3 } },
+    },
     pageSize: 50,
   }));
 });
@@ -24,20 +28,30 @@ afterEach(() => h.sim.setFaults('global', null));
 async function syncWith(overrides: Partial<ProvetClientOptions>, full = false): Promise<RunOutcome> {
   const provet = h.newProvetClient(overrides);
   try {
-    return await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 }, { full });
+    return await runSync(
+      { pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 },
+      { full },
+    );
   } finally {
     await provet.close();
   }
 }
 
 function change(n: number, tag: string): void {
-  const ids = h.sim.exportState().clients.slice(0, n).map((c) => Number(c.id));
+  const ids = h.sim
+    .exportState()
+    .clients.slice(0, n)
+    .map((c) => Number(c.id));
   for (const id of ids) h.sim.updateClient(id, { remarks: tag });
   history.record('client', ids);
 }
 
 async function watermarks(): Promise<unknown[]> {
-  return (await h.db.pool.query(`SELECT stream, watermark FROM sync_state WHERE stream IN ('clients', 'patients') ORDER BY stream`)).rows;
+  return (
+    await h.db.pool.query(
+      `SELECT stream, watermark FROM sync_state WHERE stream IN ('clients', 'patients') ORDER BY stream`,
+    )
+  ).rows;
 }
 
 describe('transient faults: the run lands anyway', () => {
@@ -86,7 +100,9 @@ describe('lasting faults: the run fails clearly and claims nothing', () => {
     const outcome = await syncWith({ requestTimeoutMs: 400, retryDeadlineMs: 1_500 });
     h.sim.setFaults('GET patient/', null);
     expect(outcome.status).toBe('failed');
-    expect((await watermarks()).find((w) => (w as { stream: string }).stream === 'patients')).toEqual(before.find((w) => (w as { stream: string }).stream === 'patients'));
+    expect((await watermarks()).find((w) => (w as { stream: string }).stream === 'patients')).toEqual(
+      before.find((w) => (w as { stream: string }).stream === 'patients'),
+    );
     await expectInvariants(h, history);
   });
 
@@ -116,7 +132,9 @@ describe('a misbehaving front end', () => {
       // Every `next` points back at page 2 (through this proxy): a loop. Only a page-number walk
       // follows `next`, so in that mode the simulator ignores id__gt and the walk falls back to one.
       rewrite: (body) =>
-        mode === 'loop' ? body.replace(/"next":"http:\/\/127\.0\.0\.1:\d+(\/[^"]*?)page=\d+/g, `"next":"${proxyOrigin}$1page=2`) : body,
+        mode === 'loop'
+          ? body.replace(/"next":"http:\/\/127\.0\.0\.1:\d+(\/[^"]*?)page=\d+/g, `"next":"${proxyOrigin}$1page=2`)
+          : body,
     });
     proxyOrigin = new URL(proxy.baseUrl).origin;
   });
@@ -130,7 +148,10 @@ describe('a misbehaving front end', () => {
     const before = await watermarks();
     const outcome = await syncWith({ baseUrl: proxy.baseUrl }, true);
     expect(outcome.status).toBe('failed');
-    if (outcome.status === 'failed') expect(outcome.error?.message).toMatch(which === 'loop' ? /next link loops back/ : /redirect to http:\/\/elsewhere\.example/);
+    if (outcome.status === 'failed')
+      expect(outcome.error?.message).toMatch(
+        which === 'loop' ? /next link loops back/ : /redirect to http:\/\/elsewhere\.example/,
+      );
     h.sim.setQuirks({});
     expect(await watermarks()).toEqual(before);
     await expectInvariants(h, history);

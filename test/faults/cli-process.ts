@@ -55,8 +55,10 @@ export function startCli(args: string[], env: Record<string, string>): Running {
 export async function waitForOutput(running: Running, pattern: RegExp, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pattern.test(running.output())) {
-    if (Date.now() > deadline) throw new Error(`child did not log ${String(pattern)} within ${timeoutMs} ms:\n${running.output().slice(-2000)}`);
-    if (running.child.exitCode !== null) throw new Error(`child exited before logging ${String(pattern)}:\n${running.output().slice(-2000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`child did not log ${String(pattern)} within ${timeoutMs} ms:\n${running.output().slice(-2000)}`);
+    if (running.child.exitCode !== null)
+      throw new Error(`child exited before logging ${String(pattern)}:\n${running.output().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }

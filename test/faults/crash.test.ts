@@ -25,10 +25,16 @@ async function landedPages(): Promise<number> {
 /** Changes a spread of clients and patients, recording each new version. */
 function changeClinic(round: number): void {
   const state = h.sim.exportState();
-  const clients = state.clients.filter((_, i) => i % 37 === round % 37).slice(0, 6).map((c) => Number(c.id));
+  const clients = state.clients
+    .filter((_, i) => i % 37 === round % 37)
+    .slice(0, 6)
+    .map((c) => Number(c.id));
   for (const id of clients) h.sim.updateClient(id, { remarks: `round ${round}` });
   history.record('client', clients);
-  const patients = state.patients.filter((_, i) => i % 41 === round % 41).slice(0, 6).map((p) => Number(p.id));
+  const patients = state.patients
+    .filter((_, i) => i % 41 === round % 41)
+    .slice(0, 6)
+    .map((p) => Number(p.id));
   for (const id of patients) h.sim.updatePatient(id, { weight: String(10 + round) });
   history.record('patient', patients);
 }
@@ -48,7 +54,9 @@ describe('SIGKILL at a named point', () => {
 
     changeClinic(1);
     await expectInvariants(h, history);
-    const after = await h.db.pool.query<{ status: string; error: string | null }>('SELECT status, error FROM sync_runs ORDER BY id LIMIT 1');
+    const after = await h.db.pool.query<{ status: string; error: string | null }>(
+      'SELECT status, error FROM sync_runs ORDER BY id LIMIT 1',
+    );
     expect(after.rows[0]).toMatchObject({ status: 'failed', error: expect.stringMatching(/interrupted/) as unknown });
   });
 });
@@ -57,7 +65,7 @@ describe('SIGKILL at random moments', () => {
   it('over many trials with changes in between, the mirror converges', async () => {
     h.sim.setFaults('global', { latencyMs: 60 });
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let killedMidRun = 0;
     for (let trial = 0; trial < 6; trial++) {
       changeClinic(trial);
@@ -80,7 +88,12 @@ describe('SIGKILL at random moments', () => {
 describe('SIGKILL in the other kinds of run', () => {
   /** Rows of this run kind, in order, as sync_runs holds them. */
   async function runsOf(kind: string): Promise<{ status: string; error: string | null }[]> {
-    return (await h.db.pool.query<{ status: string; error: string | null }>('SELECT status, error FROM sync_runs WHERE kind = $1 ORDER BY id', [kind])).rows;
+    return (
+      await h.db.pool.query<{ status: string; error: string | null }>(
+        'SELECT status, error FROM sync_runs WHERE kind = $1 ORDER BY id',
+        [kind],
+      )
+    ).rows;
   }
 
   it('a reconciliation killed after its upsert: the next one repairs the mirror and marks it interrupted', async () => {
@@ -93,7 +106,13 @@ describe('SIGKILL in the other kinds of run', () => {
     expect(killed.signal).toBe('SIGKILL');
     expect(await runsOf('reconcile')).toEqual([{ status: 'running', error: null }]);
 
-    const outcome = await runReconcile({ pool: h.db.pool, schema: h.db.schema, provet: h.provet, logger: h.logger, pageSize: 100 });
+    const outcome = await runReconcile({
+      pool: h.db.pool,
+      schema: h.db.schema,
+      provet: h.provet,
+      logger: h.logger,
+      pageSize: 100,
+    });
     expect(outcome.status).toBe('succeeded');
     expect(await runsOf('reconcile')).toEqual([
       { status: 'failed', error: expect.stringMatching(/interrupted/) as unknown },
@@ -115,11 +134,19 @@ describe('SIGKILL in the other kinds of run', () => {
       PROVET_SYNC_CRASH_AT: 'before-upsert@webhook',
     });
     try {
-      await eventually(async () => (await runsOf('full')).some((r) => r.status === 'succeeded'), 30_000, 'the run at start');
+      await eventually(
+        async () => (await runsOf('full')).some((r) => r.status === 'succeeded'),
+        30_000,
+        'the run at start',
+      );
       const id = Number(h.sim.exportState().clients[7]!.id);
       h.sim.updateClient(id, { lastname: 'Hinted' });
       history.record('client', [id]);
-      const answer = await fetch(`${daemon.url}/webhooks/provet/${secret}`, { method: 'POST', body: `client_id=${id}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const answer = await fetch(`${daemon.url}/webhooks/provet/${secret}`, {
+        method: 'POST',
+        body: `client_id=${id}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
       expect(answer.status).toBe(200);
       const ended = await daemon.ended;
       expect(ended.signal).toBe('SIGKILL');
@@ -128,7 +155,8 @@ describe('SIGKILL in the other kinds of run', () => {
       await daemon.stop();
     }
     await expectInvariants(h, history);
-    expect(await runsOf('webhook')).toEqual([{ status: 'failed', error: expect.stringMatching(/interrupted/) as unknown }]);
+    expect(await runsOf('webhook')).toEqual([
+      { status: 'failed', error: expect.stringMatching(/interrupted/) as unknown },
+    ]);
   });
 });
-

@@ -30,13 +30,29 @@ describe('connections killed', () => {
   it('while busy: the run fails cleanly, nothing is lost, the next run converges', async () => {
     h.sim.setFaults('global', { latencyMs: 25 });
     // A separate pool for the run, so the test's own connection is not among those killed.
-    const runDb = await openDatabase({ url: h.testDatabase.url, schema: 'provet', connectDeadlineMs: 5_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } }, h.logger);
+    const runDb = await openDatabase(
+      {
+        url: h.testDatabase.url,
+        schema: 'provet',
+        connectDeadlineMs: 5_000,
+        embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 },
+      },
+      h.logger,
+    );
     try {
-      const run = runSync({ pool: runDb.pool, schema: 'provet', provet: h.provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 });
+      const run = runSync({
+        pool: runDb.pool,
+        schema: 'provet',
+        provet: h.provet,
+        logger: h.logger,
+        pageSize: 50,
+        lookbackSeconds: 120,
+      });
       let killed = 0;
       for (let i = 0; i < 200 && killed === 0; i++) {
         await new Promise((r) => setTimeout(r, 15));
-        if ((await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM clients`)).rows[0]!.n >= 50) killed += await terminateOthers('busy');
+        if ((await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM clients`)).rows[0]!.n >= 50)
+          killed += await terminateOthers('busy');
       }
       const outcome = await run.catch((err: Error) => ({ status: 'threw' as const, error: err }));
       expect(killed).toBeGreaterThan(0);
@@ -49,7 +65,10 @@ describe('connections killed', () => {
   });
 
   it('while idle in the pool: the next run reconnects and lands', async () => {
-    const ids = h.sim.exportState().clients.slice(0, 5).map((c) => Number(c.id));
+    const ids = h.sim
+      .exportState()
+      .clients.slice(0, 5)
+      .map((c) => Number(c.id));
     for (const id of ids) h.sim.updateClient(id, { city: 'After idle kill' });
     history.record('client', ids);
     expect(await terminateOthers('idle')).toBeGreaterThan(0);
@@ -66,7 +85,15 @@ describe('the database unreachable for a while', () => {
     proxy = await TcpProxy.start(target.hostname, Number(target.port || 5432));
     const url = new URL(h.testDatabase.url);
     url.host = `127.0.0.1:${proxy.port}`;
-    proxied = await openDatabase({ url: url.toString(), schema: 'provet', connectDeadlineMs: 2_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } }, h.logger);
+    proxied = await openDatabase(
+      {
+        url: url.toString(),
+        schema: 'provet',
+        connectDeadlineMs: 2_000,
+        embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 },
+      },
+      h.logger,
+    );
   });
   afterAll(async () => {
     await proxied?.close();
@@ -74,7 +101,10 @@ describe('the database unreachable for a while', () => {
   });
 
   it.each(['refuse', 'stall'] as const)('(%s) the daemon keeps going and lands a run once it is back', async (mode) => {
-    const ids = h.sim.exportState().patients.slice(0, 5).map((p) => Number(p.id));
+    const ids = h.sim
+      .exportState()
+      .patients.slice(0, 5)
+      .map((p) => Number(p.id));
     for (const id of ids) h.sim.updatePatient(id, { color: `outage ${mode}` });
     history.record('patient', ids);
     proxy.mode = mode;
@@ -86,7 +116,15 @@ describe('the database unreachable for a while', () => {
       logger: h.logger,
       signal: controller.signal,
       runOnce: async (signal) => {
-        const outcome = await runSync({ pool: proxied.pool, schema: 'provet', provet: h.provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120, signal }).catch((err: Error) => {
+        const outcome = await runSync({
+          pool: proxied.pool,
+          schema: 'provet',
+          provet: h.provet,
+          logger: h.logger,
+          pageSize: 50,
+          lookbackSeconds: 120,
+          signal,
+        }).catch((err: Error) => {
           outcomes.push(`threw: ${err.message}`);
           throw err;
         });
@@ -104,7 +142,9 @@ describe('the database unreachable for a while', () => {
     controller.abort();
     await daemon;
     expect(outcomes).toContain('succeeded');
-    const colors = await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM patients WHERE color = $1`, [`outage ${mode}`]);
+    const colors = await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM patients WHERE color = $1`, [
+      `outage ${mode}`,
+    ]);
     expect(colors.rows[0]!.n).toBe(5);
   });
 

@@ -66,16 +66,22 @@ it('stores what can be stored, rejects the rest with its payload, and lands the 
   }
   expect(rejects.rows.some((r) => r.record_id === null && /id/.test(r.reason))).toBe(true);
 
-  const stored = await h.db.pool.query(`SELECT id, firstname, lastname, no_sms, customer_type, email, raw FROM clients WHERE id = ANY($1) ORDER BY id`, [
-    [1, 2, 3, 4].map((i) => Number(clients[i]!.id)),
-  ]);
+  const stored = await h.db.pool.query(
+    `SELECT id, firstname, lastname, no_sms, customer_type, email, raw FROM clients WHERE id = ANY($1) ORDER BY id`,
+    [[1, 2, 3, 4].map((i) => Number(clients[i]!.id))],
+  );
   expect(stored.rows[0]).toMatchObject({ firstname: '12345', no_sms: true, customer_type: 2 });
   expect(stored.rows[1].lastname).toBe('Nul\uFFFDByte');
   expect(stored.rows[2].raw.brand_new_field).toEqual({ nested: [1, 2, 3] });
-  expect(stored.rows[3]).toMatchObject({ lastname: "Robert'); DROP TABLE clients;--", email: '<script>alert(1)</script>' });
+  expect(stored.rows[3]).toMatchObject({
+    lastname: "Robert'); DROP TABLE clients;--",
+    email: '<script>alert(1)</script>',
+  });
   const good = await h.db.pool.query('SELECT lastname FROM clients WHERE id = $1', [goodId]);
   expect(good.rows[0].lastname).toBe('Landed with hostile neighbours');
   // The mirror's tables are all still there.
-  const tables = await h.db.pool.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'provet'`);
+  const tables = await h.db.pool.query(
+    `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'provet'`,
+  );
   expect(tables.rows[0].n).toBeGreaterThanOrEqual(12);
 });

@@ -83,7 +83,8 @@ export class SourceHistory {
     const wanted = new Set(ids);
     const at = this.sim.now().getTime();
     if (kind === 'patient') {
-      for (const raw of state.patients) if (wanted.has(Number(raw.id))) this.versions.push({ kind, id: Number(raw.id), at, realAt: Date.now(), raw });
+      for (const raw of state.patients)
+        if (wanted.has(Number(raw.id))) this.versions.push({ kind, id: Number(raw.id), at, realAt: Date.now(), raw });
       return;
     }
     const urls = new Set<unknown>();
@@ -92,15 +93,19 @@ export class SourceHistory {
       this.versions.push({ kind, id: Number(raw.id), at, realAt: Date.now(), raw });
       urls.add(raw.url);
     }
-    for (const raw of state.patients) if (urls.has(raw.client)) this.versions.push({ kind: 'patient', id: Number(raw.id), at, realAt: Date.now(), raw });
+    for (const raw of state.patients)
+      if (urls.has(raw.client))
+        this.versions.push({ kind: 'patient', id: Number(raw.id), at, realAt: Date.now(), raw });
   }
 
   /** Records every record of the source as it is now (e.g. before a first run). */
   recordAll(): void {
     const state = this.sim.exportState();
     const at = this.sim.now().getTime();
-    for (const raw of state.clients) this.versions.push({ kind: 'client', id: Number(raw.id), at, realAt: Date.now(), raw });
-    for (const raw of state.patients) this.versions.push({ kind: 'patient', id: Number(raw.id), at, realAt: Date.now(), raw });
+    for (const raw of state.clients)
+      this.versions.push({ kind: 'client', id: Number(raw.id), at, realAt: Date.now(), raw });
+    for (const raw of state.patients)
+      this.versions.push({ kind: 'patient', id: Number(raw.id), at, realAt: Date.now(), raw });
   }
 }
 
@@ -110,14 +115,18 @@ export class SourceHistory {
  * the mirror snapshot taken at that write, with that version or a later one. Returns the violations.
  */
 export async function watermarkViolations(pool: pg.Pool, history: SourceHistory): Promise<string[]> {
-  const audits = (await pool.query<{ stream: string; w: number; writtenAt: number; snapshot: Record<string, string> }>(
-    `SELECT stream, extract(epoch FROM watermark)::float8 * 1000 AS w, extract(epoch FROM written_at)::float8 * 1000 AS "writtenAt",
+  const audits = (
+    await pool.query<{ stream: string; w: number; writtenAt: number; snapshot: Record<string, string> }>(
+      `SELECT stream, extract(epoch FROM watermark)::float8 * 1000 AS w, extract(epoch FROM written_at)::float8 * 1000 AS "writtenAt",
             snapshot FROM watermark_audit ORDER BY id`,
-  )).rows;
+    )
+  ).rows;
   // md5 of each version as PostgreSQL would store it, computed by PostgreSQL itself.
-  const hashes = (await pool.query<{ h: string }>('SELECT md5(v::jsonb::text) AS h FROM unnest($1::text[]) AS v', [
-    history.versions.map((v) => JSON.stringify(v.raw)),
-  ])).rows.map((r) => r.h);
+  const hashes = (
+    await pool.query<{ h: string }>('SELECT md5(v::jsonb::text) AS h FROM unnest($1::text[]) AS v', [
+      history.versions.map((v) => JSON.stringify(v.raw)),
+    ])
+  ).rows.map((r) => r.h);
   const violations: string[] = [];
   for (const audit of audits) {
     const w = audit.w;
@@ -134,9 +143,16 @@ export async function watermarkViolations(pool: pg.Pool, history: SourceHistory)
       const deleted = history.deletedAt.get(`${kind}:${id}`);
       if (deleted !== undefined && deleted < audit.writtenAt) continue;
       const mirrored = audit.snapshot[String(id)];
-      const acceptable = history.versions.map((_, i) => i).filter((i) => history.versions[i]!.kind === kind && history.versions[i]!.id === id && i >= indexes[indexes.length - 1]!);
+      const acceptable = history.versions
+        .map((_, i) => i)
+        .filter(
+          (i) =>
+            history.versions[i]!.kind === kind && history.versions[i]!.id === id && i >= indexes[indexes.length - 1]!,
+        );
       if (!mirrored || !acceptable.some((i) => hashes[i] === mirrored)) {
-        violations.push(`${audit.stream} watermark ${new Date(w).toISOString()} passed ${kind} ${id} (changed before it, not in the mirror at that moment)`);
+        violations.push(
+          `${audit.stream} watermark ${new Date(w).toISOString()} passed ${kind} ${id} (changed before it, not in the mirror at that moment)`,
+        );
       }
     }
   }
@@ -163,20 +179,39 @@ export async function rowVersions(pool: pg.Pool): Promise<Map<string, string>> {
  * Records the source hard-deleted may linger in the mirror unflagged (polling cannot see a delete);
  * with `reconcile`, a reconciliation runs after the comparison and they must then be flagged.
  */
-export async function expectInvariants(h: Harness, history: SourceHistory, options: { reconcile?: boolean } = {}): Promise<void> {
+export async function expectInvariants(
+  h: Harness,
+  history: SourceHistory,
+  options: { reconcile?: boolean } = {},
+): Promise<void> {
   // A killed process's connection (and its run lock) lingers until the server notices: retry briefly.
   let clean = await h.sync();
   for (let i = 0; i < 50 && clean.status === 'locked'; i++) {
     await new Promise((r) => setTimeout(r, 100));
     clean = await h.sync();
   }
-  if (clean.status !== 'succeeded' && clean.status !== 'partial') throw new Error(`the clean run did not land: ${clean.status === 'failed' ? clean.error?.message : clean.status}`);
+  if (clean.status !== 'succeeded' && clean.status !== 'partial')
+    throw new Error(`the clean run did not land: ${clean.status === 'failed' ? clean.error?.message : clean.status}`);
   // Judged before any reconciliation, which would repair a record the runs skipped and so hide it.
-  expect(await mirrorDifferences(h.db.pool, h.sim.exportState(), { deletedMayLinger: true }), 'convergence').toEqual([]);
+  expect(await mirrorDifferences(h.db.pool, h.sim.exportState(), { deletedMayLinger: true }), 'convergence').toEqual(
+    [],
+  );
   if (options.reconcile) {
-    const reconciled = await runReconcile({ pool: h.db.pool, schema: h.db.schema, provet: h.provet, logger: h.logger, pageSize: 100 });
-    if (reconciled.status !== 'succeeded' && reconciled.status !== 'partial') throw new Error(`reconciliation did not land: ${reconciled.status === 'failed' ? reconciled.error?.message : reconciled.status}`);
-    expect(await mirrorDifferences(h.db.pool, h.sim.exportState()), 'convergence after reconciliation: hard deletes flagged').toEqual([]);
+    const reconciled = await runReconcile({
+      pool: h.db.pool,
+      schema: h.db.schema,
+      provet: h.provet,
+      logger: h.logger,
+      pageSize: 100,
+    });
+    if (reconciled.status !== 'succeeded' && reconciled.status !== 'partial')
+      throw new Error(
+        `reconciliation did not land: ${reconciled.status === 'failed' ? reconciled.error?.message : reconciled.status}`,
+      );
+    expect(
+      await mirrorDifferences(h.db.pool, h.sim.exportState()),
+      'convergence after reconciliation: hard deletes flagged',
+    ).toEqual([]);
   }
   expect(await watermarkViolations(h.db.pool, history), 'watermark safety').toEqual([]);
   expect(await rowRegressions(h.db.pool), 'monotonic rows').toEqual([]);
@@ -187,7 +222,9 @@ export async function expectInvariants(h: Harness, history: SourceHistory, optio
 }
 
 /** A fault test's world: the harness, the audit triggers, and the source's history from the start. */
-export async function startAuditedHarness(options: Parameters<typeof startHarness>[0]): Promise<{ h: Harness; history: SourceHistory }> {
+export async function startAuditedHarness(
+  options: Parameters<typeof startHarness>[0],
+): Promise<{ h: Harness; history: SourceHistory }> {
   const h = await startHarness(options);
   await installAudit(h.db.pool);
   const history = new SourceHistory(h.sim);

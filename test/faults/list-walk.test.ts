@@ -76,12 +76,26 @@ async function world(mode: Mode): Promise<World> {
       fired = false;
     },
     fired: () => fired,
-    sync: (full) => runSync({ pool: harness.db.pool, schema: 'provet', provet: client, logger: harness.logger, pageSize: PAGE, lookbackSeconds: 120 }, { full }),
+    sync: (full) =>
+      runSync(
+        {
+          pool: harness.db.pool,
+          schema: 'provet',
+          provet: client,
+          logger: harness.logger,
+          pageSize: PAGE,
+          lookbackSeconds: 120,
+        },
+        { full },
+      ),
   };
 }
 
 async function mirrored(h: Harness, id: number): Promise<{ lastname: string; archived: boolean } | undefined> {
-  const result = await h.db.pool.query<{ lastname: string; archived: boolean }>('SELECT lastname, archived FROM clients WHERE id = $1', [id]);
+  const result = await h.db.pool.query<{ lastname: string; archived: boolean }>(
+    'SELECT lastname, archived FROM clients WHERE id = $1',
+    [id],
+  );
   return result.rows[0];
 }
 
@@ -96,19 +110,34 @@ interface Mode {
 
 const byId = (records: Record<string, unknown>[]) => records.map((r) => Number(r.id));
 const byCreated = (records: Record<string, unknown>[]) =>
-  [...records].sort((a, b) => Date.parse(String(a.created)) - Date.parse(String(b.created)) || Number(a.id) - Number(b.id)).map((r) => Number(r.id));
+  [...records]
+    .sort((a, b) => Date.parse(String(a.created)) - Date.parse(String(b.created)) || Number(a.id) - Number(b.id))
+    .map((r) => Number(r.id));
 
 const MODES: [string, Mode][] = [
   ['read by id', { quirks: {}, byPageNumber: false, warning: null, order: byId }],
-  ['by page number, Provet ignoring id__gt', { quirks: { ignoredParameters: ['id__gt'] }, byPageNumber: true, warning: /ignores id__gt/, order: byId }],
+  [
+    'by page number, Provet ignoring id__gt',
+    { quirks: { ignoredParameters: ['id__gt'] }, byPageNumber: true, warning: /ignores id__gt/, order: byId },
+  ],
   [
     'by page number, Provet ignoring the order and sending newest first',
-    { quirks: { ignoredParameters: ['ordering'], defaultOrdering: '-id' }, byPageNumber: true, warning: /ignores the ordering/, order: (records) => byId(records).reverse() },
+    {
+      quirks: { ignoredParameters: ['ordering'], defaultOrdering: '-id' },
+      byPageNumber: true,
+      warning: /ignores the ordering/,
+      order: (records) => byId(records).reverse(),
+    },
   ],
   [
     // By creation time: ids out of order on the first page already (seeded history is not by id).
     'by page number, Provet ignoring the order and sending oldest first',
-    { quirks: { ignoredParameters: ['ordering'], defaultOrdering: 'created' }, byPageNumber: true, warning: /ignores the ordering/, order: byCreated },
+    {
+      quirks: { ignoredParameters: ['ordering'], defaultOrdering: 'created' },
+      byPageNumber: true,
+      warning: /ignores the ordering/,
+      order: byCreated,
+    },
   ],
 ];
 
@@ -137,9 +166,10 @@ describe.each(MODES)('a walk %s', (_, mode) => {
     expectLanded(outcome);
     expect(w.fired()).toBe(true);
     // Every record the source still has is in the mirror after this one run: none slid past unread.
-    const missing = await w.h.db.pool.query<{ id: number }>('SELECT id FROM unnest($1::bigint[]) AS id EXCEPT SELECT id FROM clients', [
-      w.h.sim.exportState().clients.map((c) => Number(c.id)),
-    ]);
+    const missing = await w.h.db.pool.query<{ id: number }>(
+      'SELECT id FROM unnest($1::bigint[]) AS id EXCEPT SELECT id FROM clients',
+      [w.h.sim.exportState().clients.map((c) => Number(c.id))],
+    );
     expect(missing.rows).toEqual([]);
     expect((await mirrored(w.h, flipped))?.archived).toBe(true);
     expectOneFallbackWarning(w, mode);

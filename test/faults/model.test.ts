@@ -22,24 +22,67 @@ type Action =
   | { kind: 'stopMidRun'; afterMs: number };
 
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('edit' as const), pick: fc.nat(), value: fc.string({ maxLength: 12 }) }) },
-  { weight: 3, arbitrary: fc.record({ kind: fc.constant('archive' as const), pick: fc.nat(), archived: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('deceased' as const), pick: fc.nat(), date: fc.option(fc.constantFrom('2024-03-20', '2025-01-02'), { nil: null }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('customValue' as const), pick: fc.nat(), value: fc.option(fc.string({ minLength: 1, maxLength: 8 }), { nil: null }) }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('phone' as const), pick: fc.nat(), op: fc.constantFrom('add' as const, 'change' as const, 'remove' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('edit' as const), pick: fc.nat(), value: fc.string({ maxLength: 12 }) }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('archive' as const), pick: fc.nat(), archived: fc.boolean() }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('deceased' as const),
+      pick: fc.nat(),
+      date: fc.option(fc.constantFrom('2024-03-20', '2025-01-02'), { nil: null }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('customValue' as const),
+      pick: fc.nat(),
+      value: fc.option(fc.string({ minLength: 1, maxLength: 8 }), { nil: null }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('phone' as const),
+      pick: fc.nat(),
+      op: fc.constantFrom('add' as const, 'change' as const, 'remove' as const),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('create' as const), pick: fc.nat() }) },
   // Hard deletes, as Provet's UI makes them: between runs, and in the middle of a run's walk.
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('delete' as const), pick: fc.nat() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('deleteMidRun' as const), pick: fc.nat(), afterListRequests: fc.integer({ min: 1, max: 8 }), full: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('deleteMidRun' as const),
+      pick: fc.nat(),
+      afterListRequests: fc.integer({ min: 1, max: 8 }),
+      full: fc.boolean(),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('fault' as const),
-      faults: fc.oneof(fc.constant({ errorRate: 0.3 }), fc.constant({ dropRate: 0.2 }), fc.constant({ truncateRate: 0.2 }), fc.constant({})),
+      faults: fc.oneof(
+        fc.constant({ errorRate: 0.3 }),
+        fc.constant({ dropRate: 0.2 }),
+        fc.constant({ truncateRate: 0.2 }),
+        fc.constant({}),
+      ),
     }),
   },
   { weight: 3, arbitrary: fc.constant({ kind: 'sync' as const }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('stopMidRun' as const), afterMs: fc.integer({ min: 5, max: 120 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('stopMidRun' as const), afterMs: fc.integer({ min: 5, max: 120 }) }),
+  },
 );
 
 /** Requests to the record lists so far: how far a run's walk has gone. */
@@ -50,7 +93,14 @@ function listRequests(h: Harness): number {
 
 async function apply(h: Harness, history: SourceHistory, action: Action): Promise<void> {
   const state = h.sim.exportState();
-  if (state.clients.length === 0 && action.kind !== 'sync' && action.kind !== 'fault' && action.kind !== 'stopMidRun' && action.kind !== 'create') return;
+  if (
+    state.clients.length === 0 &&
+    action.kind !== 'sync' &&
+    action.kind !== 'fault' &&
+    action.kind !== 'stopMidRun' &&
+    action.kind !== 'create'
+  )
+    return;
   const client = state.clients[('pick' in action ? action.pick : 0) % state.clients.length]!;
   const clientId = Number(client.id);
   const patients = state.patients.filter((p) => p.client === client.url);
@@ -71,25 +121,38 @@ async function apply(h: Harness, history: SourceHistory, action: Action): Promis
       return;
     case 'customValue': {
       if (!patient) return;
-      const field = state.customFields.find((f) => String(f.model).toLowerCase().includes('patient') && f.type === 'text');
+      const field = state.customFields.find(
+        (f) => String(f.model).toLowerCase().includes('patient') && f.type === 'text',
+      );
       if (!field) return;
-      const others = ((patient.fields_rel ?? []) as { field_id: number; value: unknown }[]).filter((f) => f.field_id !== Number(field.id));
+      const others = ((patient.fields_rel ?? []) as { field_id: number; value: unknown }[]).filter(
+        (f) => f.field_id !== Number(field.id),
+      );
       const fields = action.value === null ? others : [...others, { field_id: Number(field.id), value: action.value }];
-      h.sim.updatePatient(Number(patient.id), { fields_rel: fields.map((f) => ({ field_id: f.field_id, value: f.value })) });
+      h.sim.updatePatient(Number(patient.id), {
+        fields_rel: fields.map((f) => ({ field_id: f.field_id, value: f.value })),
+      });
       history.record('patient', [Number(patient.id)]);
       return;
     }
     case 'phone': {
       const numbers = state.phoneNumbers.filter((n) => n.client === client.url);
-      if (action.op === 'add' || numbers.length === 0) h.sim.addPhoneNumber(clientId, { phone_number: `+35840${clientId}${numbers.length}`, type_code: 1 });
-      else if (action.op === 'change') h.sim.updatePhoneNumber(Number(numbers[0]!.id), { phone_number: `+35850${clientId}` });
+      if (action.op === 'add' || numbers.length === 0)
+        h.sim.addPhoneNumber(clientId, { phone_number: `+35840${clientId}${numbers.length}`, type_code: 1 });
+      else if (action.op === 'change')
+        h.sim.updatePhoneNumber(Number(numbers[0]!.id), { phone_number: `+35850${clientId}` });
       else h.sim.removePhoneNumber(Number(numbers[0]!.id));
       history.record('client', [clientId]);
       return;
     }
     case 'create': {
       const created = h.sim.createClient({ firstname: 'Model', lastname: `New ${action.pick}`, country: 'FI' });
-      h.sim.createPatient({ client: created.url, name: 'Pet', species: Number(state.species[0]!.id), gender: 'Female' });
+      h.sim.createPatient({
+        client: created.url,
+        name: 'Pet',
+        species: Number(state.species[0]!.id),
+        gender: 'Female',
+      });
       history.record('client', [Number(created.id)]);
       return;
     }
@@ -135,7 +198,9 @@ const soakSeconds = Number(process.env.SOAK_SECONDS ?? 0);
 const seed = Number(process.env.SOAK_SEED ?? 20261126);
 
 it(
-  soakSeconds > 0 ? `soak: random edit/fault/run sequences for ${soakSeconds}s (seed ${seed})` : 'random edit/fault/run sequences keep the four invariants',
+  soakSeconds > 0
+    ? `soak: random edit/fault/run sequences for ${soakSeconds}s (seed ${seed})`
+    : 'random edit/fault/run sequences keep the four invariants',
   async () => {
     const deadline = Date.now() + soakSeconds * 1000;
     let sequences = 0;
@@ -145,7 +210,11 @@ it(
         // Phone numbers and nested custom values do not move modified by default, so the
         // poll cannot see them (reconciliation does); here they do, so convergence is decidable.
         const h = await startHarness({
-          simulator: { clients: 40, seed: seed + sequences, behaviour: { phoneChangeMovesClientModified: true, customValueChangeMovesModified: true } },
+          simulator: {
+            clients: 40,
+            seed: seed + sequences,
+            behaviour: { phoneChangeMovesClientModified: true, customValueChangeMovesModified: true },
+          },
           pageSize: 10,
           // A short lookback: with the default two minutes every run would re-read all that a
           // sequence changed, and a record an earlier run skipped would be repaired unseen.
@@ -169,12 +238,21 @@ it(
         }
       }),
       soakSeconds > 0
-        ? { seed, numRuns: 1_000_000, interruptAfterTimeLimit: soakSeconds * 1000, markInterruptAsFailure: false, endOnFailure: true }
+        ? {
+            seed,
+            numRuns: 1_000_000,
+            interruptAfterTimeLimit: soakSeconds * 1000,
+            markInterruptAsFailure: false,
+            endOnFailure: true,
+          }
         : { seed, numRuns: 25, endOnFailure: true },
     );
     expect(sequences).toBeGreaterThanOrEqual(soakSeconds > 0 ? 1 : 25);
     expect(syncs).toBeGreaterThan(0);
-    if (soakSeconds > 0) console.log(`soak: ${sequences} sequences, ${syncs} runs, seed ${seed}, ${Math.round((Date.now() - deadline) / 1000 + soakSeconds)}s`);
+    if (soakSeconds > 0)
+      console.log(
+        `soak: ${sequences} sequences, ${syncs} runs, seed ${seed}, ${Math.round((Date.now() - deadline) / 1000 + soakSeconds)}s`,
+      );
   },
   soakSeconds > 0 ? soakSeconds * 1000 + 120_000 : 180_000,
 );

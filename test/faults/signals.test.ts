@@ -13,7 +13,8 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
-const count = async (table: string) => (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+const count = async (table: string) =>
+  (await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
 
 it('SIGTERM mid-run: whole pages, exit 0 promptly, and the next run resumes', async () => {
   h.sim.setFaults('global', { latencyMs: 150, slowBodyMs: 150 });
@@ -34,7 +35,9 @@ it('SIGTERM mid-run: whole pages, exit 0 promptly, and the next run resumes', as
   const landed = await count('clients');
   expect(landed % 50).toBe(0);
   expect(landed).toBeLessThan(h.sim.exportState().clients.length);
-  const watermark = await h.db.pool.query(`SELECT count(*)::int AS n FROM sync_state WHERE stream IN ('clients', 'patients')`);
+  const watermark = await h.db.pool.query(
+    `SELECT count(*)::int AS n FROM sync_state WHERE stream IN ('clients', 'patients')`,
+  );
   expect(watermark.rows[0].n).toBe(0);
   h.sim.setFaults('global', null);
   await expectInvariants(h, history);

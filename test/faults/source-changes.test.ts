@@ -14,7 +14,11 @@ beforeEach(async () => {
 afterEach(async () => h?.close());
 
 /** Runs `edit` every few milliseconds while `work` runs; bounded by `maxEdits`. */
-async function whileRunning<T>(work: Promise<T>, edit: (i: number) => void, maxEdits = 200): Promise<{ result: T; edits: number }> {
+async function whileRunning<T>(
+  work: Promise<T>,
+  edit: (i: number) => void,
+  maxEdits = 200,
+): Promise<{ result: T; edits: number }> {
   let done = false;
   let edits = 0;
   const editor = (async () => {
@@ -53,7 +57,10 @@ describe('records changing while pages are read', () => {
 
   it('keeps records that share one modified value across a page boundary', async () => {
     expect((await h.sync()).status).toBe('succeeded');
-    const ids = h.sim.exportState().clients.slice(30, 130).map((c) => Number(c.id));
+    const ids = h.sim
+      .exportState()
+      .clients.slice(30, 130)
+      .map((c) => Number(c.id));
     for (const id of ids) h.sim.updateClient(id, { city: 'Shared stamp' });
     // 100 records, one stamp: they straddle the 50-record page boundaries.
     h.sim.touchRecords('client', ids, h.sim.now());
@@ -72,7 +79,10 @@ describe('clock skew', () => {
   ])('the API clock %s of this machine loses nothing', async (_, offset) => {
     h.sim.setClockOffset(offset);
     expect((await h.sync()).status).toBe('succeeded');
-    const ids = h.sim.exportState().patients.slice(0, 20).map((p) => Number(p.id));
+    const ids = h.sim
+      .exportState()
+      .patients.slice(0, 20)
+      .map((p) => Number(p.id));
     for (const id of ids) h.sim.updatePatient(id, { color: `skewed ${offset}` });
     history.record('patient', ids);
     await expectInvariants(h, history);
@@ -83,13 +93,18 @@ describe('clock skew', () => {
     // next run, by when Provet's clock has passed the stored watermark again.
     expect((await h.sync({ lookbackSeconds: 0 })).status).toBe('succeeded');
     h.sim.setClockOffset(-8_000);
-    const ids = h.sim.exportState().patients.slice(0, 10).map((p) => Number(p.id));
+    const ids = h.sim
+      .exportState()
+      .patients.slice(0, 10)
+      .map((p) => Number(p.id));
     for (const id of ids) h.sim.updatePatient(id, { color: 'after a step back' });
     history.record('patient', ids);
     await new Promise((r) => setTimeout(r, 9_500));
     const outcome = await h.sync({ lookbackSeconds: 0 });
     expect(outcome.status).toBe('succeeded');
-    const mirrored = await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM patients WHERE color = 'after a step back'`);
+    const mirrored = await h.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM patients WHERE color = 'after a step back'`,
+    );
     expect(mirrored.rows[0]!.n).toBe(10);
     await h.db.pool.query('TRUNCATE row_regressions');
     await expectInvariants(h, history);
@@ -100,7 +115,10 @@ describe('clock skew', () => {
     h.sim.setFaults('global', { latencyMs: 20 });
     // Patient pages slow enough that the step surely falls between two of them, even on a busy machine.
     h.sim.setFaults('GET patient/', { latencyMs: 150 });
-    const ids = h.sim.exportState().patients.slice(0, 40).map((p) => Number(p.id));
+    const ids = h.sim
+      .exportState()
+      .patients.slice(0, 40)
+      .map((p) => Number(p.id));
     for (const id of ids.slice(0, 20)) h.sim.updatePatient(id, { color: 'before the step' });
     history.record('patient', ids.slice(0, 20));
     // Mid-run, the API's clock steps back ten minutes; changes then carry older stamps.
@@ -110,14 +128,18 @@ describe('clock skew', () => {
     h.sim.resetRequestCounts();
     let stepped = false;
     let patientPagesAtStep = 0;
-    const { result } = await whileRunning(h.sync({ full: true }), () => {
-      if (stepped || (h.sim.requestCounts()['GET patient/'] ?? 0) < 1) return;
-      stepped = true;
-      patientPagesAtStep = h.sim.requestCounts()['GET patient/'] ?? 0;
-      h.sim.setClockOffset(-10 * 60_000);
-      for (const id of ids.slice(20, 40)) h.sim.updatePatient(id, { color: 'after the step' });
-      history.record('patient', ids.slice(20, 40));
-    }, 400);
+    const { result } = await whileRunning(
+      h.sync({ full: true }),
+      () => {
+        if (stepped || (h.sim.requestCounts()['GET patient/'] ?? 0) < 1) return;
+        stepped = true;
+        patientPagesAtStep = h.sim.requestCounts()['GET patient/'] ?? 0;
+        h.sim.setClockOffset(-10 * 60_000);
+        for (const id of ids.slice(20, 40)) h.sim.updatePatient(id, { color: 'after the step' });
+        history.record('patient', ids.slice(20, 40));
+      },
+      400,
+    );
     expect(stepped).toBe(true);
     // The run read more patient pages after the step (so it saw Provet's clock after it).
     expect(h.sim.requestCounts()['GET patient/'] ?? 0).toBeGreaterThan(patientPagesAtStep + 1);
@@ -129,9 +151,13 @@ describe('clock skew', () => {
     h.sim.setClockOffset(60_000);
     const clean = await h.sync();
     expect(clean.status).toBe('succeeded');
-    const changedAfterStep = h.sim.exportState().patients.filter((p) => String(p.color).startsWith('after the step')).length;
+    const changedAfterStep = h.sim
+      .exportState()
+      .patients.filter((p) => String(p.color).startsWith('after the step')).length;
     expect(changedAfterStep).toBeGreaterThan(5);
-    const mirrored = await h.db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM patients WHERE color LIKE 'after the step%'`);
+    const mirrored = await h.db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM patients WHERE color LIKE 'after the step%'`,
+    );
     expect(mirrored.rows[0]!.n).toBe(changedAfterStep);
     // Row regressions are expected here by stamp (the source's own stamps went back); convergence,
     // watermark safety and idempotence still hold.
@@ -157,14 +183,18 @@ describe('state reset', () => {
 
   it('a watermark set in the future warns, reads everything, and repairs the watermark', async () => {
     expect((await h.sync()).status).toBe('succeeded');
-    await h.db.pool.query(`UPDATE sync_state SET watermark = now() + interval '30 days' WHERE stream IN ('clients', 'patients')`);
+    await h.db.pool.query(
+      `UPDATE sync_state SET watermark = now() + interval '30 days' WHERE stream IN ('clients', 'patients')`,
+    );
     await h.db.pool.query('TRUNCATE watermark_audit'); // the invariant concerns provet-sync's own writes, not this reset
     const id = Number(h.sim.exportState().clients[0]!.id);
     h.sim.updateClient(id, { lastname: 'Changed while the watermark was wrong' });
     history.record('client', [id]);
     const outcome = await h.sync();
     expect(outcome.status).toBe('succeeded');
-    const wm = await h.db.pool.query<{ ahead: boolean }>(`SELECT bool_or(watermark > now() + interval '1 day') AS ahead FROM sync_state`);
+    const wm = await h.db.pool.query<{ ahead: boolean }>(
+      `SELECT bool_or(watermark > now() + interval '1 day') AS ahead FROM sync_state`,
+    );
     expect(wm.rows[0]!.ahead).toBe(false);
     await expectInvariants(h, history);
   });

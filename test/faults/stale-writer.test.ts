@@ -21,7 +21,10 @@ async function count(sql: string): Promise<number> {
 it('a paused process that lost its lock cannot write when it wakes', async () => {
   // A first run so that the stale one below is incremental and slow on patients.
   expect((await h.sync()).status).toBe('succeeded');
-  const patients = h.sim.exportState().patients.slice(0, 120).map((p) => Number(p.id));
+  const patients = h.sim
+    .exportState()
+    .patients.slice(0, 120)
+    .map((p) => Number(p.id));
   for (const id of patients) h.sim.updatePatient(id, { name: `stale-era ${id}` });
   history.record('patient', patients);
   h.sim.setFaults('GET patient/', { latencyMs: 400 });
@@ -32,10 +35,14 @@ it('a paused process that lost its lock cannot write when it wakes', async () =>
   for (;;) {
     if (Date.now() > deadline) throw new Error('the first process never got to the patients');
     const reading = await count(`SELECT count(*) AS n FROM patients WHERE name LIKE 'stale-era %'`);
-    const inTransaction = await count(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`);
+    const inTransaction = await count(
+      `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+    );
     if (reading >= 50 && inTransaction === 0) {
       stale.child.kill('SIGSTOP');
-      const stillIdle = await count(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`);
+      const stillIdle = await count(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`,
+      );
       if (stillIdle === 0) break;
       stale.child.kill('SIGCONT');
     }
@@ -71,6 +78,8 @@ it('a paused process that lost its lock cannot write when it wakes', async () =>
   // Nothing written by the stale process after it woke; the watermark did not move back.
   expect(await count(`SELECT count(*) AS n FROM patients WHERE name LIKE 'stale-era %'`)).toBe(0);
   expect(await count(`SELECT count(*) AS n FROM patients WHERE synced_at > '${wokeAt.toISOString()}'`)).toBe(0);
-  expect((await h.db.pool.query(`SELECT stream, watermark FROM sync_state ORDER BY stream`)).rows).toEqual(watermarkBefore.rows);
+  expect((await h.db.pool.query(`SELECT stream, watermark FROM sync_state ORDER BY stream`)).rows).toEqual(
+    watermarkBefore.rows,
+  );
   await expectInvariants(h, history);
 });

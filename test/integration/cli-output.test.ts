@@ -21,7 +21,9 @@ function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -50,7 +52,11 @@ interface Finished {
   stderr: string;
 }
 
-function collect(child: ChildProcessWithoutNullStreams): { stdout: () => string; stderr: () => string; finished: Promise<Finished> } {
+function collect(child: ChildProcessWithoutNullStreams): {
+  stdout: () => string;
+  stderr: () => string;
+  finished: Promise<Finished>;
+} {
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -75,8 +81,13 @@ describe('answers on stdout, logs on stderr', () => {
     const status = JSON.parse(result.stdout) as { schema: string; streams: unknown[]; lastRun: unknown };
     expect(status).toMatchObject({ schema: 'provet', lastRun: null });
     // The embedded database's start was logged, on stderr, as JSON lines.
-    const logs = result.stderr.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; service: string });
-    expect(logs.map((l) => l.msg)).toContain('embedded PostgreSQL ready: psql postgres://postgres@127.0.0.1:' + embeddedEnv.EMBEDDED_PG_PORT + '/provet');
+    const logs = result.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string; service: string });
+    expect(logs.map((l) => l.msg)).toContain(
+      'embedded PostgreSQL ready: psql postgres://postgres@127.0.0.1:' + embeddedEnv.EMBEDDED_PG_PORT + '/provet',
+    );
   });
 
   it('status (the table) with LOG_FORMAT=pretty: the table on stdout, readable log lines on stderr', async () => {
@@ -85,7 +96,9 @@ describe('answers on stdout, logs on stderr', () => {
     expect(result.stdout).toMatch(/^schema: provet\n\nSTREAM\s+WATERMARK \(UTC\)\s+LAG\s+ROWS/);
     expect(result.stdout).not.toMatch(/INFO|"level"/);
     // "[12:34:56.789] INFO: embedded PostgreSQL ready: ...", no colours (stderr is a pipe), no JSON.
-    expect(result.stderr).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: embedded PostgreSQL ready: psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/provet/m);
+    expect(result.stderr).toMatch(
+      /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: embedded PostgreSQL ready: psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/provet/m,
+    );
     expect(result.stderr).not.toMatch(/"level"/);
     expect(result.stderr).not.toContain('\u001b['); // an ANSI colour
   });
@@ -114,7 +127,9 @@ describe('demo', () => {
           if (/^ {3}Sync again: /m.test(out.stdout())) resolve(out.stdout());
         };
         child.stdout.on('data', check);
-        void out.finished.then((r) => reject(new Error(`demo --serve exited with ${r.code} before serving:\n${r.stdout}\n${r.stderr}`)));
+        void out.finished.then((r) =>
+          reject(new Error(`demo --serve exited with ${r.code} before serving:\n${r.stdout}\n${r.stderr}`)),
+        );
       });
       const fullSync = /^3\. Full sync: (\d+) clients/m.exec(printed);
       expect(fullSync).not.toBeNull();
@@ -136,7 +151,10 @@ describe('demo', () => {
       }
 
       // Metabase's form: host, port, database name, username, password, schema.
-      const metabase = /host (\S+), port (\d+), database name (\S+), username (\S+), password none,\n +and under "Schemas", "Only these…": (\w+)/.exec(printed);
+      const metabase =
+        /host (\S+), port (\d+), database name (\S+), username (\S+), password none,\n +and under "Schemas", "Only these…": (\w+)/.exec(
+          printed,
+        );
       expect(metabase).not.toBeNull();
       const [, host, port, database, user, schema] = metabase!;
       expect({ host, port }).toEqual({ host: '127.0.0.1', port: embeddedEnv.EMBEDDED_PG_PORT });

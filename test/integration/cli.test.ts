@@ -105,7 +105,11 @@ describe('provet-sync CLI', () => {
     expect(first.code).toBe(0);
     const status = await runCli(['status', '--json'], env);
     expect(status.code).toBe(0);
-    const parsed = JSON.parse(status.stdout) as { schema: string; rows: Record<string, number>; lastRun: { status: string } };
+    const parsed = JSON.parse(status.stdout) as {
+      schema: string;
+      rows: Record<string, number>;
+      lastRun: { status: string };
+    };
     expect(parsed.schema).toBe('clinic_a');
     expect(parsed.rows.clients).toBe(sim.exportState().clients.length);
     expect(parsed.lastRun.status).toBe('succeeded');
@@ -122,13 +126,23 @@ describe('provet-sync CLI', () => {
     const findings = JSON.parse(result.stdout) as { runId: number; status: string; streams: Record<string, unknown> };
     expect(findings.status).toBe('succeeded');
     expect(Object.keys(findings.streams)).toEqual(expect.arrayContaining(['clients', 'patients']));
-    const logs = result.stderr.trim().split('\n').map((line) => JSON.parse(line) as { msg: string });
-    expect(logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(new RegExp(`^reconcile run ${findings.runId} succeeded: `)));
+    const logs = result.stderr
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { msg: string });
+    expect(logs.map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(new RegExp(`^reconcile run ${findings.runId} succeeded: `)),
+    );
   });
 
   it('exits 3 and makes no request while another run holds the lock', async () => {
     const db: Database = await openDatabase(
-      { url: testDb.url, schema: 'clinic_a', connectDeadlineMs: 5_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
+      {
+        url: testDb.url,
+        schema: 'clinic_a',
+        connectDeadlineMs: 5_000,
+        embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 },
+      },
       createLogger('silent'),
     );
     const lock = await tryAcquireRunLock(db.pool, 'clinic_a');
@@ -157,7 +171,12 @@ describe('provet-sync CLI', () => {
 
   it('runs as a daemon on its schedule, follows changes, and stops on SIGTERM with exit 0', async () => {
     const db: Database = await openDatabase(
-      { url: testDb.url, schema: 'clinic_a', connectDeadlineMs: 5_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
+      {
+        url: testDb.url,
+        schema: 'clinic_a',
+        connectDeadlineMs: 5_000,
+        embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 },
+      },
       createLogger('silent'),
     );
     await migrateSchema(db.pool, 'clinic_a', createLogger('silent'));
@@ -171,13 +190,16 @@ describe('provet-sync CLI', () => {
     try {
       // Let the start-up run land first, so the change below can only arrive through a scheduled tick.
       const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline && (await finishedRuns()) === runsBefore) await new Promise((r) => setTimeout(r, 100));
+      while (Date.now() < deadline && (await finishedRuns()) === runsBefore)
+        await new Promise((r) => setTimeout(r, 100));
       expect(await finishedRuns()).toBeGreaterThan(runsBefore);
       const patient = sim.exportState().patients[0]!;
       sim.updatePatient(Number(patient.id), { name: 'Seen by the daemon' });
       let name: unknown;
       while (Date.now() < deadline) {
-        const rows = await db.pool.query('SELECT name FROM patients WHERE id = $1', [patient.id]).catch(() => ({ rows: [] as { name: unknown }[] }));
+        const rows = await db.pool
+          .query('SELECT name FROM patients WHERE id = $1', [patient.id])
+          .catch(() => ({ rows: [] as { name: unknown }[] }));
         name = rows.rows[0]?.name;
         if (name === 'Seen by the daemon') break;
         await new Promise((r) => setTimeout(r, 200));

@@ -16,14 +16,24 @@ let ctx: { pool: Harness['db']['pool']; runId: number; failpoint: () => void; pr
 
 function client(id: number, lastname: string, modified: string, phoneIds: number[] = [id * 10]): ClientRow {
   const phones = phoneIds.map((phoneId) => ({ id: phoneId, number: `+35840${phoneId}`, type_code: 1 }));
-  const mapped = mapClient({ id, firstname: 'Ada', lastname, modified, archived: false, phone_numbers: phones, fields_rel: [] });
+  const mapped = mapClient({
+    id,
+    firstname: 'Ada',
+    lastname,
+    modified,
+    archived: false,
+    phone_numbers: phones,
+    fields_rel: [],
+  });
   if (!mapped.ok) throw new Error(mapped.reject.reason);
   return mapped.row;
 }
 
 async function waitForBlockedWriter(): Promise<void> {
   for (let i = 0; i < 200; i++) {
-    const { rows } = await h.db.pool.query<{ waiting: number }>(`SELECT count(*)::int AS waiting FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.datname = current_database()`);
+    const { rows } = await h.db.pool.query<{ waiting: number }>(
+      `SELECT count(*)::int AS waiting FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.datname = current_database()`,
+    );
     if (rows[0]!.waiting > 0) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
@@ -50,7 +60,13 @@ async function landOverlapping(first: ClientRow[], second: ClientRow[]) {
     },
   });
   await written;
-  const b = landPage(ctx, { stream: 'clients', rows: second, rejects: [], describe, write: (db, rows) => writeClients(db, rows, ctx, false) });
+  const b = landPage(ctx, {
+    stream: 'clients',
+    rows: second,
+    rejects: [],
+    describe,
+    write: (db, rows) => writeClients(db, rows, ctx, false),
+  });
   try {
     await waitForBlockedWriter();
   } finally {
@@ -73,18 +89,28 @@ afterAll(async () => {
 describe('two pages in flight holding the same new record', () => {
   it('keeps the newer version when the older page commits first, and rejects nothing', async () => {
     const [a, b] = await landOverlapping(
-      [client(900_001, 'Older', '2026-01-01T10:00:00.000000+00:00'), client(900_002, 'Only on the first page', '2026-01-01T10:00:00.000000+00:00')],
-      [client(900_001, 'Newer', '2026-01-01T10:00:01.000000+00:00'), client(900_003, 'Only on the second page', '2026-01-01T10:00:00.000000+00:00')],
+      [
+        client(900_001, 'Older', '2026-01-01T10:00:00.000000+00:00'),
+        client(900_002, 'Only on the first page', '2026-01-01T10:00:00.000000+00:00'),
+      ],
+      [
+        client(900_001, 'Newer', '2026-01-01T10:00:01.000000+00:00'),
+        client(900_003, 'Only on the second page', '2026-01-01T10:00:00.000000+00:00'),
+      ],
     );
     expect([a.rejects, b.rejects]).toEqual([[], []]);
     expect([a.written, b.written]).toEqual([2, 2]);
-    const { rows } = await h.db.pool.query(`SELECT id, lastname FROM clients WHERE id BETWEEN 900001 AND 900003 ORDER BY id`);
+    const { rows } = await h.db.pool.query(
+      `SELECT id, lastname FROM clients WHERE id BETWEEN 900001 AND 900003 ORDER BY id`,
+    );
     expect(rows).toEqual([
       { id: '900001', lastname: 'Newer' },
       { id: '900002', lastname: 'Only on the first page' },
       { id: '900003', lastname: 'Only on the second page' },
     ]);
-    const phones = await h.db.pool.query(`SELECT id, client_id FROM phone_numbers WHERE client_id BETWEEN 900001 AND 900003 ORDER BY id`);
+    const phones = await h.db.pool.query(
+      `SELECT id, client_id FROM phone_numbers WHERE client_id BETWEEN 900001 AND 900003 ORDER BY id`,
+    );
     expect(phones.rows).toEqual([
       { id: '9000010', client_id: '900001' },
       { id: '9000020', client_id: '900002' },
@@ -105,7 +131,10 @@ describe('two pages in flight holding the same new record', () => {
     expect(known.written).toBe(1);
     const [a, b] = await landOverlapping(
       [client(900_021, 'Older', '2026-01-01T10:00:00.000000+00:00', [9_000_211, 9_000_212])],
-      [client(900_021, 'Newer', '2026-01-01T10:00:01.000000+00:00', [9_000_211]), client(900_020, 'Known, edited', '2026-01-01T10:00:00.000000+00:00')],
+      [
+        client(900_021, 'Newer', '2026-01-01T10:00:01.000000+00:00', [9_000_211]),
+        client(900_020, 'Known, edited', '2026-01-01T10:00:00.000000+00:00'),
+      ],
     );
     expect([a.rejects, b.rejects]).toEqual([[], []]);
     const phones = await h.db.pool.query(`SELECT id FROM phone_numbers WHERE client_id = 900021 ORDER BY id`);
@@ -115,7 +144,10 @@ describe('two pages in flight holding the same new record', () => {
   it('keeps the newer version when it commits first: the older page writes nothing for it', async () => {
     const [a, b] = await landOverlapping(
       [client(900_011, 'Newer', '2026-01-01T10:00:01.000000+00:00')],
-      [client(900_011, 'Older', '2026-01-01T10:00:00.000000+00:00'), client(900_012, 'Second', '2026-01-01T10:00:00.000000+00:00')],
+      [
+        client(900_011, 'Older', '2026-01-01T10:00:00.000000+00:00'),
+        client(900_012, 'Second', '2026-01-01T10:00:00.000000+00:00'),
+      ],
     );
     expect([a.rejects, b.rejects]).toEqual([[], []]);
     expect([a.written, b.written]).toEqual([1, 1]);

@@ -15,7 +15,10 @@ let db: pg.Pool;
 const get = (path: string) => fetch(`${daemon.url}${path}`);
 const readyz = async () => {
   const res = await get('/readyz');
-  return { status: res.status, body: (await res.json()) as { ready: boolean; checks: { name: string; ok: boolean }[] } };
+  return {
+    status: res.status,
+    body: (await res.json()) as { ready: boolean; checks: { name: string; ok: boolean }[] },
+  };
 };
 const metrics = async () => (await get('/metrics')).text();
 const post = (path: string, body: string, contentType = 'application/x-www-form-urlencoded') =>
@@ -63,7 +66,9 @@ describe('daemon HTTP server', () => {
 
   it('/readyz goes false for a stale last run and a stuck run, and back', async () => {
     expect((await readyz()).body.ready).toBe(true);
-    const last = await db.query<{ id: string; finished_at: string }>(`SELECT id, finished_at FROM sync_runs WHERE kind IN ('full','incremental') ORDER BY id DESC LIMIT 1`);
+    const last = await db.query<{ id: string; finished_at: string }>(
+      `SELECT id, finished_at FROM sync_runs WHERE kind IN ('full','incremental') ORDER BY id DESC LIMIT 1`,
+    );
     const { id, finished_at } = last.rows[0]!;
     await db.query(`UPDATE sync_runs SET finished_at = now() - interval '1 hour' WHERE id = $1`, [id]);
     const stale = await readyz();
@@ -72,7 +77,9 @@ describe('daemon HTTP server', () => {
     await db.query(`UPDATE sync_runs SET finished_at = $2 WHERE id = $1`, [id, finished_at]);
     expect((await readyz()).status).toBe(200);
 
-    const stuck = await db.query<{ id: string }>(`INSERT INTO sync_runs (kind, status, started_at) VALUES ('incremental', 'running', now() - interval '5 minutes') RETURNING id`);
+    const stuck = await db.query<{ id: string }>(
+      `INSERT INTO sync_runs (kind, status, started_at) VALUES ('incremental', 'running', now() - interval '5 minutes') RETURNING id`,
+    );
     const notReady = await readyz();
     expect(notReady.status).toBe(503);
     expect(notReady.body.checks.find((c) => c.name === 'not_stuck')?.ok).toBe(false);
@@ -85,11 +92,18 @@ describe('daemon HTTP server', () => {
     await admin.connect();
     try {
       await admin.query(`ALTER DATABASE ${testDb.name} ALLOW_CONNECTIONS false`);
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [testDb.name]);
-      const down = await eventually(async () => {
-        const r = await readyz();
-        return r.status === 503 ? r : null;
-      }, 10_000, 'readiness to fail');
+      await admin.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        [testDb.name],
+      );
+      const down = await eventually(
+        async () => {
+          const r = await readyz();
+          return r.status === 503 ? r : null;
+        },
+        10_000,
+        'readiness to fail',
+      );
       expect(down.body.checks.find((c) => c.name === 'database')?.ok).toBe(false);
       expect((await get('/healthz')).status).toBe(200);
     } finally {
@@ -104,7 +118,9 @@ describe('daemon HTTP server', () => {
     expect((await post('/webhooks/provet/', 'client_id=1')).status).toBe(404);
     expect((await get(`/webhooks/provet/${SECRET}`)).status).toBe(405);
     expect((await post(`/webhooks/provet/${SECRET}`, `client_id=1&pad=${'x'.repeat(400)}`)).status).toBe(413);
-    expect((await post(`/webhooks/provet/${SECRET}`, '{"client_id": "12; DROP"}', 'application/json')).status).toBe(400);
+    expect((await post(`/webhooks/provet/${SECRET}`, '{"client_id": "12; DROP"}', 'application/json')).status).toBe(
+      400,
+    );
     const ignored = await post(`/webhooks/provet/${SECRET}`, 'invoice_id=5');
     expect(ignored.status).toBe(200);
     expect(await ignored.json()).toEqual({ queued: 0 });
@@ -120,14 +136,22 @@ describe('daemon HTTP server', () => {
     const res = await post(`/webhooks/provet/${SECRET}`, `client_id=${client.id}`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ queued: 1 });
-    expect((await post(`/webhooks/provet/${SECRET}`, JSON.stringify({ patient_id: patient.id }), 'application/json')).status).toBe(200);
-    await eventually(async () => {
-      const r = await db.query<{ lastname: string }>('SELECT lastname FROM clients WHERE id = $1', [client.id]);
-      const p = await db.query<{ name: string }>('SELECT name FROM patients WHERE id = $1', [patient.id]);
-      return r.rows[0]?.lastname === 'Webhooked' && p.rows[0]?.name === 'Hinted';
-    }, 10_000, 'the hinted records to land');
+    expect(
+      (await post(`/webhooks/provet/${SECRET}`, JSON.stringify({ patient_id: patient.id }), 'application/json')).status,
+    ).toBe(200);
+    await eventually(
+      async () => {
+        const r = await db.query<{ lastname: string }>('SELECT lastname FROM clients WHERE id = $1', [client.id]);
+        const p = await db.query<{ name: string }>('SELECT name FROM patients WHERE id = $1', [patient.id]);
+        return r.rows[0]?.lastname === 'Webhooked' && p.rows[0]?.name === 'Hinted';
+      },
+      10_000,
+      'the hinted records to land',
+    );
     expect(Date.now() - started).toBeLessThan(10_000);
-    const runs = await db.query<{ kind: string; status: string }>(`SELECT kind, status FROM sync_runs WHERE kind = 'webhook'`);
+    const runs = await db.query<{ kind: string; status: string }>(
+      `SELECT kind, status FROM sync_runs WHERE kind = 'webhook'`,
+    );
     expect(runs.rows.length).toBeGreaterThanOrEqual(1);
     expect(runs.rows.every((r) => r.status === 'succeeded')).toBe(true);
 
@@ -135,9 +159,15 @@ describe('daemon HTTP server', () => {
       const text = await metrics();
       return sample(text, 'provet_sync_runs_total', { kind: 'webhook', status: 'succeeded' }) >= 1 ? text : null;
     });
-    expect(sample(after, 'provet_sync_records_upserted_total', { stream: 'clients' })).toBeGreaterThan(sample(before, 'provet_sync_records_upserted_total', { stream: 'clients' }));
-    expect(sample(after, 'provet_sync_api_requests_total', { endpoint: 'GET client/<id>/' })).toBeGreaterThan(sample(before, 'provet_sync_api_requests_total', { endpoint: 'GET client/<id>/' }));
-    expect(sample(after, 'provet_sync_api_request_duration_seconds_count', { endpoint: 'GET patient/<id>/' })).toBeGreaterThan(0);
+    expect(sample(after, 'provet_sync_records_upserted_total', { stream: 'clients' })).toBeGreaterThan(
+      sample(before, 'provet_sync_records_upserted_total', { stream: 'clients' }),
+    );
+    expect(sample(after, 'provet_sync_api_requests_total', { endpoint: 'GET client/<id>/' })).toBeGreaterThan(
+      sample(before, 'provet_sync_api_requests_total', { endpoint: 'GET client/<id>/' }),
+    );
+    expect(
+      sample(after, 'provet_sync_api_request_duration_seconds_count', { endpoint: 'GET patient/<id>/' }),
+    ).toBeGreaterThan(0);
     expect(sample(after, 'provet_sync_api_requests_total', { endpoint: 'GET client/' })).toBeGreaterThan(0);
     expect(sample(after, 'provet_sync_runs_total', { kind: 'full', status: 'succeeded' })).toBe(1);
     expect(sample(after, 'provet_sync_run_duration_seconds_count', { kind: 'webhook' })).toBeGreaterThanOrEqual(1);
@@ -152,9 +182,15 @@ describe('daemon HTTP server', () => {
     const victim = sim.exportState().clients[20] as { id: number };
     sim.deleteClient(victim.id);
     expect((await post(`/webhooks/provet/${SECRET}`, `client_id=${victim.id}`)).status).toBe(200);
-    await eventually(async () => {
-      const r = await db.query<{ deleted_at: string | null }>('SELECT deleted_at FROM clients WHERE id = $1', [victim.id]);
-      return r.rows[0]?.deleted_at != null;
-    }, 10_000, 'deleted_at');
+    await eventually(
+      async () => {
+        const r = await db.query<{ deleted_at: string | null }>('SELECT deleted_at FROM clients WHERE id = $1', [
+          victim.id,
+        ]);
+        return r.rows[0]?.deleted_at != null;
+      },
+      10_000,
+      'deleted_at',
+    );
   });
 });

@@ -19,7 +19,9 @@ let admin: pg.Client;
 
 function runAs(url: string, command: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], { env: cliEnv({ DATABASE_URL: url, LOG_LEVEL: 'warn' }) });
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, command], {
+      env: cliEnv({ DATABASE_URL: url, LOG_LEVEL: 'warn' }),
+    });
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
     child.stderr.on('data', (c: Buffer) => (out += c.toString()));

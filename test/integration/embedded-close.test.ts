@@ -26,7 +26,9 @@ function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -41,14 +43,25 @@ describe('the embedded database, closed', () => {
     const lines: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(line) });
     for (let round = 1; round <= ROUNDS; round++) {
-      const db = await openDatabase({ url: undefined, schema: 'provet', connectDeadlineMs: 20_000, embedded: { dataDir: join(dir, 'pg'), dataDirChosen: true, port } }, logger);
+      const db = await openDatabase(
+        {
+          url: undefined,
+          schema: 'provet',
+          connectDeadlineMs: 20_000,
+          embedded: { dataDir: join(dir, 'pg'), dataDirChosen: true, port },
+        },
+        logger,
+      );
       // As many connections as the pool holds, all idle when it is closed.
       await Promise.all(Array.from({ length: 5 }, () => db.pool.query('SELECT pg_sleep(0.05)')));
       expect(db.pool.totalCount).toBe(5);
       await db.close();
       expect(lines.filter((l) => l.includes('connection lost'))).toEqual([]);
       // The server is down: nothing answers on its port.
-      const probe = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2_000 });
+      const probe = new pg.Client({
+        connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`,
+        connectionTimeoutMillis: 2_000,
+      });
       await expect(probe.connect()).rejects.toThrow();
     }
   }, 120_000);

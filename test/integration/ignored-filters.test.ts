@@ -33,7 +33,11 @@ async function start(clients: number, quirks: QuirkSettings, rewrite?: (body: st
   return {
     h: harness,
     warnings,
-    sync: (full = false) => runSync({ pool: harness.db.pool, schema: 'provet', provet: client, logger, pageSize: 100, lookbackSeconds: 120 }, { full }),
+    sync: (full = false) =>
+      runSync(
+        { pool: harness.db.pool, schema: 'provet', provet: client, logger, pageSize: 100, lookbackSeconds: 120 },
+        { full },
+      ),
     reconcile: () => runReconcile({ pool: harness.db.pool, schema: 'provet', provet: client, logger, pageSize: 100 }),
   };
 }
@@ -42,7 +46,8 @@ async function start(clients: number, quirks: QuirkSettings, rewrite?: (body: st
 function withoutNestedPhoneNumbers(body: string): string {
   const page = JSON.parse(body) as { results?: Record<string, unknown>[] };
   if (!Array.isArray(page.results)) return body;
-  for (const record of page.results) if (typeof record.url === 'string' && record.url.includes('/client/')) delete record.phone_numbers;
+  for (const record of page.results)
+    if (typeof record.url === 'string' && record.url.includes('/client/')) delete record.phone_numbers;
   return JSON.stringify(page);
 }
 
@@ -55,8 +60,14 @@ describe('phonenumber/ ignoring client__in', () => {
     const state = w.h.sim.exportState();
     // One batch request finds the filter ignored; then one request (one budget unit) per client.
     expect(requests).toBe(1 + state.clients.length);
-    const mirrored = await w.h.db.pool.query<{ id: number; client_id: number; phone_number: string }>('SELECT id, client_id, phone_number FROM phone_numbers ORDER BY id');
-    const expected = state.phoneNumbers.map((n) => ({ id: Number(n.id), client_id: Number(/\/client\/(\d+)\//.exec(String(n.client))![1]), phone_number: n.phone_number }));
+    const mirrored = await w.h.db.pool.query<{ id: number; client_id: number; phone_number: string }>(
+      'SELECT id, client_id, phone_number FROM phone_numbers ORDER BY id',
+    );
+    const expected = state.phoneNumbers.map((n) => ({
+      id: Number(n.id),
+      client_id: Number(/\/client\/(\d+)\//.exec(String(n.client))![1]),
+      phone_number: n.phone_number,
+    }));
     expect(mirrored.rows.map((r) => ({ ...r, id: Number(r.id), client_id: Number(r.client_id) }))).toEqual(expected);
     expect(w.warnings.filter((line) => line.includes('phonenumber/ ignores client__in'))).toHaveLength(1);
   });
@@ -86,11 +97,16 @@ describe('patient/ ignoring client__in', () => {
     const w = await start(150, { ignoredParameters: ['client__in'] });
     expectLanded(await w.sync());
     const state = w.h.sim.exportState();
-    const owners = state.clients.filter((c) => c.archived === false && state.patients.some((p) => p.client === c.url && p.archived === false)).slice(0, 3);
+    const owners = state.clients
+      .filter((c) => c.archived === false && state.patients.some((p) => p.client === c.url && p.archived === false))
+      .slice(0, 3);
     for (const owner of owners) w.h.sim.updateClient(Number(owner.id), { archived: true });
     w.h.sim.resetRequestCounts();
     expectLanded(await w.sync());
-    const archived = await w.h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM patients WHERE client_id = ANY($1::bigint[]) AND NOT archived', [owners.map((o) => Number(o.id))]);
+    const archived = await w.h.db.pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM patients WHERE client_id = ANY($1::bigint[]) AND NOT archived',
+      [owners.map((o) => Number(o.id))],
+    );
     expect(archived.rows[0]!.n).toBe(0);
     // The patients changed since the watermark (probe + a page), the batch that found client__in
     // ignored, then one per client.
@@ -110,7 +126,9 @@ describe('reconcile', () => {
     expect(outcome.status).toBe('succeeded');
     if (outcome.status === 'locked') return;
     expect(outcome.streams.clients?.markedDeleted).toBe(1);
-    const row = await w.h.db.pool.query<{ deleted_at: Date | null }>('SELECT deleted_at FROM clients WHERE id = $1', [victim]);
+    const row = await w.h.db.pool.query<{ deleted_at: Date | null }>('SELECT deleted_at FROM clients WHERE id = $1', [
+      victim,
+    ]);
     expect(row.rows[0]!.deleted_at).not.toBeNull();
     // Without the count-only fallback every range would differ and all 300 clients be read in
     // small ranges; with it, the halving finds the one range.
@@ -118,15 +136,20 @@ describe('reconcile', () => {
     expect(w.warnings.filter((line) => line.includes('client/ ignores modified__gt'))).toHaveLength(1);
   });
 
-  it.each(['id__gte', 'id__lt'])('stops with an error naming %s when Provet ignores it, marking nothing', async (filter) => {
-    const w = await start(100, { ignoredParameters: [filter] });
-    expectLanded(await w.sync());
-    w.h.sim.deleteClient(Number(w.h.sim.exportState().clients[5]!.id));
-    const outcome = await w.reconcile();
-    expect(outcome.status).toBe('failed');
-    if (outcome.status !== 'failed') return;
-    expect(outcome.error?.message).toContain(`Provet ignores ${filter}`);
-    const marked = await w.h.db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM clients WHERE deleted_at IS NOT NULL');
-    expect(marked.rows[0]!.n).toBe(0);
-  });
+  it.each(['id__gte', 'id__lt'])(
+    'stops with an error naming %s when Provet ignores it, marking nothing',
+    async (filter) => {
+      const w = await start(100, { ignoredParameters: [filter] });
+      expectLanded(await w.sync());
+      w.h.sim.deleteClient(Number(w.h.sim.exportState().clients[5]!.id));
+      const outcome = await w.reconcile();
+      expect(outcome.status).toBe('failed');
+      if (outcome.status !== 'failed') return;
+      expect(outcome.error?.message).toContain(`Provet ignores ${filter}`);
+      const marked = await w.h.db.pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM clients WHERE deleted_at IS NOT NULL',
+      );
+      expect(marked.rows[0]!.n).toBe(0);
+    },
+  );
 });

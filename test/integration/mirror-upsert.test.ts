@@ -33,7 +33,12 @@ beforeAll(async () => {
   const logger = createLogger('silent');
   testDatabase = await createTestDatabase();
   db = await openDatabase(
-    { url: testDatabase.url, schema: 'provet', connectDeadlineMs: 10_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
+    {
+      url: testDatabase.url,
+      schema: 'provet',
+      connectDeadlineMs: 10_000,
+      embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 },
+    },
     logger,
   );
   await migrateSchema(db.pool, 'provet', logger);
@@ -117,7 +122,13 @@ function phone(id: number, clientId: number, number: string, typeCode: number | 
   return { ...row, rawJson: JSON.stringify({ id, number, type: typeCode === 1 ? 'mobile' : 'landline' }) };
 }
 
-function value(objectType: 'client' | 'patient', id: number, objectId: number, fieldId: number, v: unknown): FieldValueUpsertRow {
+function value(
+  objectType: 'client' | 'patient',
+  id: number,
+  objectId: number,
+  fieldId: number,
+  v: unknown,
+): FieldValueUpsertRow {
   return {
     object_type: objectType,
     id,
@@ -142,19 +153,46 @@ interface ClientPage {
  */
 function landClients({ clients, phones = [], values = [], providerNow = null }: ClientPage): Promise<UpsertResult> {
   return inTransaction(async (tx) => {
-    const result = await upsertClients(tx, clients, providerNow, { phoneNumberIds: phones.map((p) => p.id), fieldValueIds: values.map((v) => v.id) });
+    const result = await upsertClients(tx, clients, providerNow, {
+      phoneNumberIds: phones.map((p) => p.id),
+      fieldValueIds: values.map((v) => v.id),
+    });
     const written = new Set(result.written.map((w) => w.id));
-    await replacePhoneNumbers(tx, result.written, phones.filter((p) => written.has(p.client_id)), result.ownedKnown?.phoneNumbers ?? null);
-    await replaceFieldValues(tx, 'client', result.written, values.filter((v) => written.has(v.object_id)), result.ownedKnown?.fieldValues ?? null);
+    await replacePhoneNumbers(
+      tx,
+      result.written,
+      phones.filter((p) => written.has(p.client_id)),
+      result.ownedKnown?.phoneNumbers ?? null,
+    );
+    await replaceFieldValues(
+      tx,
+      'client',
+      result.written,
+      values.filter((v) => written.has(v.object_id)),
+      result.ownedKnown?.fieldValues ?? null,
+    );
     return result;
   });
 }
 
-function landPatients(patients: PatientUpsertRow[], values: FieldValueUpsertRow[] = [], providerNow: string | null = null): Promise<UpsertResult> {
+function landPatients(
+  patients: PatientUpsertRow[],
+  values: FieldValueUpsertRow[] = [],
+  providerNow: string | null = null,
+): Promise<UpsertResult> {
   return inTransaction(async (tx) => {
-    const result = await upsertPatients(tx, patients, providerNow, { phoneNumberIds: [], fieldValueIds: values.map((v) => v.id) });
+    const result = await upsertPatients(tx, patients, providerNow, {
+      phoneNumberIds: [],
+      fieldValueIds: values.map((v) => v.id),
+    });
     const written = new Set(result.written.map((w) => w.id));
-    await replaceFieldValues(tx, 'patient', result.written, values.filter((v) => written.has(v.object_id)), result.ownedKnown?.fieldValues ?? null);
+    await replaceFieldValues(
+      tx,
+      'patient',
+      result.written,
+      values.filter((v) => written.has(v.object_id)),
+      result.ownedKnown?.fieldValues ?? null,
+    );
     return result;
   });
 }
@@ -205,7 +243,10 @@ describe('the upsert rule for clients and patients', () => {
     expect(first.written).toEqual([{ id: 1, archived: false, previousArchived: null, copiedAsNew: true }]);
     const newer = await landClients({ clients: [client(1, T2, { firstname: 'Anni' })] });
     expect(writtenIds(newer)).toEqual([1]);
-    expect(await clientRow(1)).toMatchObject({ firstname: 'Anni', modified_us: String(Date.parse('2024-03-01T10:00:00Z') * 1000 + 2) });
+    expect(await clientRow(1)).toMatchObject({
+      firstname: 'Anni',
+      modified_us: String(Date.parse('2024-03-01T10:00:00Z') * 1000 + 2),
+    });
   });
 
   it('never lets an older version replace a newer row, even one microsecond older', async () => {
@@ -250,7 +291,12 @@ describe('the upsert rule for clients and patients', () => {
     await landClients({ clients: [client(1, T1), client(2, T2), client(3, T1)] });
     const before = { 2: await clientRow(2), 3: await clientRow(3) };
     const result = await landClients({
-      clients: [client(1, T2, { firstname: 'Newer' }), client(2, T1, { firstname: 'Older' }), client(3, T1), client(4, T1, { firstname: 'New' })],
+      clients: [
+        client(1, T2, { firstname: 'Newer' }),
+        client(2, T1, { firstname: 'Older' }),
+        client(3, T1),
+        client(4, T1, { firstname: 'New' }),
+      ],
     });
     expect(writtenIds(result)).toEqual([1, 4]);
     expect(result.written.find((w) => w.id === 4)).toMatchObject({ previousArchived: null, copiedAsNew: false });
@@ -262,8 +308,12 @@ describe('the upsert rule for clients and patients', () => {
   });
 
   it('lets a null in the incoming record overwrite a stored value', async () => {
-    await landClients({ clients: [client(1, T1, { email: 'aino@example.com', city: 'Helsinki', no_sms: true, home_department_id: 3 })] });
-    await landClients({ clients: [client(1, T2, { email: null, city: null, no_sms: null, home_department_id: null })] });
+    await landClients({
+      clients: [client(1, T1, { email: 'aino@example.com', city: 'Helsinki', no_sms: true, home_department_id: 3 })],
+    });
+    await landClients({
+      clients: [client(1, T2, { email: null, city: null, no_sms: null, home_department_id: null })],
+    });
     expect(await clientRow(1)).toMatchObject({ email: null, city: null, no_sms: null, home_department_id: null });
 
     await landPatients([patient(7, T1, { weight: '32.50', deceased: null, microchip: '900123456789012' })]);
@@ -281,7 +331,9 @@ describe('the upsert rule for clients and patients', () => {
     expect(await clientRow(1)).toMatchObject({ firstname: 'Present' });
     // Unchanged content is still not rewritten under the exception.
     const before = await clientRow(1);
-    expect((await landClients({ clients: [client(1, T1, { firstname: 'Present' })], providerNow })).written).toEqual([]);
+    expect((await landClients({ clients: [client(1, T1, { firstname: 'Present' })], providerNow })).written).toEqual(
+      [],
+    );
     expect(await clientRow(1)).toEqual(before);
   });
 });
@@ -292,7 +344,11 @@ describe('phone numbers and custom values owned by a client', () => {
     await landClients({
       clients: [client(1, T1), client(2, T1, { firstname: 'Bo' })],
       phones: [phone(11, 1, '+358401111111'), phone(12, 1, '050-1234567', 0), phone(21, 2, '+44 7123 456789')],
-      values: [value('client', 101, 1, 41, 'gold'), value('client', 102, 1, 42, '42'), value('client', 201, 2, 41, 'silver')],
+      values: [
+        value('client', 101, 1, 41, 'gold'),
+        value('client', 102, 1, 42, '42'),
+        value('client', 201, 2, 41, 'silver'),
+      ],
     });
     await landPatients([patient(1, T1, { client_id: 1 })], [value('patient', 101, 1, 51, [{ id: 3, name: 'Indoor' }])]);
   }
@@ -327,7 +383,8 @@ describe('phone numbers and custom values owned by a client', () => {
     // Client 2's value, and the patient's value that shares id 101 and object id 1 with a removed
     // client value, are not rewritten.
     for (const key of ['client:201', 'patient:101']) {
-      const find = (rows: Record<string, unknown>[]) => rows.find((v) => `${String(v.object_type)}:${String(v.id)}` === key);
+      const find = (rows: Record<string, unknown>[]) =>
+        rows.find((v) => `${String(v.object_type)}:${String(v.id)}` === key);
       expect(find(values)).toEqual(find(valuesBefore));
     }
   });
@@ -336,7 +393,10 @@ describe('phone numbers and custom values owned by a client', () => {
     await seed();
     await landClients({ clients: [client(1, T2)] });
     expect((await phonesOf()).map((p) => p.id)).toEqual([21]);
-    expect((await valuesOf()).map((v) => `${String(v.object_type)}:${String(v.id)}`)).toEqual(['client:201', 'patient:101']);
+    expect((await valuesOf()).map((v) => `${String(v.object_type)}:${String(v.id)}`)).toEqual([
+      'client:201',
+      'patient:101',
+    ]);
   });
 
   it('are left alone when the client row is not written (identical or older)', async () => {
@@ -366,14 +426,20 @@ describe('phone numbers and custom values owned by a client', () => {
   it('follow a number that moved to another client, whether that client is known or new', async () => {
     await seed();
     // Client 2 is written with client 1's number 12; client 1 is not read again.
-    await landClients({ clients: [client(2, T2, { firstname: 'Bo' })], phones: [phone(21, 2, '+44 7123 456789'), phone(12, 2, '050-1234567', 0)] });
+    await landClients({
+      clients: [client(2, T2, { firstname: 'Bo' })],
+      phones: [phone(21, 2, '+44 7123 456789'), phone(12, 2, '050-1234567', 0)],
+    });
     expect((await phonesOf()).map(({ id, client_id }) => ({ id, client_id }))).toEqual([
       { id: 11, client_id: 1 },
       { id: 12, client_id: 2 },
       { id: 21, client_id: 2 },
     ]);
     // A client new to the mirror (its page COPYed straight in) arrives with number 11.
-    const result = await landClients({ clients: [client(3, T2, { firstname: 'New' })], phones: [phone(11, 3, '+358401111111')] });
+    const result = await landClients({
+      clients: [client(3, T2, { firstname: 'New' })],
+      phones: [phone(11, 3, '+358401111111')],
+    });
     expect(result.written).toEqual([{ id: 3, archived: false, previousArchived: null, copiedAsNew: true }]);
     expect((await phonesOf()).map(({ id, client_id }) => ({ id, client_id }))).toEqual([
       { id: 11, client_id: 3 },
@@ -385,7 +451,9 @@ describe('phone numbers and custom values owned by a client', () => {
   it('of a patient are replaced when the patient is written and left alone when not, without touching a client’s', async () => {
     await seed();
     const valuesBefore = await valuesOf();
-    expect((await landPatients([patient(1, T1, { client_id: 1 })], [value('patient', 105, 1, 52, '7')])).written).toEqual([]);
+    expect(
+      (await landPatients([patient(1, T1, { client_id: 1 })], [value('patient', 105, 1, 52, '7')])).written,
+    ).toEqual([]);
     expect(await valuesOf()).toEqual(valuesBefore);
     await landPatients([patient(1, T2, { client_id: 1 })], [value('patient', 105, 1, 52, '7')]);
     expect((await valuesOf()).map(({ xmin: _x, ...v }) => v)).toEqual([

@@ -24,7 +24,9 @@ interface Crafted {
 }
 
 /** A throwaway HTTP server on a loopback port; `handler` answers everything except the token URL. */
-async function crafted(handler: (req: http.IncomingMessage, res: http.ServerResponse, server: Crafted) => void): Promise<Crafted> {
+async function crafted(
+  handler: (req: http.IncomingMessage, res: http.ServerResponse, server: Crafted) => void,
+): Promise<Crafted> {
   const state: Crafted = { origin: '', base: '', hits: [] };
   const server = http.createServer((req, res) => {
     state.hits.push({ url: req.url ?? '', authorization: req.headers.authorization });
@@ -95,7 +97,9 @@ describe('ProvetClient against hand-written servers', () => {
   });
 
   it('refuses a next link to another installation on the same host', async () => {
-    const provet = await crafted((_req, res, self) => json(res, envelope([{ id: 1 }], `${self.origin}/5/api/0.1/client/?page=2`)));
+    const provet = await crafted((_req, res, self) =>
+      json(res, envelope([{ id: 1 }], `${self.origin}/5/api/0.1/client/?page=2`)),
+    );
     const err = await failure(drain(clientFor(provet).pages('client/', {})));
     expect(err.code).toBe('PROVET_OFF_ORIGIN');
     expect(provet.hits.filter((h) => h.url.startsWith('/5/'))).toEqual([]);
@@ -286,16 +290,24 @@ describe('ProvetClient against the simulator', () => {
     const client = simClient(sim, { baseUrl: proxy.baseUrl });
     const seen: { page: number; withBytes: number; without: number }[] = [];
     const ids: number[] = [];
-    for await (const page of client.pages('client/', {}, {
-      pageSize: 40,
-      decodeRecord: (record, sent) => {
-        if (sent) expect(JSON.parse(sent.bytes.toString('utf8'))).toEqual(record);
-        return { decodedId: (record as { id: number }).id, sent: sent !== undefined };
+    for await (const page of client.pages(
+      'client/',
+      {},
+      {
+        pageSize: 40,
+        decodeRecord: (record, sent) => {
+          if (sent) expect(JSON.parse(sent.bytes.toString('utf8'))).toEqual(record);
+          return { decodedId: (record as { id: number }).id, sent: sent !== undefined };
+        },
       },
-    })) {
+    )) {
       expect(page.count).toBe(120);
       ids.push(...page.records.map((r) => r.decodedId));
-      seen.push({ page: page.page, withBytes: page.records.filter((r) => r.sent).length, without: page.records.filter((r) => !r.sent).length });
+      seen.push({
+        page: page.page,
+        withBytes: page.records.filter((r) => r.sent).length,
+        without: page.records.filter((r) => !r.sent).length,
+      });
     }
     expect(seen).toEqual([
       { page: 1, withBytes: 40, without: 0 },
@@ -308,13 +320,17 @@ describe('ProvetClient against the simulator', () => {
   it('reports a decoder that throws as it is, without retrying the page as malformed', async () => {
     const sim = await simulator();
     const client = simClient(sim);
-    const walk = client.pages('client/', {}, {
-      pageSize: 40,
-      decodeRecord: () => {
-        // What JSON.parse throws on a malformed body, so only where it came from tells them apart.
-        throw new SyntaxError('mapper bug');
+    const walk = client.pages(
+      'client/',
+      {},
+      {
+        pageSize: 40,
+        decodeRecord: () => {
+          // What JSON.parse throws on a malformed body, so only where it came from tells them apart.
+          throw new SyntaxError('mapper bug');
+        },
       },
-    });
+    );
     await expect(walk.next()).rejects.toThrow(new SyntaxError('mapper bug'));
     expect(client.stats()).toMatchObject({ requests: 1, retries: 0 });
   });
@@ -384,7 +400,8 @@ describe('ProvetClient against the simulator', () => {
     const err = await failure(client.getPage('client/', {}));
     expect(err).toMatchObject({ code: 'PROVET_AUTH', retryable: false, status: 401 });
     expect(err.message).toContain('invalid_client');
-    for (const text of [err.message, JSON.stringify(err), String(err.stack), lines.join('\n')]) expect(text).not.toContain(wrong);
+    for (const text of [err.message, JSON.stringify(err), String(err.stack), lines.join('\n')])
+      expect(text).not.toContain(wrong);
     expect(sim.requestCounts()['POST oauth2/token/']).toBe(1);
   });
 

@@ -40,7 +40,9 @@ async function denied(sql: string): Promise<string> {
 beforeAll(async () => {
   h = await startHarness({ simulator: { clients: 30, seed: 3 } });
   expectLanded(await h.sync());
-  await h.db.pool.query(`INSERT INTO sync_rejects (stream, record_id, reason, payload) VALUES ('clients', '1', 'test', '{"secret":"x"}')`);
+  await h.db.pool.query(
+    `INSERT INTO sync_rejects (stream, record_id, reason, payload) VALUES ('clients', '1', 'test', '{"secret":"x"}')`,
+  );
   const first = await grantReader(ROLE);
   expect(first.code).toBe(0);
   expect(first.out).toMatch(new RegExp(`created role ${ROLE}`));
@@ -70,7 +72,15 @@ describe('grant-reader', () => {
     expect(Number(clients.rows[0]!.n)).toBeGreaterThan(0);
     const patients = await reader.query('SELECT species_name FROM active_patients LIMIT 1');
     expect(patients.rowCount).toBe(1);
-    for (const table of ['clients', 'patients', 'phone_numbers', 'custom_field_values', 'species', 'breeds', 'sync_runs']) {
+    for (const table of [
+      'clients',
+      'patients',
+      'phone_numbers',
+      'custom_field_values',
+      'species',
+      'breeds',
+      'sync_runs',
+    ]) {
       await expect(reader.query(`SELECT * FROM ${table} LIMIT 1`)).resolves.toBeDefined();
     }
   });

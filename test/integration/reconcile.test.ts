@@ -43,7 +43,10 @@ describe('reconcile', () => {
 
   it('marks a client deleted in Provet, and its patients, with deleted_at; the views leave them out', async () => {
     const victim = h.sim.exportState().clients[123] as { id: number; patients: string[] };
-    const patientIds = h.sim.exportState().patients.filter((p) => String(p.client).endsWith(`/client/${victim.id}/`)).map((p) => p.id as number);
+    const patientIds = h.sim
+      .exportState()
+      .patients.filter((p) => String(p.client).endsWith(`/client/${victim.id}/`))
+      .map((p) => p.id as number);
     expect(patientIds.length).toBeGreaterThan(0);
     h.sim.deleteClient(victim.id);
     const outcome = await reconcile();
@@ -67,7 +70,10 @@ describe('reconcile', () => {
     const [missed, lost, stale, wronglyDeleted] = [clients[10]!, clients[200]!, clients[300]!, clients[350]!];
     h.sim.updateClient(missed.id, { lastname: 'Missedbythepoll' });
     await h.db.pool.query('DELETE FROM clients WHERE id = $1', [lost.id]);
-    await h.db.pool.query(`UPDATE clients SET lastname = 'Stale', modified = modified - interval '1 day' WHERE id = $1`, [stale.id]);
+    await h.db.pool.query(
+      `UPDATE clients SET lastname = 'Stale', modified = modified - interval '1 day' WHERE id = $1`,
+      [stale.id],
+    );
     await h.db.pool.query('UPDATE clients SET deleted_at = now() WHERE id = $1', [wronglyDeleted.id]);
 
     const outcome = await reconcile();
@@ -85,7 +91,10 @@ describe('reconcile', () => {
     await h.db.pool.query(`UPDATE clients SET deleted_at = now() WHERE id = $1`, [id]);
     h.sim.updateClient(id, { city: 'Reappeared' });
     expectLanded(await h.sync());
-    const back = await h.db.pool.query<{ deleted_at: string | null; city: string }>('SELECT deleted_at, city FROM clients WHERE id = $1', [id]);
+    const back = await h.db.pool.query<{ deleted_at: string | null; city: string }>(
+      'SELECT deleted_at, city FROM clients WHERE id = $1',
+      [id],
+    );
     expect(back.rows[0]).toEqual({ deleted_at: null, city: 'Reappeared' });
   });
 

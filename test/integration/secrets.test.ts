@@ -67,16 +67,36 @@ describe('secrets from *_FILE', () => {
     expect(await runCli(['sync'])).toBe(1);
     sim.setFaults('global', null);
 
-    const daemon = await startDaemon({ ...env, SYNC_SCHEDULE: '0 0 1 1 *', RECONCILE_SCHEDULE: 'off', WEBHOOK_DEBOUNCE_SECONDS: '0' });
+    const daemon = await startDaemon({
+      ...env,
+      SYNC_SCHEDULE: '0 0 1 1 *',
+      RECONCILE_SCHEDULE: 'off',
+      WEBHOOK_DEBOUNCE_SECONDS: '0',
+    });
     try {
       const id = (sim.exportState().clients[0] as { id: number }).id;
-      const hook = await fetch(`${daemon.url}/webhooks/provet/${WEBHOOK_SECRET}`, { method: 'POST', body: `client_id=${id}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      const hook = await fetch(`${daemon.url}/webhooks/provet/${WEBHOOK_SECRET}`, {
+        method: 'POST',
+        body: `client_id=${id}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
       expect(hook.status).toBe(200);
-      const wrong = await fetch(`${daemon.url}/webhooks/provet/${WEBHOOK_SECRET.slice(0, -1)}`, { method: 'POST', body: 'client_id=1' });
+      const wrong = await fetch(`${daemon.url}/webhooks/provet/${WEBHOOK_SECRET.slice(0, -1)}`, {
+        method: 'POST',
+        body: 'client_id=1',
+      });
       expect(wrong.status).toBe(404);
       seen.push(await wrong.text());
-      await eventually(async () => (await fetch(`${daemon.url}/metrics`)).text().then((t) => t.includes('provet_sync_runs_total{kind="webhook"') && t), 10_000, 'the webhook run');
-      for (const path of ['/metrics', '/readyz', '/healthz']) seen.push(await (await fetch(`${daemon.url}${path}`)).text());
+      await eventually(
+        async () =>
+          (await fetch(`${daemon.url}/metrics`))
+            .text()
+            .then((t) => t.includes('provet_sync_runs_total{kind="webhook"') && t),
+        10_000,
+        'the webhook run',
+      );
+      for (const path of ['/metrics', '/readyz', '/healthz'])
+        seen.push(await (await fetch(`${daemon.url}${path}`)).text());
     } finally {
       expect(await daemon.stop()).toBe(0);
       seen.push(daemon.output());
@@ -85,7 +105,9 @@ describe('secrets from *_FILE', () => {
     const db = new pg.Client({ connectionString: testDb.url });
     await db.connect();
     try {
-      const tables = await db.query<{ name: string }>(`SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'provet'`);
+      const tables = await db.query<{ name: string }>(
+        `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS name FROM information_schema.tables WHERE table_schema = 'provet'`,
+      );
       expect(tables.rows.length).toBeGreaterThan(8);
       for (const { name } of tables.rows) {
         const rows = await db.query<{ t: string }>(`SELECT t::text AS t FROM ${name} t`);

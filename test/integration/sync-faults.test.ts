@@ -11,7 +11,11 @@ let h: Harness;
 
 beforeAll(async () => {
   h = await startHarness({
-    simulator: { clients: 200, seed: 11, rateLimit: { windowMs: 2_000, limits: { 'GET client/': 2, 'GET patient/': 3 } } },
+    simulator: {
+      clients: 200,
+      seed: 11,
+      rateLimit: { windowMs: 2_000, limits: { 'GET client/': 2, 'GET patient/': 3 } },
+    },
     pageSize: 50,
   });
 });
@@ -28,7 +32,14 @@ describe('a busy or failing API', () => {
     h.sim.setFaults('GET patient/', { errorRate: 0.3 });
     h.sim.resetRequestCounts();
     try {
-      const outcome = await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 });
+      const outcome = await runSync({
+        pool: h.db.pool,
+        schema: 'provet',
+        provet,
+        logger: h.logger,
+        pageSize: 50,
+        lookbackSeconds: 120,
+      });
       expectLanded(outcome);
       const counts = h.sim.requestCounts();
       expect(counts['GET client/ 429'] ?? 0).toBeGreaterThan(0);
@@ -49,7 +60,14 @@ describe('a busy or failing API', () => {
     h.sim.setFaults('GET patient/', { errorRate: 1 });
     const provet = h.newProvetClient({ retryDeadlineMs: 1_500 });
     try {
-      const outcome = await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 });
+      const outcome = await runSync({
+        pool: h.db.pool,
+        schema: 'provet',
+        provet,
+        logger: h.logger,
+        pageSize: 50,
+        lookbackSeconds: 120,
+      });
       expect(outcome.status).toBe('failed');
       if (outcome.status !== 'failed') return;
       expect(outcome.error?.message).toMatch(/patient\//);
@@ -94,7 +112,10 @@ describe('a bad record', () => {
     const outcome = await h.sync();
     expectLanded(outcome);
     expect(outcome.status).toBe('partial');
-    const rejects = await h.db.pool.query('SELECT stream, record_id, reason, payload FROM sync_rejects WHERE run_id = $1', [outcome.runId]);
+    const rejects = await h.db.pool.query(
+      'SELECT stream, record_id, reason, payload FROM sync_rejects WHERE run_id = $1',
+      [outcome.runId],
+    );
     expect(rejects.rows).toHaveLength(1);
     expect(rejects.rows[0]).toMatchObject({ stream: 'clients', record_id: String(bad!.id) });
     expect(rejects.rows[0].reason).toMatch(/modified/);
@@ -111,12 +132,24 @@ describe('a bad record', () => {
     h.sim.updatePatient(Number(good!.id), { name: 'Also landed' });
     // Passes validation, but PostgreSQL has no year 0.
     h.sim.touchRecords('patient', [Number(bad!.id)], h.sim.now());
-    h.sim.setRecordRaw('patient', Number(bad!.id), { ...bad, date_of_birth: '0000-01-01', modified: h.sim.now().toISOString() });
+    h.sim.setRecordRaw('patient', Number(bad!.id), {
+      ...bad,
+      date_of_birth: '0000-01-01',
+      modified: h.sim.now().toISOString(),
+    });
     const outcome = await h.sync();
     expectLanded(outcome);
     expect(outcome.status).toBe('partial');
-    const rejects = await h.db.pool.query(`SELECT record_id, reason FROM sync_rejects WHERE run_id = $1 AND stream = 'patients'`, [outcome.runId]);
-    expect(rejects.rows).toEqual([{ record_id: String(bad!.id), reason: expect.stringMatching(/database refused the record: .*out of range/) as unknown }]);
+    const rejects = await h.db.pool.query(
+      `SELECT record_id, reason FROM sync_rejects WHERE run_id = $1 AND stream = 'patients'`,
+      [outcome.runId],
+    );
+    expect(rejects.rows).toEqual([
+      {
+        record_id: String(bad!.id),
+        reason: expect.stringMatching(/database refused the record: .*out of range/) as unknown,
+      },
+    ]);
     const rows = await h.db.pool.query('SELECT name FROM patients WHERE id = $1', [good!.id]);
     expect(rows.rows[0].name).toBe('Also landed');
   });
@@ -141,7 +174,10 @@ describe('a next link to another host', () => {
   it('is never followed by a walk by id, which asks for each page itself', async () => {
     const provet = await evilNextProvet();
     try {
-      const outcome = await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 }, { full: true });
+      const outcome = await runSync(
+        { pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 },
+        { full: true },
+      );
       expectLanded(outcome);
       expect(outcome.streams.clients?.pages).toBeGreaterThan(1);
       expect(outcome.streams.clients?.fetched).toBe(h.sim.exportState().clients.length);
@@ -155,7 +191,10 @@ describe('a next link to another host', () => {
     const provet = await evilNextProvet();
     const before = await h.db.pool.query('SELECT stream, watermark FROM sync_state ORDER BY stream');
     try {
-      const outcome = await runSync({ pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 }, { full: true });
+      const outcome = await runSync(
+        { pool: h.db.pool, schema: 'provet', provet, logger: h.logger, pageSize: 50, lookbackSeconds: 120 },
+        { full: true },
+      );
       expect(outcome.status).toBe('failed');
       if (outcome.status !== 'failed') return;
       expect(outcome.error?.message).toMatch(/evil\.example/);

@@ -47,7 +47,9 @@ describe('a first run', () => {
     expect(outcome.streams.patients?.written).toBe(state.patients.length);
     expect(state.clients.length).toBeGreaterThan(250);
     await expectMirrorEqualsSource();
-    const watermarks = await h.db.pool.query<{ stream: string; watermark: string }>('SELECT stream, watermark FROM sync_state ORDER BY stream');
+    const watermarks = await h.db.pool.query<{ stream: string; watermark: string }>(
+      'SELECT stream, watermark FROM sync_state ORDER BY stream',
+    );
     expect(watermarks.rows.map((r) => r.stream)).toEqual(['breeds', 'clients', 'custom_fields', 'patients', 'species']);
   });
 });
@@ -104,10 +106,14 @@ describe('an incremental run', () => {
     const id = Number(patient.id);
     h.sim.updatePatient(id, { deceased: '2024-03-20' });
     expectLanded(await h.sync());
-    expect((await h.db.pool.query('SELECT deceased FROM patients WHERE id = $1', [id])).rows[0]).toEqual({ deceased: '2024-03-20' });
+    expect((await h.db.pool.query('SELECT deceased FROM patients WHERE id = $1', [id])).rows[0]).toEqual({
+      deceased: '2024-03-20',
+    });
     h.sim.updatePatient(id, { deceased: null });
     expectLanded(await h.sync());
-    expect((await h.db.pool.query('SELECT deceased FROM patients WHERE id = $1', [id])).rows[0]).toEqual({ deceased: null });
+    expect((await h.db.pool.query('SELECT deceased FROM patients WHERE id = $1', [id])).rows[0]).toEqual({
+      deceased: null,
+    });
     await expectMirrorEqualsSource();
   });
 
@@ -116,7 +122,14 @@ describe('an incremental run', () => {
     const patient = state.patients.find((p) => Array.isArray(p.fields_rel) && p.fields_rel.length > 0)!;
     const entry = (patient.fields_rel as { field_id: number }[])[0]!;
     const count = async () =>
-      Number((await h.db.pool.query(`SELECT count(*) FROM custom_field_values WHERE object_type = 'patient' AND object_id = $1 AND field_id = $2`, [patient.id, entry.field_id])).rows[0].count);
+      Number(
+        (
+          await h.db.pool.query(
+            `SELECT count(*) FROM custom_field_values WHERE object_type = 'patient' AND object_id = $1 AND field_id = $2`,
+            [patient.id, entry.field_id],
+          )
+        ).rows[0].count,
+      );
     expect(await count()).toBe(1);
     // As a clinic would: PATCH the record with fields_rel lacking that value (moves modified).
     h.sim.updatePatient(Number(patient.id), {
@@ -132,18 +145,23 @@ describe('an incremental run', () => {
   it('follows archive and unarchive, including patients whose modified did not move', async () => {
     const state = h.sim.exportState();
     const owner = state.clients.find(
-      (c) => c.archived === false && state.patients.filter((p) => p.client === c.url && p.archived === false).length >= 2,
+      (c) =>
+        c.archived === false && state.patients.filter((p) => p.client === c.url && p.archived === false).length >= 2,
     )!;
     const patientsOf = state.patients.filter((p) => p.client === owner.url).map((p) => Number(p.id));
     h.sim.updateClient(Number(owner.id), { archived: true });
     const cascaded = h.sim.exportState().patients.filter((p) => patientsOf.includes(Number(p.id)));
     // The simulator's hardest setting: the cascade leaves the patients' modified where it was.
     expect(cascaded.every((p) => p.archived === true)).toBe(true);
-    expect(cascaded.map((p) => p.modified)).toEqual(state.patients.filter((p) => patientsOf.includes(Number(p.id))).map((p) => p.modified));
+    expect(cascaded.map((p) => p.modified)).toEqual(
+      state.patients.filter((p) => patientsOf.includes(Number(p.id))).map((p) => p.modified),
+    );
 
     const archivedRun = await h.sync();
     expectLanded(archivedRun);
-    const rows = await h.db.pool.query('SELECT id, archived, archived_seen_at FROM patients WHERE client_id = $1', [owner.id]);
+    const rows = await h.db.pool.query('SELECT id, archived, archived_seen_at FROM patients WHERE client_id = $1', [
+      owner.id,
+    ]);
     expect(rows.rows.length).toBe(patientsOf.length);
     expect(rows.rows.every((r) => r.archived === true && r.archived_seen_at !== null)).toBe(true);
     expect((await h.db.pool.query('SELECT count(*)::int AS n FROM patient_rereads')).rows[0].n).toBe(0);
@@ -157,11 +175,26 @@ describe('an incremental run', () => {
   });
 
   it('mirrors new clients, patients and phone numbers', async () => {
-    const created = h.sim.createClient({ firstname: 'New', lastname: 'Owner', email: 'new@example.com', country: 'GB', customer_type: 0 });
-    const pet = h.sim.createPatient({ client: created.url, name: 'Max', species: 15461002, gender: 'Male', date_of_birth: '2020-06-15' });
+    const created = h.sim.createClient({
+      firstname: 'New',
+      lastname: 'Owner',
+      email: 'new@example.com',
+      country: 'GB',
+      customer_type: 0,
+    });
+    const pet = h.sim.createPatient({
+      client: created.url,
+      name: 'Max',
+      species: 15461002,
+      gender: 'Male',
+      date_of_birth: '2020-06-15',
+    });
     h.sim.addPhoneNumber(Number(created.id), { phone_number: '+441234567890', type_code: 1 });
     expectLanded(await h.sync());
-    const row = await h.db.pool.query('SELECT p.name, c.lastname, n.phone_number, n.type_code FROM patients p JOIN clients c ON c.id = p.client_id JOIN phone_numbers n ON n.client_id = c.id WHERE p.id = $1', [pet.id]);
+    const row = await h.db.pool.query(
+      'SELECT p.name, c.lastname, n.phone_number, n.type_code FROM patients p JOIN clients c ON c.id = p.client_id JOIN phone_numbers n ON n.client_id = c.id WHERE p.id = $1',
+      [pet.id],
+    );
     expect(row.rows).toEqual([{ name: 'Max', lastname: 'Owner', phone_number: '+441234567890', type_code: 1 }]);
     await expectMirrorEqualsSource();
   });
@@ -170,8 +203,12 @@ describe('an incremental run', () => {
     const state = h.sim.exportState();
     const ownerOf = (phone: Record<string, unknown>) => Number(String(phone.client).match(/(\d+)\/?$/)?.[1]);
     // Clients no earlier test touched (the oldest), so that the sync reads only the one changed here.
-    const oldest = state.clients.filter((c) => c.archived === false).sort((a, b) => Date.parse(String(a.modified)) - Date.parse(String(b.modified)));
-    const phone = state.phoneNumbers.find((p) => ownerOf(p) === Number(oldest.find((c) => state.phoneNumbers.some((q) => ownerOf(q) === Number(c.id)))?.id))!;
+    const oldest = state.clients
+      .filter((c) => c.archived === false)
+      .sort((a, b) => Date.parse(String(a.modified)) - Date.parse(String(b.modified)));
+    const phone = state.phoneNumbers.find(
+      (p) => ownerOf(p) === Number(oldest.find((c) => state.phoneNumbers.some((q) => ownerOf(q) === Number(c.id)))?.id),
+    )!;
     const from = ownerOf(phone);
     const to = Number(oldest.find((c) => Number(c.id) !== from)!.id);
     h.sim.updatePhoneNumber(Number(phone.id), { client: to });
@@ -201,7 +238,9 @@ describe('an incremental run', () => {
       expect(outcome.streams.patients?.written, JSON.stringify(outcome.streams)).toBe(1);
       await expectMirrorEqualsSource();
       // The watermark is Provet's time, not this machine's.
-      const wm = await h.db.pool.query<{ drift: number }>(`SELECT extract(epoch FROM watermark - now())::float8 AS drift FROM sync_state WHERE stream = 'patients'`);
+      const wm = await h.db.pool.query<{ drift: number }>(
+        `SELECT extract(epoch FROM watermark - now())::float8 AS drift FROM sync_state WHERE stream = 'patients'`,
+      );
       expect(Math.abs(wm.rows[0]!.drift - skewMs / 1000)).toBeLessThan(30);
     }
     // Back to the machine's clock: a change made "earlier" than the last watermark by the API's

@@ -110,78 +110,86 @@ interface Run {
 }
 
 describe('a webhook flood', () => {
-  it('leaves every scheduled run landing within its interval, and the re-fetches under the cap', { timeout: 150_000 }, async () => {
-    // What the simulator has received, sampled: any two samples at most a minute apart bound a
-    // window that holds no more re-fetches than any rolling minute does.
-    const samples: { at: number; count: number }[] = [{ at: Date.now(), count: perRecordRequests() }];
-    const sampler = setInterval(() => samples.push({ at: Date.now(), count: perRecordRequests() }), 250);
-    const floodStart = Date.now();
-    const floodEnd = floodStart + FLOOD_MS;
-    let result: Awaited<ReturnType<typeof flood>>;
-    try {
-      result = await flood(floodEnd, HINTS_PER_SECOND);
-    } finally {
-      clearInterval(sampler);
-    }
-    samples.push({ at: Date.now(), count: perRecordRequests() });
-    const floodSeconds = (Date.now() - floodStart) / 1000;
+  it(
+    'leaves every scheduled run landing within its interval, and the re-fetches under the cap',
+    { timeout: 150_000 },
+    async () => {
+      // What the simulator has received, sampled: any two samples at most a minute apart bound a
+      // window that holds no more re-fetches than any rolling minute does.
+      const samples: { at: number; count: number }[] = [{ at: Date.now(), count: perRecordRequests() }];
+      const sampler = setInterval(() => samples.push({ at: Date.now(), count: perRecordRequests() }), 250);
+      const floodStart = Date.now();
+      const floodEnd = floodStart + FLOOD_MS;
+      let result: Awaited<ReturnType<typeof flood>>;
+      try {
+        result = await flood(floodEnd, HINTS_PER_SECOND);
+      } finally {
+        clearInterval(sampler);
+      }
+      samples.push({ at: Date.now(), count: perRecordRequests() });
+      const floodSeconds = (Date.now() - floodStart) / 1000;
 
-    // Hundreds a second (250 asked; the floor only guards against a flood too weak to mean
-    // anything on a busy machine), each answered at once and queued (deduplicated; none refused).
-    expect(result.sent / floodSeconds).toBeGreaterThan(100);
-    expect([...result.answers.keys()]).toEqual(['200 {"queued":1}']);
+      // Hundreds a second (250 asked; the floor only guards against a flood too weak to mean
+      // anything on a busy machine), each answered at once and queued (deduplicated; none refused).
+      expect(result.sent / floodSeconds).toBeGreaterThan(100);
+      expect([...result.answers.keys()]).toEqual(['200 {"queued":1}']);
 
-    // Every tick that fell due during the flood: its poll and its reconcile started at the tick
-    // or after, and landed before the next one.
-    const ticks: number[] = [];
-    for (let t = Math.ceil(floodStart / MINUTE) * MINUTE; t <= floodEnd; t += MINUTE) ticks.push(t);
-    expect(ticks.length).toBeGreaterThanOrEqual(1);
-    for (const tick of ticks) {
-      for (const kinds of [['incremental', 'full'], ['reconcile']]) {
-        const landed = await eventually(
-          async () => {
-            const runs = await db.query<Run>(
-              `SELECT id, kind, status, started_at, finished_at FROM sync_runs
+      // Every tick that fell due during the flood: its poll and its reconcile started at the tick
+      // or after, and landed before the next one.
+      const ticks: number[] = [];
+      for (let t = Math.ceil(floodStart / MINUTE) * MINUTE; t <= floodEnd; t += MINUTE) ticks.push(t);
+      expect(ticks.length).toBeGreaterThanOrEqual(1);
+      for (const tick of ticks) {
+        for (const kinds of [['incremental', 'full'], ['reconcile']]) {
+          const landed = await eventually(
+            async () => {
+              const runs = await db.query<Run>(
+                `SELECT id, kind, status, started_at, finished_at FROM sync_runs
                 WHERE kind = ANY($1) AND started_at >= $2 AND started_at < $3 ORDER BY id`,
-              [kinds, new Date(tick), new Date(tick + MINUTE)],
-            );
-            const run = runs.rows[0];
-            return run?.finished_at ? run : null;
-          },
-          Math.max(1_000, tick + MINUTE - Date.now()),
-          `the ${kinds[0]} run of the ${new Date(tick).toISOString()} tick to land`,
-        );
-        expect(landed.status, `${landed.kind} run ${landed.id}`).toBe('succeeded');
-        expect(landed.finished_at!.getTime(), `${landed.kind} run ${landed.id} landed within its interval`).toBeLessThan(tick + MINUTE);
+                [kinds, new Date(tick), new Date(tick + MINUTE)],
+              );
+              const run = runs.rows[0];
+              return run?.finished_at ? run : null;
+            },
+            Math.max(1_000, tick + MINUTE - Date.now()),
+            `the ${kinds[0]} run of the ${new Date(tick).toISOString()} tick to land`,
+          );
+          expect(landed.status, `${landed.kind} run ${landed.id}`).toBe('succeeded');
+          expect(
+            landed.finished_at!.getTime(),
+            `${landed.kind} run ${landed.id} landed within its interval`,
+          ).toBeLessThan(tick + MINUTE);
+        }
       }
-    }
-    expect(daemon.output()).not.toMatch(/skipping this tick|skipped this tick|reconcile skipped/);
+      expect(daemon.output()).not.toMatch(/skipping this tick|skipped this tick|reconcile skipped/);
 
-    // The flood kept the webhook runs going: they landed before and after the tick.
-    const webhookRuns = await db.query<Run>(`SELECT id, kind, status, started_at, finished_at FROM sync_runs WHERE kind = 'webhook' AND started_at >= $1 ORDER BY id`, [
-      new Date(floodStart),
-    ]);
-    expect(webhookRuns.rows.length).toBeGreaterThan(3);
-    expect(webhookRuns.rows.every((r) => r.status === 'succeeded' || r.status === 'running')).toBe(true);
+      // The flood kept the webhook runs going: they landed before and after the tick.
+      const webhookRuns = await db.query<Run>(
+        `SELECT id, kind, status, started_at, finished_at FROM sync_runs WHERE kind = 'webhook' AND started_at >= $1 ORDER BY id`,
+        [new Date(floodStart)],
+      );
+      expect(webhookRuns.rows.length).toBeGreaterThan(3);
+      expect(webhookRuns.rows.every((r) => r.status === 'succeeded' || r.status === 'running')).toBe(true);
 
-    // No minute saw more re-fetches than the cap.
-    let busiest = 0;
-    for (let i = 0; i < samples.length; i++) {
-      for (let j = i + 1; j < samples.length && samples[j]!.at - samples[i]!.at <= MINUTE; j++) {
-        busiest = Math.max(busiest, samples[j]!.count - samples[i]!.count);
+      // No minute saw more re-fetches than the cap.
+      let busiest = 0;
+      for (let i = 0; i < samples.length; i++) {
+        for (let j = i + 1; j < samples.length && samples[j]!.at - samples[i]!.at <= MINUTE; j++) {
+          busiest = Math.max(busiest, samples[j]!.count - samples[i]!.count);
+        }
       }
-    }
-    expect(busiest).toBeGreaterThan(CAP / 2);
-    expect(busiest).toBeLessThanOrEqual(CAP);
+      expect(busiest).toBeGreaterThan(CAP / 2);
+      expect(busiest).toBeLessThanOrEqual(CAP);
 
-    // /metrics shows the cap, the re-fetches and the hints the cap held back; labels carry no ids.
-    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
-    expect(sample(metrics, 'provet_sync_webhook_refetch_cap_per_minute')).toBe(CAP);
-    const refetched = sample(metrics, 'provet_sync_webhook_refetches_total');
-    expect(refetched).toBeGreaterThan(0);
-    expect(refetched).toBeLessThanOrEqual(perRecordRequests());
-    expect(sample(metrics, 'provet_sync_webhook_hints_deferred_total')).toBeGreaterThan(0);
-    expect(sample(metrics, 'provet_sync_webhook_hints_total', { result: 'queued' })).toBe(result.sent);
-    expect(metrics).not.toMatch(/provet_sync_webhook_[a-z_]*\{[^}]*\d{2,}/);
-  });
+      // /metrics shows the cap, the re-fetches and the hints the cap held back; labels carry no ids.
+      const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+      expect(sample(metrics, 'provet_sync_webhook_refetch_cap_per_minute')).toBe(CAP);
+      const refetched = sample(metrics, 'provet_sync_webhook_refetches_total');
+      expect(refetched).toBeGreaterThan(0);
+      expect(refetched).toBeLessThanOrEqual(perRecordRequests());
+      expect(sample(metrics, 'provet_sync_webhook_hints_deferred_total')).toBeGreaterThan(0);
+      expect(sample(metrics, 'provet_sync_webhook_hints_total', { result: 'queued' })).toBe(result.sent);
+      expect(metrics).not.toMatch(/provet_sync_webhook_[a-z_]*\{[^}]*\d{2,}/);
+    },
+  );
 });

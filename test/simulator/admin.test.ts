@@ -10,7 +10,11 @@ beforeAll(async () => {
 });
 afterAll(() => sim.close());
 
-async function admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; date: string | null }> {
+async function admin<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T; date: string | null }> {
   const res = await fetch(`${sim.adminUrl}${path}`, {
     method,
     headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
@@ -66,7 +70,16 @@ describe('admin routes', () => {
     expect(patient.status).toBe(201);
     const phone = await admin<Row>('POST', 'phonenumbers', { client: created.body.id, phone_number: '+358401234567' });
     expect(phone.body.client).toBe(`${sim.baseUrl}client/${created.body.id}/`);
-    expect((await admin('POST', 'custom_field_values', { objectType: 'client', objectId: created.body.id, fieldId: 42, value: 7 })).status).toBe(200);
+    expect(
+      (
+        await admin('POST', 'custom_field_values', {
+          objectType: 'client',
+          objectId: created.body.id,
+          fieldId: 42,
+          value: 7,
+        })
+      ).status,
+    ).toBe(200);
     const state = await admin<{ clients: Row[]; patients: Row[] }>('GET', 'state');
     const mine = state.body.clients.find((c) => c.id === created.body.id)!;
     expect((mine.fields_rel as Row[])[0]).toMatchObject({ field_id: 42, value: '7' });
@@ -84,8 +97,15 @@ describe('admin routes', () => {
   });
 
   it('touch records and replace raw JSON', async () => {
-    expect((await admin('POST', 'touch', { kind: 'patient', ids: [1, 2], modified: '2025-01-01T00:00:00+02:00' })).status).toBe(200);
-    expect(sim.exportState().patients.filter((p) => p.modified === '2025-01-01T00:00:00+02:00').map((p) => p.id)).toEqual([1, 2]);
+    expect(
+      (await admin('POST', 'touch', { kind: 'patient', ids: [1, 2], modified: '2025-01-01T00:00:00+02:00' })).status,
+    ).toBe(200);
+    expect(
+      sim
+        .exportState()
+        .patients.filter((p) => p.modified === '2025-01-01T00:00:00+02:00')
+        .map((p) => p.id),
+    ).toEqual([1, 2]);
     expect((await admin('PUT', 'raw/patient/3', { id: 3, name: null })).status).toBe(200);
     expect(sim.exportState().patients.find((p) => p.id === 3)).toEqual({ id: 3, name: null });
   });

@@ -5,7 +5,13 @@ import { caller, token } from './helpers.js';
 let sim: Simulator;
 
 beforeAll(async () => {
-  sim = await startSimulator({ clients: 5, clientId: 'my client', clientSecret: 's3cret:with+odd&chars', legacyToken: 'legacy-key', tokenLifetimeSeconds: 2 });
+  sim = await startSimulator({
+    clients: 5,
+    clientId: 'my client',
+    clientSecret: 's3cret:with+odd&chars',
+    legacyToken: 'legacy-key',
+    tokenLifetimeSeconds: 2,
+  });
 });
 afterAll(() => sim.close());
 
@@ -15,10 +21,16 @@ function basic(id: string, secret: string): string {
   return `Basic ${Buffer.from(`${enc(id)}:${enc(secret)}`).toString('base64')}`;
 }
 
-async function tokenRequest(body: string, authorization?: string): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+async function tokenRequest(
+  body: string,
+  authorization?: string,
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(sim.tokenUrl, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...(authorization ? { Authorization: authorization } : {}) },
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      ...(authorization ? { Authorization: authorization } : {}),
+    },
     body,
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown>, headers: res.headers };
@@ -34,27 +46,49 @@ describe('OAuth2 client credentials', () => {
   });
 
   it('issues a token for credentials in the form body', async () => {
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'my client', client_secret: 's3cret:with+odd&chars' });
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: 'my client',
+      client_secret: 's3cret:with+odd&chars',
+    });
     const answer = await tokenRequest(form.toString());
     expect(answer.status).toBe(200);
-    const page = await fetch(`${sim.baseUrl}client/`, { headers: { Authorization: `Bearer ${String(answer.body.access_token)}` } });
+    const page = await fetch(`${sim.baseUrl}client/`, {
+      headers: { Authorization: `Bearer ${String(answer.body.access_token)}` },
+    });
     expect(page.status).toBe(200);
   });
 
   it('answers 401 invalid_client to wrong or missing credentials, 400 to other grants', async () => {
-    expect(await tokenRequest('grant_type=client_credentials', basic('my client', 'wrong'))).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: 'other', client_secret: 's3cret:with+odd&chars' });
+    expect(await tokenRequest('grant_type=client_credentials', basic('my client', 'wrong'))).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_client' },
+    });
+    const form = new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: 'other',
+      client_secret: 's3cret:with+odd&chars',
+    });
     expect(await tokenRequest(form.toString())).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
-    expect(await tokenRequest('grant_type=client_credentials')).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(await tokenRequest('grant_type=client_credentials')).toMatchObject({
+      status: 401,
+      body: { error: 'invalid_client' },
+    });
     expect(await tokenRequest('grant_type=password', basic('my client', 's3cret:with+odd&chars'))).toMatchObject({
       status: 400,
       body: { error: 'unsupported_grant_type' },
     });
-    expect(await tokenRequest('', basic('my client', 's3cret:with+odd&chars'))).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    expect(await tokenRequest('', basic('my client', 's3cret:with+odd&chars'))).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_request' },
+    });
   });
 
   it('answers 401 with WWW-Authenticate without a token or with a made-up one', async () => {
-    for (const headers of [{}, { Authorization: 'Bearer not-a-token' }, { Authorization: 'Basic abc' }] as Record<string, string>[]) {
+    for (const headers of [{}, { Authorization: 'Bearer not-a-token' }, { Authorization: 'Basic abc' }] as Record<
+      string,
+      string
+    >[]) {
       const res = await fetch(`${sim.baseUrl}client/`, { headers });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -89,7 +123,9 @@ describe('OAuth2 client credentials', () => {
     expect((await fetch(`${sim.baseUrl}client/`, { headers: { Authorization: 'Token other' } })).status).toBe(401);
     const plain = await startSimulator({ clients: 1 });
     try {
-      expect((await fetch(`${plain.baseUrl}client/`, { headers: { Authorization: 'Token legacy-key' } })).status).toBe(401);
+      expect((await fetch(`${plain.baseUrl}client/`, { headers: { Authorization: 'Token legacy-key' } })).status).toBe(
+        401,
+      );
     } finally {
       await plain.close();
     }

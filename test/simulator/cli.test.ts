@@ -21,7 +21,21 @@ describe('provet-sync simulate', () => {
     const stdout = capture();
     const stop = new AbortController();
     const running = runSimulateCommand(
-      ['--clients', '25', '--seed', '3', '--port', '0', '--provet-id', '77', '--client-id', 'cli-id', '--client-secret', 'cli-secret', '--no-rate-limit'],
+      [
+        '--clients',
+        '25',
+        '--seed',
+        '3',
+        '--port',
+        '0',
+        '--provet-id',
+        '77',
+        '--client-id',
+        'cli-id',
+        '--client-secret',
+        'cli-secret',
+        '--no-rate-limit',
+      ],
       { stdout, signal: stop.signal },
     );
     await waitFor(() => stdout.text().includes('Serving until'));
@@ -52,7 +66,10 @@ describe('provet-sync simulate', () => {
   it('applies the documented rate limits by default', async () => {
     const stdout = capture();
     const stop = new AbortController();
-    const running = runSimulateCommand(['--clients', '5', '--port', '0', '--rate-window-ms', '5000'], { stdout, signal: stop.signal });
+    const running = runSimulateCommand(['--clients', '5', '--port', '0', '--rate-window-ms', '5000'], {
+      stdout,
+      signal: stop.signal,
+    });
     await waitFor(() => stdout.text().includes('Serving until'));
     expect(stdout.text()).toMatch(/Rate limits:\s+Provet's documented limits per 5000 ms window/);
     expect(stdout.text()).toContain('export PROVET_RATE_WINDOW_SECONDS=5');
@@ -66,7 +83,9 @@ describe('provet-sync simulate', () => {
     const statuses: number[] = [];
     // client/ allows 125 per window: page_size=1000 costs 20, so the seventh is refused.
     for (let i = 0; i < 7; i++) {
-      statuses.push((await fetch(`${base}client/?page_size=1000`, { headers: { Authorization: `Bearer ${access_token}` } })).status);
+      statuses.push(
+        (await fetch(`${base}client/?page_size=1000`, { headers: { Authorization: `Bearer ${access_token}` } })).status,
+      );
     }
     expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 429]);
     stop.abort();

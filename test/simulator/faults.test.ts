@@ -30,16 +30,28 @@ interface RawAnswer {
 function raw(path: string): Promise<RawAnswer> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const req = request(`${sim.baseUrl}${path}`, { headers: { Authorization: `Bearer ${bearer}` }, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      const done = (ending: RawAnswer['ending']) =>
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks), ending, ms: performance.now() - started });
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => done(res.complete ? 'end' : 'aborted'));
-      res.on('aborted', () => done('aborted'));
-      res.on('error', () => done('aborted'));
-    });
-    req.on('error', () => resolve({ status: 0, headers: {}, body: Buffer.alloc(0), ending: 'error', ms: performance.now() - started }));
+    const req = request(
+      `${sim.baseUrl}${path}`,
+      { headers: { Authorization: `Bearer ${bearer}` }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const done = (ending: RawAnswer['ending']) =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks),
+            ending,
+            ms: performance.now() - started,
+          });
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => done(res.complete ? 'end' : 'aborted'));
+        res.on('aborted', () => done('aborted'));
+        res.on('error', () => done('aborted'));
+      },
+    );
+    req.on('error', () =>
+      resolve({ status: 0, headers: {}, body: Buffer.alloc(0), ending: 'error', ms: performance.now() - started }),
+    );
     req.end();
   });
 }

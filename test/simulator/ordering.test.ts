@@ -20,9 +20,13 @@ describe('ordering', () => {
     const byId = ids((await list(call, 'client/?ordering=id&page_size=1000')).results);
     expect(ascending(byId)).toBe(true);
     expect(ids((await list(call, 'client/?ordering=-id&page_size=1000')).results)).toEqual([...byId].reverse());
-    const byModified = (await list(call, 'client/?ordering=modified&page_size=1000')).results.map((c) => Date.parse(String(c.modified)));
+    const byModified = (await list(call, 'client/?ordering=modified&page_size=1000')).results.map((c) =>
+      Date.parse(String(c.modified)),
+    );
     expect(byModified.every((m, i) => i === 0 || m >= byModified[i - 1]!)).toBe(true);
-    const newestFirst = (await list(call, 'client/?ordering=-modified&page_size=1000')).results.map((c) => Date.parse(String(c.modified)));
+    const newestFirst = (await list(call, 'client/?ordering=-modified&page_size=1000')).results.map((c) =>
+      Date.parse(String(c.modified)),
+    );
     expect(newestFirst.every((m, i) => i === 0 || m <= newestFirst[i - 1]!)).toBe(true);
     expect(ids((await list(call, 'client/?ordering=shoe_size&page_size=1000')).results)).toEqual(byId);
   });
@@ -77,11 +81,19 @@ describe('quirks', () => {
   it('refuses quirks that make no sense, in-process and over the admin route', async () => {
     expect(() => sim.setQuirks({ ignoredParameters: ['page'] })).toThrow(/pagination/);
     expect(() => sim.setQuirks({ defaultOrdering: 'shoe_size' })).toThrow(/defaultOrdering/);
-    const res = await fetch(`${sim.adminUrl}quirks`, { method: 'POST', body: JSON.stringify({ defaultOrdering: 'x' }) });
+    const res = await fetch(`${sim.adminUrl}quirks`, {
+      method: 'POST',
+      body: JSON.stringify({ defaultOrdering: 'x' }),
+    });
     expect(res.status).toBe(400);
-    const ok = await fetch(`${sim.adminUrl}quirks`, { method: 'POST', body: JSON.stringify({ ignoredParameters: ['id__gt'] }) });
+    const ok = await fetch(`${sim.adminUrl}quirks`, {
+      method: 'POST',
+      body: JSON.stringify({ ignoredParameters: ['id__gt'] }),
+    });
     expect(ok.status).toBe(200);
     const first = await list(call, 'client/?page_size=10');
-    expect(ids((await list(call, `client/?page_size=10&id__gt=${ids(first.results)[9]}`)).results)).toEqual(ids(first.results));
+    expect(ids((await list(call, `client/?page_size=10&id__gt=${ids(first.results)[9]}`)).results)).toEqual(
+      ids(first.results),
+    );
   });
 });

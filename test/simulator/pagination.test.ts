@@ -44,12 +44,17 @@ describe('pagination', () => {
   });
 
   it('gives absolute next/previous links that keep the other parameters (sorted, DRF style)', async () => {
-    const page2 = await list(call, 'patient/?page=2&page_size=10&modified__gte=2020-01-01T00:00:00%2B02:00&archived__is=false');
+    const page2 = await list(
+      call,
+      'patient/?page=2&page_size=10&modified__gte=2020-01-01T00:00:00%2B02:00&archived__is=false',
+    );
     expect(page2.next).toBe(
       `${sim.baseUrl}patient/?archived__is=false&modified__gte=2020-01-01T00%3A00%3A00%2B02%3A00&page=3&page_size=10`,
     );
     // The link back to page 1 drops `page` altogether, as DRF does.
-    expect(page2.previous).toBe(`${sim.baseUrl}patient/?archived__is=false&modified__gte=2020-01-01T00%3A00%3A00%2B02%3A00&page_size=10`);
+    expect(page2.previous).toBe(
+      `${sim.baseUrl}patient/?archived__is=false&modified__gte=2020-01-01T00%3A00%3A00%2B02%3A00&page_size=10`,
+    );
     const page3 = await list(call, page2.next!);
     expect(page3.previous).toContain('page=2');
     expect(page3.results[0]!.id).toBeGreaterThan(page2.results[9]!.id);

@@ -16,11 +16,43 @@ describe('record shapes', () => {
   it('clients carry the fields seen on the real list response, in that order', async () => {
     const page = await list(call, 'client/?page_size=1');
     expect(Object.keys(page.results[0]!)).toEqual([
-      'id', 'url', 'title', 'firstname', 'lastname', 'organization_name', 'customer_type', 'vat_number',
-      'register_number', 'id_number', 'home_department', 'street_address', 'street_address_2', 'street_address_3',
-      'zip_code', 'city', 'state', 'country', 'email', 'alt_emails', 'critical_notes', 'remarks', 'archived',
-      'no_sms', 'no_email', 'external', 'imported', 'patients', 'invoicing_client', 'tags_rel', 'phone_numbers',
-      'fields_rel', 'status_type', 'created', 'created_user', 'modified', 'modified_user',
+      'id',
+      'url',
+      'title',
+      'firstname',
+      'lastname',
+      'organization_name',
+      'customer_type',
+      'vat_number',
+      'register_number',
+      'id_number',
+      'home_department',
+      'street_address',
+      'street_address_2',
+      'street_address_3',
+      'zip_code',
+      'city',
+      'state',
+      'country',
+      'email',
+      'alt_emails',
+      'critical_notes',
+      'remarks',
+      'archived',
+      'no_sms',
+      'no_email',
+      'external',
+      'imported',
+      'patients',
+      'invoicing_client',
+      'tags_rel',
+      'phone_numbers',
+      'fields_rel',
+      'status_type',
+      'created',
+      'created_user',
+      'modified',
+      'modified_user',
     ]);
   });
 
@@ -28,10 +60,35 @@ describe('record shapes', () => {
     const page = await list(call, 'patient/?page_size=1');
     expect(Object.keys(page.results[0]!).sort()).toEqual(
       [
-        'id', 'url', 'client', 'name', 'official_name', 'species', 'breed', 'gender', 'weight', 'date_of_birth',
-        'deceased', 'microchip', 'archived', 'home_department', 'created', 'modified', 'tags_rel', 'fields_rel',
-        'date_of_registration', 'remarks', 'insurance', 'insurance_company', 'old_patient_id', 'reason_of_death',
-        'color', 'passport_number', 'critical_notes', 'breed_code', 'species_code',
+        'id',
+        'url',
+        'client',
+        'name',
+        'official_name',
+        'species',
+        'breed',
+        'gender',
+        'weight',
+        'date_of_birth',
+        'deceased',
+        'microchip',
+        'archived',
+        'home_department',
+        'created',
+        'modified',
+        'tags_rel',
+        'fields_rel',
+        'date_of_registration',
+        'remarks',
+        'insurance',
+        'insurance_company',
+        'old_patient_id',
+        'reason_of_death',
+        'color',
+        'passport_number',
+        'critical_notes',
+        'breed_code',
+        'species_code',
       ].sort(),
     );
   });
@@ -45,8 +102,21 @@ describe('record shapes', () => {
       for (const p of c.patients as string[]) expect(p).toMatch(new RegExp(`^${sim.baseUrl}patient/\\d+/$`));
     }
     for (const p of patients) expect(p.client).toMatch(new RegExp(`^${sim.baseUrl}client/\\d+/$`));
-    for (const n of phoneNumbers) expect(Object.keys(n)).toEqual(['id', 'client', 'phone_number', 'type_code', 'description', 'is_secondary_owners_phone_number']);
-    const emptyKinds = new Set(clients.flatMap((c) => [c.state, c.street_address_3]).filter((v) => v === '' || v === null).map((v) => String(v)));
+    for (const n of phoneNumbers)
+      expect(Object.keys(n)).toEqual([
+        'id',
+        'client',
+        'phone_number',
+        'type_code',
+        'description',
+        'is_secondary_owners_phone_number',
+      ]);
+    const emptyKinds = new Set(
+      clients
+        .flatMap((c) => [c.state, c.street_address_3])
+        .filter((v) => v === '' || v === null)
+        .map((v) => String(v)),
+    );
     expect(emptyKinds).toEqual(new Set(['', 'null']));
     // Most stamps have microseconds; whole-second ones (bulk imports) have none, as Python prints them.
     expect(clients.some((c) => /\.\d{6}-04:00$/.test(String(c.modified)))).toBe(true);
@@ -76,7 +146,13 @@ describe('record shapes', () => {
   it('nests a phone_numbers copy with its own field names, consistent with phonenumber/', async () => {
     const client = sim.exportState().clients.find((c) => (c.phone_numbers as unknown[]).length > 0) as Row;
     const nested = client.phone_numbers as Row[];
-    expect(Object.keys(nested[0]!)).toEqual(['id', 'number', 'type', 'description', 'is_secondary_owners_phone_number']);
+    expect(Object.keys(nested[0]!)).toEqual([
+      'id',
+      'number',
+      'type',
+      'description',
+      'is_secondary_owners_phone_number',
+    ]);
     const records = await all(call, `phonenumber/?client__is=${client.id}`);
     expect(records.map((r) => [r.id, r.phone_number, r.type_code === 1 ? 'mobile' : 'landline'])).toEqual(
       nested.map((n) => [n.id, n.number, n.type]),
@@ -91,8 +167,12 @@ describe('record shapes', () => {
     const select = customFields.find((f) => f.type === 'select')!;
     expect((select.options as unknown[]).length).toBeGreaterThan(1);
     const value = clients.flatMap((c) => c.fields_rel as Row[]).find((v) => v.field_id === select.id)!;
-    expect(value.value).toEqual([expect.objectContaining({ id: expect.any(Number) as number, name: expect.any(String) as string })]);
-    expect(patients.flatMap((p) => p.fields_rel as Row[]).some((v) => v.value === 'True' || v.value === 'False')).toBe(true);
+    expect(value.value).toEqual([
+      expect.objectContaining({ id: expect.any(Number) as number, name: expect.any(String) as string }),
+    ]);
+    expect(patients.flatMap((p) => p.fields_rel as Row[]).some((v) => v.value === 'True' || v.value === 'False')).toBe(
+      true,
+    );
     expect(Object.keys(customFields[0]!)).toEqual(expect.arrayContaining(['id', 'label', 'type', 'model']));
   });
 
@@ -112,7 +192,11 @@ describe('clock and determinism', () => {
     expect(Math.abs(Date.parse(ok.headers.get('date')!) - Date.now())).toBeLessThan(2000);
     sim.setClockOffset(-5 * 3600_000);
     try {
-      for (const answer of [await call('GET', 'client/'), await call('GET', 'nope/'), await fetch(`${sim.baseUrl}client/`)]) {
+      for (const answer of [
+        await call('GET', 'client/'),
+        await call('GET', 'nope/'),
+        await fetch(`${sim.baseUrl}client/`),
+      ]) {
         expect(Math.abs(Date.parse(answer.headers.get('date')!) - (Date.now() - 5 * 3600_000))).toBeLessThan(2000);
       }
       expect(Math.abs(sim.now().getTime() - (Date.now() - 5 * 3600_000))).toBeLessThan(50);
@@ -129,7 +213,9 @@ describe('clock and determinism', () => {
     for (const seed of [99, 99, 100]) {
       const other = await startSimulator({ clients: 200, seed });
       try {
-        const res = await fetch(`${other.baseUrl}patient/?page_size=1000`, { headers: { Authorization: `Bearer ${await token(other)}` } });
+        const res = await fetch(`${other.baseUrl}patient/?page_size=1000`, {
+          headers: { Authorization: `Bearer ${await token(other)}` },
+        });
         bodies.push((await res.text()).replaceAll(other.baseUrl, 'BASE/'));
       } finally {
         await other.close();

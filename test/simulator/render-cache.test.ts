@@ -40,7 +40,12 @@ describe('rendered-record cache', () => {
     const url = `${sim.baseUrl}client/${client.id}/`;
 
     // A new patient and a new phone number change the client's rendering, not its modified.
-    const patient = await call<Row>('POST', 'patient/', { client: url, name: 'Cached', species: 15461002, gender: 'Male' });
+    const patient = await call<Row>('POST', 'patient/', {
+      client: url,
+      name: 'Cached',
+      species: 15461002,
+      gender: 'Male',
+    });
     expect(patient.status).toBe(201);
     const phone = await call<Row>('POST', 'phonenumber/', { client: url, phone_number: '+358401234567', type_code: 1 });
     expect(phone.status).toBe(201);

@@ -24,7 +24,10 @@ async function getRecord(path: string): Promise<Row> {
 function livingClient(patients = 0): Row {
   const state = sim.exportState();
   const found = state.clients.find(
-    (c) => c.archived === false && (c.patients as unknown[]).length >= patients && (c.phone_numbers as unknown[]).length >= 1,
+    (c) =>
+      c.archived === false &&
+      (c.patients as unknown[]).length >= patients &&
+      (c.phone_numbers as unknown[]).length >= 1,
   );
   if (!found) throw new Error('seed has no such client');
   return found as Row;
@@ -32,10 +35,23 @@ function livingClient(patients = 0): Row {
 
 describe('client writes', () => {
   it('POST client/ creates a client (201, Location) that lists and reads back', async () => {
-    const created = await call<Row>('POST', 'client/', { firstname: 'John', lastname: 'Smith', email: 'john.smith@example.com', country: 'GB', customer_type: 0 });
+    const created = await call<Row>('POST', 'client/', {
+      firstname: 'John',
+      lastname: 'Smith',
+      email: 'john.smith@example.com',
+      country: 'GB',
+      customer_type: 0,
+    });
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`${sim.baseUrl}client/${created.body.id}/`);
-    expect(created.body).toMatchObject({ firstname: 'John', lastname: 'Smith', country: 'GB', archived: false, patients: [], phone_numbers: [] });
+    expect(created.body).toMatchObject({
+      firstname: 'John',
+      lastname: 'Smith',
+      country: 'GB',
+      archived: false,
+      patients: [],
+      phone_numbers: [],
+    });
     expect(created.body.created).toBe(created.body.modified);
     expect(await getRecord(`client/${created.body.id}/`)).toEqual(created.body);
     const page = await list(call, `client/?id__is=${created.body.id}`);
@@ -46,14 +62,23 @@ describe('client writes', () => {
     const before = livingClient();
     const patched = await call<Row>('PATCH', `client/${before.id}/`, { email: 'new.email@example.com', no_sms: true });
     expect(patched.status).toBe(200);
-    expect(patched.body).toMatchObject({ email: 'new.email@example.com', no_sms: true, firstname: before.firstname, created: before.created });
+    expect(patched.body).toMatchObject({
+      email: 'new.email@example.com',
+      no_sms: true,
+      firstname: before.firstname,
+      created: before.created,
+    });
     expect(patched.body.modified).not.toBe(before.modified);
     expect(Date.parse(String(patched.body.modified))).toBeGreaterThan(Date.parse(String(before.modified)));
   });
 
   it('answers 400 with field errors and changes nothing on invalid input; 404 for unknown ids', async () => {
     const before = livingClient();
-    const bad = await call<Record<string, string[]>>('PATCH', `client/${before.id}/`, { email: 'not-an-email', customer_type: 9, no_sms: 'perhaps' });
+    const bad = await call<Record<string, string[]>>('PATCH', `client/${before.id}/`, {
+      email: 'not-an-email',
+      customer_type: 9,
+      no_sms: 'perhaps',
+    });
     expect(bad.status).toBe(400);
     expect(Object.keys(bad.body).sort()).toEqual(['customer_type', 'email', 'no_sms']);
     expect(await getRecord(`client/${before.id}/`)).toEqual(before);
@@ -108,7 +133,11 @@ describe('patient writes', () => {
 
   it('PATCH patient/<id>/ records deceased, weight and microchip, and can undo deceased', async () => {
     const patient = (sim.exportState().patients as Row[]).find((p) => p.deceased === null && p.archived === false)!;
-    const dead = await call<Row>('PATCH', `patient/${patient.id}/`, { deceased: '2024-03-20', microchip: '900123456789012', weight: '32.5' });
+    const dead = await call<Row>('PATCH', `patient/${patient.id}/`, {
+      deceased: '2024-03-20',
+      microchip: '900123456789012',
+      weight: '32.5',
+    });
     expect(dead.status).toBe(200);
     expect(dead.body).toMatchObject({ deceased: '2024-03-20', microchip: '900123456789012', weight: '32.50' });
     expect(dead.body.modified).not.toBe(patient.modified);
@@ -119,7 +148,12 @@ describe('patient writes', () => {
 
   it('rejects unknown clients, species and breeds of another species', async () => {
     const owner = livingClient();
-    const bad = await call<Record<string, unknown>>('POST', 'patient/', { client: 999999, name: 'X', species: 1, breed: 1 });
+    const bad = await call<Record<string, unknown>>('POST', 'patient/', {
+      client: 999999,
+      name: 'X',
+      species: 1,
+      breed: 1,
+    });
     expect(bad.status).toBe(400);
     expect(Object.keys(bad.body).sort()).toEqual(['breed', 'client', 'species']);
     const wrongBreed = await call('POST', 'patient/', { client: owner.id, name: 'X', species: DOG, breed: CAT_BREED });
@@ -152,7 +186,10 @@ describe('patient/bulk/', () => {
   it('400 without force_push when any fails, and nothing is created', async () => {
     const owner = livingClient();
     const before = (await list(call, 'patient/')).count;
-    const answer = await call<unknown[]>('POST', 'patient/bulk/', [good(owner.id, 'Kept?'), { client: owner.id, species: DOG }]);
+    const answer = await call<unknown[]>('POST', 'patient/bulk/', [
+      good(owner.id, 'Kept?'),
+      { client: owner.id, species: DOG },
+    ]);
     expect(answer.status).toBe(400);
     expect(answer.body).toHaveLength(2);
     expect(answer.body[0]).toEqual({});
@@ -163,11 +200,11 @@ describe('patient/bulk/', () => {
   it('207 with force_push=true: the valid ones are created, the response says which failed', async () => {
     const owner = livingClient();
     const before = (await list(call, 'patient/')).count;
-    const answer = await call<{ status: number; data?: Row; errors?: unknown }[]>('POST', 'patient/bulk/?force_push=true', [
-      good(owner.id, 'Partial A'),
-      { client: owner.id, name: 'No species' },
-      good(owner.id, 'Partial B'),
-    ]);
+    const answer = await call<{ status: number; data?: Row; errors?: unknown }[]>(
+      'POST',
+      'patient/bulk/?force_push=true',
+      [good(owner.id, 'Partial A'), { client: owner.id, name: 'No species' }, good(owner.id, 'Partial B')],
+    );
     expect(answer.status).toBe(207);
     expect(answer.body.map((r) => r.status)).toEqual([201, 400, 201]);
     expect(answer.body[1]!.errors).toHaveProperty('species');
@@ -194,7 +231,10 @@ describe('archiving', () => {
     expect(after.every((p) => p.archived === true)).toBe(true);
     // The hard part for a sync client: modified__gte polling does not see this.
     expect(after.map((p) => p.modified)).toEqual(before.map((p) => p.modified));
-    const since = await all(call, `patient/?client__is=${client.id}&modified__gte=${encodeURIComponent(String(archived.body.modified))}`);
+    const since = await all(
+      call,
+      `patient/?client__is=${client.id}&modified__gte=${encodeURIComponent(String(archived.body.modified))}`,
+    );
     expect(since).toHaveLength(0);
 
     await call('PATCH', `client/${client.id}/`, { archived: false });
@@ -205,9 +245,14 @@ describe('archiving', () => {
   it('moves the cascaded patients’ modified when the behaviour switch says so', async () => {
     const other = await connect({ clients: 40, seed: 5, behaviour: { archiveCascadeMovesPatientModified: true } });
     try {
-      const client = (other.sim.exportState().clients as Row[]).find((c) => c.archived === false && (c.patients as unknown[]).length >= 1)!;
+      const client = (other.sim.exportState().clients as Row[]).find(
+        (c) => c.archived === false && (c.patients as unknown[]).length >= 1,
+      )!;
       const updated = other.sim.updateClient(client.id, { archived: true });
-      const patients = await all(other.call, `patient/?client__is=${client.id}&modified__gte=${encodeURIComponent(String(updated.modified))}`);
+      const patients = await all(
+        other.call,
+        `patient/?client__is=${client.id}&modified__gte=${encodeURIComponent(String(updated.modified))}`,
+      );
       expect(patients.length).toBe((client.patients as unknown[]).length);
       expect(patients.every((p) => p.archived === true)).toBe(true);
     } finally {
@@ -219,11 +264,25 @@ describe('archiving', () => {
 describe('phone numbers and custom field values', () => {
   it('POST phonenumber/ adds to the client’s nested copy without moving its modified (by default)', async () => {
     const client = livingClient();
-    const created = await call<Row>('POST', 'phonenumber/', { client: `${sim.baseUrl}client/${client.id}/`, phone_number: '+441234567890', type_code: 1 });
+    const created = await call<Row>('POST', 'phonenumber/', {
+      client: `${sim.baseUrl}client/${client.id}/`,
+      phone_number: '+441234567890',
+      type_code: 1,
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ client: `${sim.baseUrl}client/${client.id}/`, phone_number: '+441234567890', type_code: 1 });
+    expect(created.body).toMatchObject({
+      client: `${sim.baseUrl}client/${client.id}/`,
+      phone_number: '+441234567890',
+      type_code: 1,
+    });
     const after = await getRecord(`client/${client.id}/`);
-    expect(after.phone_numbers).toContainEqual({ id: created.body.id, number: '+441234567890', type: 'mobile', description: '', is_secondary_owners_phone_number: false });
+    expect(after.phone_numbers).toContainEqual({
+      id: created.body.id,
+      number: '+441234567890',
+      type: 'mobile',
+      description: '',
+      is_secondary_owners_phone_number: false,
+    });
     expect(after.modified).toBe(client.modified);
     const mine = await all(call, `phonenumber/?client__is=${client.id}`);
     expect(ids(mine)).toContain(created.body.id);
@@ -247,14 +306,25 @@ describe('phone numbers and custom field values', () => {
 
   it('nested custom_field_values POST creates, then updates the same value; fields_rel shows it', async () => {
     const client = livingClient();
-    const first = await call<Row>('POST', `client/${client.id}/custom_field_values/`, { field_id: 41, value: 'Referred by Dr. Brown' });
+    const first = await call<Row>('POST', `client/${client.id}/custom_field_values/`, {
+      field_id: 41,
+      value: 'Referred by Dr. Brown',
+    });
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ field_id: 41, label: 'Referral source', value: 'Referred by Dr. Brown' });
-    const second = await call<Row>('POST', `client/${client.id}/custom_field_values/`, { field_id: 41, value: 'Web search' });
+    const second = await call<Row>('POST', `client/${client.id}/custom_field_values/`, {
+      field_id: 41,
+      value: 'Web search',
+    });
     expect(second.status).toBe(200);
     expect(second.body.id).toBe(first.body.id);
     const record = await getRecord(`client/${client.id}/`);
-    expect(record.fields_rel).toContainEqual({ id: first.body.id, field_id: 41, label: 'Referral source', value: 'Web search' });
+    expect(record.fields_rel).toContainEqual({
+      id: first.body.id,
+      field_id: 41,
+      label: 'Referral source',
+      value: 'Web search',
+    });
     // By default the parent's modified does not move for a nested value write.
     expect(record.modified).toBe(client.modified);
     const values = await list(call, `client/${client.id}/custom_field_values/`);
@@ -285,7 +355,10 @@ describe('phone numbers and custom field values', () => {
     const other = await connect({ clients: 10, behaviour: { customValueChangeMovesModified: true } });
     try {
       const patient = other.sim.exportState().patients[0] as Row;
-      const answer = await other.call('POST', `patient/${patient.id}/custom_field_values/`, { field_id: 54, value: 'True' });
+      const answer = await other.call('POST', `patient/${patient.id}/custom_field_values/`, {
+        field_id: 54,
+        value: 'True',
+      });
       expect(answer.status).toBeLessThan(300);
       expect((await other.call<Row>('GET', `patient/${patient.id}/`)).body.modified).not.toBe(patient.modified);
     } finally {

@@ -36,7 +36,13 @@ function storable(value: unknown): unknown {
     let out = '';
     for (let i = 0; i < value.length; i++) {
       const c = value.charCodeAt(i);
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < value.length && value.charCodeAt(i + 1) >= 0xdc00 && value.charCodeAt(i + 1) <= 0xdfff) {
+      if (
+        c >= 0xd800 &&
+        c <= 0xdbff &&
+        i + 1 < value.length &&
+        value.charCodeAt(i + 1) >= 0xdc00 &&
+        value.charCodeAt(i + 1) <= 0xdfff
+      ) {
         out += value[i]! + value[i + 1]!;
         i++;
       } else if (c === 0 || (c >= 0xd800 && c <= 0xdfff)) {
@@ -50,7 +56,13 @@ function storable(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(storable);
   if (value !== null && typeof value === 'object') {
     const out: Row = {};
-    for (const [k, v] of Object.entries(value)) Object.defineProperty(out, storable(k) as string, { value: storable(v), enumerable: true, writable: true, configurable: true });
+    for (const [k, v] of Object.entries(value))
+      Object.defineProperty(out, storable(k) as string, {
+        value: storable(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     return out;
   }
   return value;
@@ -86,7 +98,11 @@ function reference(v: unknown): unknown {
   if (isEmpty(v)) return null;
   if (typeof v === 'number') return v;
   if (typeof v === 'string') {
-    const last = v.split('/').filter((segment) => segment !== '').pop() ?? '';
+    const last =
+      v
+        .split('/')
+        .filter((segment) => segment !== '')
+        .pop() ?? '';
     if (/^\d+$/.test(last)) return Number(last);
   }
   return new Unexpected(v);
@@ -136,7 +152,10 @@ function recordId(v: unknown): number | null {
 // ---- Columns of each table: the source field each is derived from, and how ----
 
 type Derive = (record: Row) => unknown;
-const from = (field: string, rule: (v: unknown) => unknown): Derive => (record) => rule(record[field]);
+const from =
+  (field: string, rule: (v: unknown) => unknown): Derive =>
+  (record) =>
+    rule(record[field]);
 
 const CLIENT_COLUMNS: Record<string, Derive> = {
   title: from('title', text),
@@ -195,7 +214,15 @@ const PATIENTS_SQL = `
   FROM patients`;
 
 /** Integer-valued and numeric columns come back as text; everything else is compared as it is. */
-const NUMERIC_COLUMNS = new Set(['home_department_id', 'client_id', 'species_code', 'breed_code', 'weight', 'customer_type', 'species_id']);
+const NUMERIC_COLUMNS = new Set([
+  'home_department_id',
+  'client_id',
+  'species_code',
+  'breed_code',
+  'weight',
+  'customer_type',
+  'species_id',
+]);
 
 /** A value for a difference's message: an instant (microseconds since the epoch) as UTC ISO text. */
 function show(column: string, v: unknown): string {
@@ -282,7 +309,11 @@ export interface CompareOptions {
  * no longer has are judged as CompareOptions says; their phone numbers and custom field values
  * stay attached to them and are not compared.
  */
-export async function mirrorDifferences(pool: pg.Pool, state: Exported, options: CompareOptions = {}): Promise<string[]> {
+export async function mirrorDifferences(
+  pool: pg.Pool,
+  state: Exported,
+  options: CompareOptions = {},
+): Promise<string[]> {
   const limit = options.limit ?? 20;
   const diffs: string[] = [];
   const add = (d: string) => {
@@ -293,10 +324,14 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, options:
   const clients = byId((await pool.query<Row>(CLIENTS_SQL)).rows);
   const patients = byId((await pool.query<Row>(PATIENTS_SQL)).rows);
   const phones = (
-    await pool.query<Row>('SELECT id::float8 AS id, client_id::float8 AS client_id, phone_number, type_code, description FROM phone_numbers')
+    await pool.query<Row>(
+      'SELECT id::float8 AS id, client_id::float8 AS client_id, phone_number, type_code, description FROM phone_numbers',
+    )
   ).rows;
   const values = (
-    await pool.query<Row>('SELECT object_type, id::float8 AS id, field_id::float8 AS field_id, object_id::float8 AS object_id, label, value FROM custom_field_values')
+    await pool.query<Row>(
+      'SELECT object_type, id::float8 AS id, field_id::float8 AS field_id, object_id::float8 AS object_id, label, value FROM custom_field_values',
+    )
   ).rows;
 
   const expectedPhones: Row[] = [];
@@ -323,10 +358,12 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, options:
       mirror.delete(id);
       for (const [column, derive] of Object.entries(columns)) {
         const expected = derive(record);
-        if (!sameValue(column, expected, mirrored[column])) add(`${kind} ${id}.${column}: source ${show(column, expected)}, mirror ${show(column, mirrored[column])}`);
+        if (!sameValue(column, expected, mirrored[column]))
+          add(`${kind} ${id}.${column}: source ${show(column, expected)}, mirror ${show(column, mirrored[column])}`);
       }
       if (mirrored.deleted) add(`${kind} ${id} is in the source but marked deleted in the mirror`);
-      if (mirrored.archived_seen !== (mirrored.archived === true)) add(`${kind} ${id}.archived_seen_at does not follow archived (${String(mirrored.archived)})`);
+      if (mirrored.archived_seen !== (mirrored.archived === true))
+        add(`${kind} ${id}.archived_seen_at does not follow archived (${String(mirrored.archived)})`);
       if (!isDeepStrictEqual(mirrored.raw, storable(record))) add(`${kind} ${id}.raw differs from the source record`);
       owned(id, record);
     }
@@ -334,7 +371,8 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, options:
     const gone = new Set<number>();
     for (const [id, row] of mirror) {
       gone.add(id);
-      if (!row.deleted && !options.deletedMayLinger) add(`${kind} ${id} is in the mirror but not in the source, and not marked deleted`);
+      if (!row.deleted && !options.deletedMayLinger)
+        add(`${kind} ${id} is in the mirror but not in the source, and not marked deleted`);
     }
     return gone;
   };
@@ -359,7 +397,9 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, options:
     const wantSet = new Set(want);
     const missing = want.filter((k) => !haveSet.has(k)).slice(0, 3);
     const extra = have.filter((k) => !wantSet.has(k)).slice(0, 3);
-    add(`${what} differ: source ${want.length}, mirror ${have.length}; missing ${missing.join(' ')}; extra ${extra.join(' ')}`);
+    add(
+      `${what} differ: source ${want.length}, mirror ${have.length}; missing ${missing.join(' ')}; extra ${extra.join(' ')}`,
+    );
   };
   differ(
     'phone numbers',
@@ -367,17 +407,24 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, options:
     phones.filter((p) => !goneClients.has(Number(p.client_id))).map(phoneKey),
   );
   const goneOwner = (v: Row) => (v.object_type === 'client' ? goneClients : gonePatients).has(Number(v.object_id));
-  differ(
-    'custom field values',
-    expectedValues.map(valueKey),
-    values.filter((v) => !goneOwner(v)).map(valueKey),
-  );
+  differ('custom field values', expectedValues.map(valueKey), values.filter((v) => !goneOwner(v)).map(valueKey));
 
   // Reference tables: the typed columns as well as the raw record.
   const references: [table: string, records: Row[], columns: Record<string, Derive>][] = [
-    ['custom_fields', state.customFields, { label: (r) => text(r.label ?? r.name), type: from('type', text), model: from('model', text) }],
+    [
+      'custom_fields',
+      state.customFields,
+      { label: (r) => text(r.label ?? r.name), type: from('type', text), model: from('model', text) },
+    ],
     ['species', state.species, { name: (r) => text(r.name ?? r.label) }],
-    ['breeds', state.breeds, { name: (r) => text(r.name ?? r.label), species_id: (r) => reference(r.species ?? r.species_id ?? r.species_code) }],
+    [
+      'breeds',
+      state.breeds,
+      {
+        name: (r) => text(r.name ?? r.label),
+        species_id: (r) => reference(r.species ?? r.species_id ?? r.species_code),
+      },
+    ],
   ];
   for (const [table, records, columns] of references) {
     const select = Object.keys(columns)
@@ -393,7 +440,8 @@ export async function mirrorDifferences(pool: pg.Pool, state: Exported, options:
       }
       for (const [column, derive] of Object.entries(columns)) {
         const expected = derive(record);
-        if (!sameValue(column, expected, m[column])) add(`${table} ${id}.${column}: source ${JSON.stringify(expected)}, mirror ${JSON.stringify(m[column])}`);
+        if (!sameValue(column, expected, m[column]))
+          add(`${table} ${id}.${column}: source ${JSON.stringify(expected)}, mirror ${JSON.stringify(m[column])}`);
       }
     }
     if (mirrored.size !== records.length) add(`${table}: source ${records.length}, mirror ${mirrored.size}`);

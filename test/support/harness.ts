@@ -14,21 +14,37 @@ export interface Harness {
   provet: ProvetClient;
   logger: Logger;
   testDatabase: TestDatabase;
-  sync(options?: { full?: boolean; signal?: AbortSignal; lookbackSeconds?: number; pageSize?: number }): Promise<RunOutcome>;
+  sync(options?: {
+    full?: boolean;
+    signal?: AbortSignal;
+    lookbackSeconds?: number;
+    pageSize?: number;
+  }): Promise<RunOutcome>;
   /** A second, independent client (as another process would have). */
   newProvetClient(overrides?: Partial<ProvetClientOptions>): ProvetClient;
   close(): Promise<void>;
 }
 
 export async function startHarness(
-  options: { simulator?: SimulatorOptions; schema?: string; client?: Partial<ProvetClientOptions>; pageSize?: number; lookbackSeconds?: number } = {},
+  options: {
+    simulator?: SimulatorOptions;
+    schema?: string;
+    client?: Partial<ProvetClientOptions>;
+    pageSize?: number;
+    lookbackSeconds?: number;
+  } = {},
 ): Promise<Harness> {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const sim = await startSimulator({ clients: 50, seed: 1, ...options.simulator });
   const testDatabase = await createTestDatabase();
   const schema = options.schema ?? 'provet';
   const db = await openDatabase(
-    { url: testDatabase.url, schema, connectDeadlineMs: 10_000, embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 } },
+    {
+      url: testDatabase.url,
+      schema,
+      connectDeadlineMs: 10_000,
+      embedded: { dataDir: 'unused', dataDirChosen: true, port: 1 },
+    },
     logger,
   );
   await migrateSchema(db.pool, schema, logger);

@@ -26,22 +26,28 @@ export async function startRewritingProxy(apiBaseUrl: string, behaviour: ProxyBe
     if (behaviour.beforeForward) {
       // Hold the body until the hook is done; it flows on when piped below.
       req.pause();
-      void Promise.resolve(behaviour.beforeForward(req)).then(() => forward(req, res), () => res.destroy());
+      void Promise.resolve(behaviour.beforeForward(req)).then(
+        () => forward(req, res),
+        () => res.destroy(),
+      );
       return;
     }
     forward(req, res);
   });
 
   function forward(req: IncomingMessage, res: ServerResponse): void {
-    const upstream = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (up) => {
-      const chunks: Buffer[] = [];
-      up.on('data', (c: Buffer) => chunks.push(c));
-      up.on('end', () => {
-        const body = (behaviour.rewrite ?? ((b: string) => b))(Buffer.concat(chunks).toString('utf8'));
-        res.writeHead(up.statusCode ?? 502, { ...up.headers, 'content-length': String(Buffer.byteLength(body)) });
-        res.end(body);
-      });
-    });
+    const upstream = httpRequest(
+      { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+      (up) => {
+        const chunks: Buffer[] = [];
+        up.on('data', (c: Buffer) => chunks.push(c));
+        up.on('end', () => {
+          const body = (behaviour.rewrite ?? ((b: string) => b))(Buffer.concat(chunks).toString('utf8'));
+          res.writeHead(up.statusCode ?? 502, { ...up.headers, 'content-length': String(Buffer.byteLength(body)) });
+          res.end(body);
+        });
+      },
+    );
     // A reset on either side must not become an unhandled 'error' that kills the test worker.
     upstream.on('error', () => res.destroy());
     req.on('error', () => upstream.destroy());

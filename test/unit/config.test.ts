@@ -45,7 +45,14 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'loud',
     });
     expect(problems.map((p) => p.split(':')[0])).toEqual(
-      expect.arrayContaining(['PROVET_BASE_URL', 'SYNC_SCHEDULE', 'SYNC_LOOKBACK_SECONDS', 'PROVET_DB_SCHEMA', 'DATABASE_URL', 'LOG_LEVEL']),
+      expect.arrayContaining([
+        'PROVET_BASE_URL',
+        'SYNC_SCHEDULE',
+        'SYNC_LOOKBACK_SECONDS',
+        'PROVET_DB_SCHEMA',
+        'DATABASE_URL',
+        'LOG_LEVEL',
+      ]),
     );
     expect(problems.join('\n')).not.toMatch(/tok-secret|pw-secret/);
   });
@@ -55,21 +62,28 @@ describe('loadConfig', () => {
     expect(problemsOf({}, true).join('\n')).toMatch(/PROVET_BASE_URL: required/);
     expect(problemsOf({ PROVET_BASE_URL: oauth.PROVET_BASE_URL }, true).join('\n')).toMatch(/credentials/);
     expect(problemsOf({ ...oauth, PROVET_API_TOKEN: 't' }).join('\n')).toMatch(/choose one way/);
-    expect(problemsOf({ PROVET_BASE_URL: oauth.PROVET_BASE_URL, PROVET_CLIENT_ID: 'id' }).join('\n')).toMatch(/PROVET_CLIENT_SECRET: required/);
+    expect(problemsOf({ PROVET_BASE_URL: oauth.PROVET_BASE_URL, PROVET_CLIENT_ID: 'id' }).join('\n')).toMatch(
+      /PROVET_CLIENT_SECRET: required/,
+    );
   });
 
   it('reads NAME_FILE secrets and refuses NAME and NAME_FILE together', () => {
     const dir = mkdtempSync(join(tmpdir(), 'provet-sync-config-'));
     const file = join(dir, 'secret');
     writeFileSync(file, 'from-file\n');
-    const config = loadConfig({ ...oauth, PROVET_CLIENT_SECRET: '', PROVET_CLIENT_SECRET_FILE: file }, { needsProvet: true });
+    const config = loadConfig(
+      { ...oauth, PROVET_CLIENT_SECRET: '', PROVET_CLIENT_SECRET_FILE: file },
+      { needsProvet: true },
+    );
     expect(config.provet?.auth).toMatchObject({ clientSecret: 'from-file' });
     expect(problemsOf({ ...oauth, PROVET_CLIENT_SECRET_FILE: file })).toEqual([
       'PROVET_CLIENT_SECRET and PROVET_CLIENT_SECRET_FILE are both set; set only one',
     ]);
-    expect(problemsOf({ ...oauth, PROVET_CLIENT_SECRET: '', PROVET_CLIENT_SECRET_FILE: join(dir, 'missing') })).toEqual([
-      `PROVET_CLIENT_SECRET_FILE: expected a readable file holding PROVET_CLIENT_SECRET, got ${join(dir, 'missing')}, which cannot be read (ENOENT: no such file)`,
-    ]);
+    expect(problemsOf({ ...oauth, PROVET_CLIENT_SECRET: '', PROVET_CLIENT_SECRET_FILE: join(dir, 'missing') })).toEqual(
+      [
+        `PROVET_CLIENT_SECRET_FILE: expected a readable file holding PROVET_CLIENT_SECRET, got ${join(dir, 'missing')}, which cannot be read (ENOENT: no such file)`,
+      ],
+    );
   });
 
   it('legacy token auth, trailing slash added, token URL override', () => {
@@ -77,10 +91,15 @@ describe('loadConfig', () => {
       { PROVET_BASE_URL: 'https://us.provetcloud.com/77/api/0.1', PROVET_API_TOKEN: 'legacy' },
       { needsProvet: true },
     );
-    expect(config.provet).toMatchObject({ baseUrl: 'https://us.provetcloud.com/77/api/0.1/', auth: { kind: 'token', token: 'legacy' } });
+    expect(config.provet).toMatchObject({
+      baseUrl: 'https://us.provetcloud.com/77/api/0.1/',
+      auth: { kind: 'token', token: 'legacy' },
+    });
     expect(deriveTokenUrl('https://host/9/api/0.1/')).toBe('https://host/9/oauth2/token/');
     expect(deriveTokenUrl('https://host/other/')).toBeUndefined();
-    expect(problemsOf({ ...oauth, PROVET_BASE_URL: 'https://host/custom/' }).join('\n')).toMatch(/PROVET_TOKEN_URL: required/);
+    expect(problemsOf({ ...oauth, PROVET_BASE_URL: 'https://host/custom/' }).join('\n')).toMatch(
+      /PROVET_TOKEN_URL: required/,
+    );
   });
 });
 
@@ -96,19 +115,74 @@ describe('configuration problems', () => {
   // One setting of each kind, with a wrong value: the message names it, says what is expected in
   // plain words, and what it got.
   it.each([
-    ['whole number of seconds', 'SYNC_LOOKBACK_SECONDS', '-1', 'SYNC_LOOKBACK_SECONDS: expected a whole number of seconds from 0 to 604800 (7 days), got "-1"'],
-    ['whole number of a unit', 'PROVET_PAGE_SIZE', '1000.5', 'PROVET_PAGE_SIZE: expected a whole number of records from 1 to 1000, got "1000.5"'],
+    [
+      'whole number of seconds',
+      'SYNC_LOOKBACK_SECONDS',
+      '-1',
+      'SYNC_LOOKBACK_SECONDS: expected a whole number of seconds from 0 to 604800 (7 days), got "-1"',
+    ],
+    [
+      'whole number of a unit',
+      'PROVET_PAGE_SIZE',
+      '1000.5',
+      'PROVET_PAGE_SIZE: expected a whole number of records from 1 to 1000, got "1000.5"',
+    ],
     ['port', 'HTTP_PORT', '99999', 'HTTP_PORT: expected a whole number from 0 to 65535, got "99999"'],
-    ['seconds above zero', 'PROVET_REQUEST_TIMEOUT_SECONDS', '0', 'PROVET_REQUEST_TIMEOUT_SECONDS: expected a number of seconds greater than 0 and at most 600 (10 minutes), got "0"'],
-    ['seconds from zero', 'WEBHOOK_DEBOUNCE_SECONDS', 'two', 'WEBHOOK_DEBOUNCE_SECONDS: expected a number of seconds from 0 to 300 (5 minutes), got "two"'],
-    ['URL', 'PROVET_BASE_URL', 'ftp://nowhere', 'PROVET_BASE_URL: expected an http:// or https:// URL (the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/), got "ftp://nowhere"'],
-    ['cron', 'SYNC_SCHEDULE', 'every five minutes', 'SYNC_SCHEDULE: expected a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *", got "every five minutes"'],
-    ['cron or off', 'RECONCILE_SCHEDULE', 'nightly', `RECONCILE_SCHEDULE: expected a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *", or 'off', got "nightly"`],
-    ['one of a list', 'LOG_LEVEL', 'loud', 'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"'],
+    [
+      'seconds above zero',
+      'PROVET_REQUEST_TIMEOUT_SECONDS',
+      '0',
+      'PROVET_REQUEST_TIMEOUT_SECONDS: expected a number of seconds greater than 0 and at most 600 (10 minutes), got "0"',
+    ],
+    [
+      'seconds from zero',
+      'WEBHOOK_DEBOUNCE_SECONDS',
+      'two',
+      'WEBHOOK_DEBOUNCE_SECONDS: expected a number of seconds from 0 to 300 (5 minutes), got "two"',
+    ],
+    [
+      'URL',
+      'PROVET_BASE_URL',
+      'ftp://nowhere',
+      'PROVET_BASE_URL: expected an http:// or https:// URL (the Provet API root, e.g. https://provetcloud.com/1234/api/0.1/), got "ftp://nowhere"',
+    ],
+    [
+      'cron',
+      'SYNC_SCHEDULE',
+      'every five minutes',
+      'SYNC_SCHEDULE: expected a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *", got "every five minutes"',
+    ],
+    [
+      'cron or off',
+      'RECONCILE_SCHEDULE',
+      'nightly',
+      `RECONCILE_SCHEDULE: expected a cron expression of 5 fields (or 6, seconds first), e.g. "*/5 * * * *", or 'off', got "nightly"`,
+    ],
+    [
+      'one of a list',
+      'LOG_LEVEL',
+      'loud',
+      'LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    ],
     ['one of a list', 'LOG_FORMAT', 'yaml', 'LOG_FORMAT: expected one of json, pretty, got "yaml"'],
-    ['identifier', 'PROVET_DB_SCHEMA', 'Bad-Name', 'PROVET_DB_SCHEMA: expected a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters, got "Bad-Name"'],
-    ['secret', 'DATABASE_URL', 'mysql://root:pw-secret@db/x', 'DATABASE_URL: expected a postgres:// or postgresql:// connection string, got a value that is not shown (a secret)'],
-    ['secret', 'WEBHOOK_SECRET', 'short-secret', 'WEBHOOK_SECRET: expected 24 to 256 URL-safe characters (letters, digits, . _ ~ -), got a value that is not shown (a secret)'],
+    [
+      'identifier',
+      'PROVET_DB_SCHEMA',
+      'Bad-Name',
+      'PROVET_DB_SCHEMA: expected a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters, got "Bad-Name"',
+    ],
+    [
+      'secret',
+      'DATABASE_URL',
+      'mysql://root:pw-secret@db/x',
+      'DATABASE_URL: expected a postgres:// or postgresql:// connection string, got a value that is not shown (a secret)',
+    ],
+    [
+      'secret',
+      'WEBHOOK_SECRET',
+      'short-secret',
+      'WEBHOOK_SECRET: expected 24 to 256 URL-safe characters (letters, digits, . _ ~ -), got a value that is not shown (a secret)',
+    ],
   ])('%s: %s', (_kind, name, value, message) => {
     expect(problemsOf({ ...oauth, [name]: value })).toEqual([message]);
   });
@@ -119,7 +193,12 @@ describe('configuration problems', () => {
     writeFileSync(join(dir, 'db'), 'mysql://root:pw-secret@db/x\n');
     writeFileSync(join(dir, 'empty'), '\n');
     expect(
-      problemsOf({ ...oauth, SYNC_LOOKBACK_SECONDS_FILE: join(dir, 'lookback'), DATABASE_URL_FILE: join(dir, 'db'), PROVET_API_TOKEN_FILE: join(dir, 'empty') }),
+      problemsOf({
+        ...oauth,
+        SYNC_LOOKBACK_SECONDS_FILE: join(dir, 'lookback'),
+        DATABASE_URL_FILE: join(dir, 'db'),
+        PROVET_API_TOKEN_FILE: join(dir, 'empty'),
+      }),
     ).toEqual([
       `PROVET_API_TOKEN_FILE: expected a file holding PROVET_API_TOKEN, got ${join(dir, 'empty')}, which is empty`,
       'DATABASE_URL: expected a postgres:// or postgresql:// connection string, got a value that is not shown (a secret) (read from DATABASE_URL_FILE)',
@@ -146,7 +225,9 @@ describe('configuration problems', () => {
         if (problems.length === 0) continue;
         expect(problems).toHaveLength(1);
         const [problem] = problems;
-        const got = (SECRET_SETTINGS as readonly string[]).includes(name) ? 'a value that is not shown \\(a secret\\)' : JSON.stringify(value);
+        const got = (SECRET_SETTINGS as readonly string[]).includes(name)
+          ? 'a value that is not shown \\(a secret\\)'
+          : JSON.stringify(value);
         expect(problem).toMatch(new RegExp(`^${name}: expected [a-z0-9<].+, got ${got.replace(/[+]/g, '\\$&')}$`));
         // zod's own wording ("expected number, received NaN", "Invalid input") never reaches a person.
         expect(problem).not.toMatch(/received|NaN|Invalid|Too (small|big)/);
@@ -160,7 +241,10 @@ describe('WEBHOOK_MAX_REFETCHES_PER_MINUTE', () => {
 
   it('defaults to 120, well under the per-record budgets, and takes 1 to 500', () => {
     expect(loadConfig(webhooks, { needsProvet: true }).daemon.webhook?.maxRefetchesPerMinute).toBe(120);
-    expect(loadConfig({ ...webhooks, WEBHOOK_MAX_REFETCHES_PER_MINUTE: '500' }, { needsProvet: true }).daemon.webhook?.maxRefetchesPerMinute).toBe(500);
+    expect(
+      loadConfig({ ...webhooks, WEBHOOK_MAX_REFETCHES_PER_MINUTE: '500' }, { needsProvet: true }).daemon.webhook
+        ?.maxRefetchesPerMinute,
+    ).toBe(500);
     for (const value of ['0', '501', '60.5']) {
       expect(problemsOf({ ...webhooks, WEBHOOK_MAX_REFETCHES_PER_MINUTE: value })).toEqual([
         `WEBHOOK_MAX_REFETCHES_PER_MINUTE: expected a whole number of re-fetches from 1 to 500, got "${value}"`,

@@ -52,8 +52,18 @@ describe('Dockerfile', () => {
 });
 
 describe('docker-compose.yml', () => {
-  type Service = { command?: string[]; environment?: Record<string, string>; secrets?: string[]; profiles?: string[]; volumes?: string[]; depends_on?: Record<string, unknown> };
-  const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+  type Service = {
+    command?: string[];
+    environment?: Record<string, string>;
+    secrets?: string[];
+    profiles?: string[];
+    volumes?: string[];
+    depends_on?: Record<string, unknown>;
+  };
+  const compose = parse(readFileSync(new URL('docker-compose.yml', root), 'utf8')) as {
+    services: Record<string, Service>;
+    volumes: Record<string, unknown>;
+  };
 
   it('runs the daemon configured by environment and secret files, after a healthy PostgreSQL with a named volume', () => {
     const daemon = compose.services['provet-sync']!;

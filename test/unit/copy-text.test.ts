@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { copyPayload } from '../../src/db/copy-encoding.js';
 
-
 type Row = { id: number; text: string | null; flag: boolean | null };
 const columns = [
   ['id', (r: Row) => r.id],
@@ -26,7 +25,11 @@ describe('COPY text encoding', () => {
   });
 
   it('holds every row when a page outgrows the first buffer several times', () => {
-    const rows = Array.from({ length: 3000 }, (_, i) => ({ id: i, text: `client ${i} `.repeat(i % 40), flag: i % 2 === 0 }));
+    const rows = Array.from({ length: 3000 }, (_, i) => ({
+      id: i,
+      text: `client ${i} `.repeat(i % 40),
+      flag: i % 2 === 0,
+    }));
     const expected = rows.map((r) => `${r.id}\t${r.text}\t${r.flag ? 't' : 'f'}\n`).join('');
     expect(copyText(rows)).toBe(expected);
   });
@@ -48,10 +51,14 @@ describe('COPY text encoding', () => {
       { id: 1, raw: Buffer.from(plain) },
       { id: 2, raw: Buffer.from(escaped) },
     ]).toString('utf8');
-    expect(text).toBe(`1\t${plain}\n2\t${escaped.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!)}\n`);
+    expect(text).toBe(
+      `1\t${plain}\n2\t${escaped.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!)}\n`,
+    );
     // A value past the first buffer size, bytes and text mixed.
     const long = Buffer.from('{"x":"Öberg\\\\"}'.repeat(10_000));
-    expect(copyPayload<RawRow>(rawColumns, [{ id: 3, raw: long }]).toString('utf8')).toBe(`3\t${long.toString('utf8').replaceAll('\\', '\\\\')}\n`);
+    expect(copyPayload<RawRow>(rawColumns, [{ id: 3, raw: long }]).toString('utf8')).toBe(
+      `3\t${long.toString('utf8').replaceAll('\\', '\\\\')}\n`,
+    );
   });
 
   it('keeps the fields in order around a Buffer in the middle of a row (the backfill COPY)', () => {
@@ -69,4 +76,3 @@ describe('COPY text encoding', () => {
     expect(text).toBe('1\t{"a":1}\t\\N\tx\\ty\n2\t{"b":"\\\\u00e9"}\t2024-01-01 00:00:00+00\t\n');
   });
 });
-

@@ -18,26 +18,58 @@ const field = (good: unknown[], odd: unknown[]) =>
   );
 const emptyish = [undefined, 0, false, [], {}];
 const ids = field([1, 218, 2 ** 53 - 1], [2 ** 53, 0, -3, 1.5, '218', '0', 'abc', null, '']);
-const texts = field([null, '', 'Anna', 'Åsa Öberg 🐕', ' ', 'x'.repeat(100_000)], [...emptyish, 'x'.repeat(100_001), 12, 1.5, true, 'true']);
+const texts = field(
+  [null, '', 'Anna', 'Åsa Öberg 🐕', ' ', 'x'.repeat(100_000)],
+  [...emptyish, 'x'.repeat(100_001), 12, 1.5, true, 'true'],
+);
 const ints = field([null, '', 0, 7, -7, 2 ** 53 - 1], [...emptyish, 2 ** 53, 1.5, '7', '-7', '7.0', 'seven', true]);
 const flags = field([null, '', true, false], [...emptyish, 'true', 'True', 'false', 'False', 'yes', 1]);
-const goodTimestamps = ['2021-11-10T15:45:50.179386+02:00', '2021-11-10 15:45:50+02:00', '2021-11-10T15:45Z', '2024-02-29T00:00:00-0400'];
-const oddTimestamps = ['2021-11-10T15:45:50.1234567+02:00', '2021-13-10T15:45:50+02:00', '2021-11-10T25:45:50+02:00', '2021-11-10T15:45:50', '2021-11-10', 1636551950];
+const goodTimestamps = [
+  '2021-11-10T15:45:50.179386+02:00',
+  '2021-11-10 15:45:50+02:00',
+  '2021-11-10T15:45Z',
+  '2024-02-29T00:00:00-0400',
+];
+const oddTimestamps = [
+  '2021-11-10T15:45:50.1234567+02:00',
+  '2021-13-10T15:45:50+02:00',
+  '2021-11-10T25:45:50+02:00',
+  '2021-11-10T15:45:50',
+  '2021-11-10',
+  1636551950,
+];
 const timestamps = field(goodTimestamps, [...oddTimestamps, null, '', ...emptyish]);
 const optionalTimestamps = field([...goodTimestamps, null, ''], [...oddTimestamps, ...emptyish]);
-const dates = field([null, '', '2024-02-29', '2019-07-05'], [...emptyish, '2023-02-29', '2024-02-30', '2024-13-45', '2024-1-5', '2024-02-29T00:00:00Z', 20240229]);
+const dates = field(
+  [null, '', '2024-02-29', '2019-07-05'],
+  [...emptyish, '2023-02-29', '2024-02-30', '2024-13-45', '2024-1-5', '2024-02-29T00:00:00Z', 20240229],
+);
 const decimals = field([null, '', '32.5', '-0.25', '32'], [...emptyish, '1e5', '32,5', 32.5, 1e21, 'heavy']);
 const references = field(
   [null, '', `${base}client/218/`, `${base}client/218`, '218', 218],
   [...emptyish, `${base}client/0/`, `${base}client/abc/`, -218, 2.5, 2 ** 53, 'x/218/y'],
 );
 const phone = fc.record(
-  { id: ids, number: texts, phone_number: texts, type: texts, type_code: ints, description: texts, is_secondary_owners_phone_number: flags },
+  {
+    id: ids,
+    number: texts,
+    phone_number: texts,
+    type: texts,
+    type_code: ints,
+    description: texts,
+    is_secondary_owners_phone_number: flags,
+  },
   { requiredKeys: [] },
 );
-const value = fc.record({ id: ids, field_id: ids, label: texts, value: fc.jsonValue({ maxDepth: 2 }) }, { requiredKeys: [] });
+const value = fc.record(
+  { id: ids, field_id: ids, label: texts, value: fc.jsonValue({ maxDepth: 2 }) },
+  { requiredKeys: [] },
+);
 const list = <T>(entry: fc.Arbitrary<T>) =>
-  fc.oneof({ arbitrary: fc.array(entry, { maxLength: 3 }), weight: 8 }, { arbitrary: fc.constantFrom(null, undefined, '[]', {}), weight: 2 });
+  fc.oneof(
+    { arbitrary: fc.array(entry, { maxLength: 3 }), weight: 8 },
+    { arbitrary: fc.constantFrom(null, undefined, '[]', {}), weight: 2 },
+  );
 
 const clients = fc.record(
   {
@@ -91,7 +123,11 @@ const patients = fc.record(
 );
 
 /** Whether the fast path took the record; checked against zod either way. */
-function agrees(fast: (input: unknown) => unknown, schema: typeof clientRecord | typeof patientRecord, record: unknown): boolean {
+function agrees(
+  fast: (input: unknown) => unknown,
+  schema: typeof clientRecord | typeof patientRecord,
+  record: unknown,
+): boolean {
   const quick = fast(record);
   if (quick === null) return false;
   const zod = schema.safeParse(record);
@@ -132,13 +168,32 @@ describe('fast record paths', () => {
       modified: '2021-11-10T15:45:50.179414+02:00',
     };
     expect(agrees(fastClientRecord, clientRecord, client)).toBe(true);
-    const patient = { id: 2130, client: `${base}client/218/`, weight: '32.5', date_of_birth: '2019-07-05', deceased: null, modified: '2021-11-10T15:45:50+02:00' };
+    const patient = {
+      id: 2130,
+      client: `${base}client/218/`,
+      weight: '32.5',
+      date_of_birth: '2019-07-05',
+      deceased: null,
+      modified: '2021-11-10T15:45:50+02:00',
+    };
     expect(agrees(fastPatientRecord, patientRecord, patient)).toBe(true);
 
-    for (const odd of [{ customer_type: '0' }, { no_sms: 'True' }, { zip_code: 12345 }, { id: '218' }, { modified: 'yesterday' }, { modified: undefined }]) {
+    for (const odd of [
+      { customer_type: '0' },
+      { no_sms: 'True' },
+      { zip_code: 12345 },
+      { id: '218' },
+      { modified: 'yesterday' },
+      { modified: undefined },
+    ]) {
       expect(fastClientRecord({ ...client, ...odd }), JSON.stringify(odd)).toBeNull();
     }
-    for (const odd of [{ weight: 32.5 }, { date_of_birth: '2024-13-45' }, { client: `${base}client/0/` }, { fields_rel: [{ id: 1 }] }]) {
+    for (const odd of [
+      { weight: 32.5 },
+      { date_of_birth: '2024-13-45' },
+      { client: `${base}client/0/` },
+      { fields_rel: [{ id: 1 }] },
+    ]) {
       expect(fastPatientRecord({ ...patient, ...odd }), JSON.stringify(odd)).toBeNull();
     }
   });

@@ -1,7 +1,13 @@
 // The walk's decisions without I/O: which keyset pages are trusted, and how a page-number walk that
 // saw the list shrink is read again. The walk over real HTTP is in test/faults/list-walk.test.ts.
 import { describe, expect, it } from 'vitest';
-import { keysetProblem, MAX_REREADS, walkList, type IdentifiedPage, type ListSource } from '../../src/provet/list-walk.js';
+import {
+  keysetProblem,
+  MAX_REREADS,
+  walkList,
+  type IdentifiedPage,
+  type ListSource,
+} from '../../src/provet/list-walk.js';
 import type { PageResult } from '../../src/provet/pages.js';
 
 describe('keysetProblem', () => {
@@ -12,14 +18,23 @@ describe('keysetProblem', () => {
   });
 
   it('names what Provet ignored', () => {
-    expect(keysetProblem([1, 2, 3], 3, true)).toEqual({ reason: expect.stringMatching(/ignores id__gt/) as unknown, installation: true });
-    expect(keysetProblem([9, 8, 7], null, true)).toEqual({ reason: expect.stringMatching(/ignores the ordering/) as unknown, installation: true });
+    expect(keysetProblem([1, 2, 3], 3, true)).toEqual({
+      reason: expect.stringMatching(/ignores id__gt/) as unknown,
+      installation: true,
+    });
+    expect(keysetProblem([9, 8, 7], null, true)).toEqual({
+      reason: expect.stringMatching(/ignores the ordering/) as unknown,
+      installation: true,
+    });
     expect(keysetProblem([4, 4], null, false)?.reason).toMatch(/ordering/);
     expect(keysetProblem([], 5, true)?.reason).toMatch(/empty page with a next link/);
   });
 
   it('does not blame Provet for one record without a usable id', () => {
-    expect(keysetProblem([1, null, 3], null, true)).toEqual({ reason: expect.stringMatching(/record 2 .* no usable id/) as unknown, installation: false });
+    expect(keysetProblem([1, null, 3], null, true)).toEqual({
+      reason: expect.stringMatching(/record 2 .* no usable id/) as unknown,
+      installation: false,
+    });
   });
 });
 
@@ -36,7 +51,16 @@ function scriptedSource(
   let round = 0;
   let fresh = 0;
   const page = (no: number, count: number, next: boolean): IdentifiedPage<number> => ({
-    page: { endpoint: 'GET client/', page: no, url: '', count, numPages: 9, next: next ? 'next' : null, records: [no], serverDate: null } satisfies PageResult<number>,
+    page: {
+      endpoint: 'GET client/',
+      page: no,
+      url: '',
+      count,
+      numPages: 9,
+      next: next ? 'next' : null,
+      records: [no],
+      serverDate: null,
+    } satisfies PageResult<number>,
     ids: [no],
   });
   return {
@@ -77,7 +101,13 @@ describe('a page-number walk', () => {
   it('reads again from before the first fall, as far back as the records that left could reach', async () => {
     // 25 records left between pages 5 and 6 (pages of 10): the records at positions 50-74 now sit
     // at 25-49, pages 3 to 5; the re-read starts a page earlier still, at 2.
-    const source = scriptedSource([{ from: 1, counts: [100, 100, 100, 100, 100, 75, 75, 75] }, { from: 2, counts: [75, 75, 75, 75, 75, 75, 75] }], [75, 75]);
+    const source = scriptedSource(
+      [
+        { from: 1, counts: [100, 100, 100, 100, 100, 75, 75, 75] },
+        { from: 2, counts: [75, 75, 75, 75, 75, 75, 75] },
+      ],
+      [75, 75],
+    );
     await drain(walkList(source));
     expect(source.calls).toEqual([1, 2]);
     expect(source.shrinks).toEqual([{ shrankBy: 25, from: 2, round: 1 }]);
@@ -90,14 +120,26 @@ describe('a page-number walk', () => {
   });
 
   it('reads the tail again when the walk ended on a 404 and only the fresh count shows the fall', async () => {
-    const source = scriptedSource([{ from: 1, counts: [60, 60, 60, 60, 60], endedOn404: true }, { from: 4, counts: [59, 59] }], [59, 59]);
+    const source = scriptedSource(
+      [
+        { from: 1, counts: [60, 60, 60, 60, 60], endedOn404: true },
+        { from: 4, counts: [59, 59] },
+      ],
+      [59, 59],
+    );
     await drain(walkList(source));
     expect(source.calls).toEqual([1, 4]);
   });
 
   it('gives up, retryably, on a list that keeps shrinking', async () => {
-    const rounds = Array.from({ length: MAX_REREADS + 1 }, (_, i) => ({ from: 1, counts: [50 - 2 * i, 49 - 2 * i, 49 - 2 * i] }));
-    const source = scriptedSource(rounds, rounds.map((_, i) => 48 - 2 * i));
+    const rounds = Array.from({ length: MAX_REREADS + 1 }, (_, i) => ({
+      from: 1,
+      counts: [50 - 2 * i, 49 - 2 * i, 49 - 2 * i],
+    }));
+    const source = scriptedSource(
+      rounds,
+      rounds.map((_, i) => 48 - 2 * i),
+    );
     await expect(drain(walkList(source))).rejects.toMatchObject({ code: 'PROVET_LIST_UNSTABLE', retryable: true });
     expect(source.calls).toHaveLength(MAX_REREADS + 1);
   });
@@ -121,10 +163,34 @@ function keysetSource(state: () => number[], honoursOrdering = true) {
       cursors.push(cursor);
       const all = above(cursor);
       const ids = all.slice(0, 3);
-      return Promise.resolve({ page: { endpoint: 'GET client/', page: 1, url: '', count: all.length, numPages: 1, next: all.length > 3 ? 'next' : null, records: ids, serverDate: null }, ids });
+      return Promise.resolve({
+        page: {
+          endpoint: 'GET client/',
+          page: 1,
+          url: '',
+          count: all.length,
+          numPages: 1,
+          next: all.length > 3 ? 'next' : null,
+          records: ids,
+          serverDate: null,
+        },
+        ids,
+      });
     },
     pagesFrom: async function* () {
-      yield await Promise.resolve({ page: { endpoint: 'GET client/', page: 1, url: '', count: 0, numPages: 1, next: null, records: [], serverDate: null }, ids: [] });
+      yield await Promise.resolve({
+        page: {
+          endpoint: 'GET client/',
+          page: 1,
+          url: '',
+          count: 0,
+          numPages: 1,
+          next: null,
+          records: [],
+          serverDate: null,
+        },
+        ids: [],
+      });
     },
     count: (extra = {}) => {
       const cursor = extra.id__gt === undefined ? null : Number(extra.id__gt);
@@ -162,6 +228,8 @@ describe('a walk by id', () => {
     // Provet's own order puts 4 last: the first page, 2, 3, 5, ascends but leaves 4 out.
     const { source, fallbacks } = keysetSource(() => [2, 3, 5, 7, 9, 11, 4], false);
     await drain(walkList(source));
-    expect(fallbacks).toEqual([expect.stringMatching(/4 records lie between ids 0 and 5 where the page held 3: Provet ignores the ordering/)]);
+    expect(fallbacks).toEqual([
+      expect.stringMatching(/4 records lie between ids 0 and 5 where the page held 3: Provet ignores the ordering/),
+    ]);
   });
 });

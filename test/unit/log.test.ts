@@ -15,7 +15,15 @@ async function logTo(name: string, format: 'json' | 'pretty' | undefined): Promi
   try {
     const logger = await createCommandLogger('info', { fd, format });
     logger.debug('not at this level');
-    logger.info({ password: 'canary-pw', provet: { clientSecret: 'canary-cs' }, headers: { authorization: 'Token canary-tok' }, page: 3 }, 'page landed');
+    logger.info(
+      {
+        password: 'canary-pw',
+        provet: { clientSecret: 'canary-cs' },
+        headers: { authorization: 'Token canary-tok' },
+        page: 3,
+      },
+      'page landed',
+    );
     logger.child({ component: 'provet' }).warn({ token: 'canary-token' }, 'throttled');
     // Read before anything closes or flushes: the writes are synchronous.
     return readFileSync(path, 'utf8');
@@ -27,7 +35,10 @@ async function logTo(name: string, format: 'json' | 'pretty' | undefined): Promi
 describe('createCommandLogger', () => {
   it('writes JSON lines when the stream is not a terminal and no format is set', async () => {
     const text = await logTo('auto.log', undefined);
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toMatchObject([
       { level: 30, msg: 'page landed', page: 3, password: '[redacted]', service: 'provet-sync' },
       { level: 40, msg: 'throttled', component: 'provet', token: '[redacted]' },

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { AuthProvider, type FormPoster } from '../../src/provet/auth.js';
 
 const SECRET = 's3cr3t-value';
-const oauth = { kind: 'oauth' as const, clientId: 'sync-client', clientSecret: SECRET, tokenUrl: 'https://provet.test/4/oauth2/token/' };
+const oauth = {
+  kind: 'oauth' as const,
+  clientId: 'sync-client',
+  clientSecret: SECRET,
+  tokenUrl: 'https://provet.test/4/oauth2/token/',
+};
 
 /** A token endpoint that hands out tok-1, tok-2, ... and records what it was sent. */
 function tokenServer(answer?: (n: number) => { status: number; text: string }) {
@@ -11,7 +16,12 @@ function tokenServer(answer?: (n: number) => { status: number; text: string }) {
     seen.push({ url: url.href, headers, body });
     await new Promise((r) => setTimeout(r, 5));
     const n = seen.length;
-    return answer?.(n) ?? { status: 200, text: JSON.stringify({ access_token: `tok-${n}`, token_type: 'Bearer', expires_in: 100 }) };
+    return (
+      answer?.(n) ?? {
+        status: 200,
+        text: JSON.stringify({ access_token: `tok-${n}`, token_type: 'Bearer', expires_in: 100 }),
+      }
+    );
   };
   return { seen, post };
 }
@@ -61,7 +71,10 @@ describe('AuthProvider', () => {
   });
 
   it('reports a refused token as PROVET_AUTH without the secret', async () => {
-    const server = tokenServer(() => ({ status: 401, text: JSON.stringify({ error: 'invalid_client', error_description: `bad ${SECRET}` }) }));
+    const server = tokenServer(() => ({
+      status: 401,
+      text: JSON.stringify({ error: 'invalid_client', error_description: `bad ${SECRET}` }),
+    }));
     const auth = new AuthProvider(oauth, server.post);
     const err = await auth.header().then(
       () => null,
@@ -74,7 +87,11 @@ describe('AuthProvider', () => {
   });
 
   it('treats a 5xx from the token endpoint as retryable and tries again next time', async () => {
-    const server = tokenServer((n) => (n === 1 ? { status: 503, text: '' } : { status: 200, text: JSON.stringify({ access_token: 'ok', expires_in: 60 }) }));
+    const server = tokenServer((n) =>
+      n === 1
+        ? { status: 503, text: '' }
+        : { status: 200, text: JSON.stringify({ access_token: 'ok', expires_in: 60 }) },
+    );
     const auth = new AuthProvider(oauth, server.post);
     await expect(auth.header()).rejects.toMatchObject({ code: 'PROVET_HTTP', retryable: true });
     expect(await auth.header()).toBe('Bearer ok');

@@ -37,7 +37,17 @@ describe('endpointKey', () => {
   });
 
   it('maps every documented endpoint onto a limit', () => {
-    for (const path of ['client/', 'client/1/', 'patient/', 'patient/1/', 'phonenumber/', 'custom_fields/', 'client/1/custom_field_values/', 'codelist/species/', 'codelist/breeds/']) {
+    for (const path of [
+      'client/',
+      'client/1/',
+      'patient/',
+      'patient/1/',
+      'phonenumber/',
+      'custom_fields/',
+      'client/1/custom_field_values/',
+      'codelist/species/',
+      'codelist/breeds/',
+    ]) {
       expect(PROVET_RATE_LIMITS[endpointKey('GET', path)]).toBeGreaterThan(0);
     }
   });
@@ -58,7 +68,13 @@ describe('requestCost', () => {
 describe('RateBudget', () => {
   it('lets requests through while the window has room, then waits for the oldest to expire', async () => {
     const clock = fakeClock();
-    const budget = new RateBudget({ limits: { 'GET x/': 10 }, windowMs: 1000, safetyFactor: 1, now: clock.now, sleep: clock.sleep });
+    const budget = new RateBudget({
+      limits: { 'GET x/': 10 },
+      windowMs: 1000,
+      safetyFactor: 1,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
     for (let i = 0; i < 10; i++) {
       await budget.acquire('GET x/', 1);
       clock.t += 10;
@@ -73,7 +89,13 @@ describe('RateBudget', () => {
 
   it('adds costs: two 500-row pages fill a budget of 20', async () => {
     const clock = fakeClock();
-    const budget = new RateBudget({ limits: { 'GET client/': 20 }, windowMs: 60_000, safetyFactor: 1, now: clock.now, sleep: clock.sleep });
+    const budget = new RateBudget({
+      limits: { 'GET client/': 20 },
+      windowMs: 60_000,
+      safetyFactor: 1,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
     await budget.acquire('GET client/', requestCost(500));
     await budget.acquire('GET client/', requestCost(500));
     expect(budget.spent('GET client/')).toBe(20);
@@ -85,7 +107,12 @@ describe('RateBudget', () => {
 
   it('keeps under the server limit by the safety factor', async () => {
     const clock = fakeClock();
-    const budget = new RateBudget({ limits: { 'GET client/': 100 }, safetyFactor: 0.9, now: clock.now, sleep: clock.sleep });
+    const budget = new RateBudget({
+      limits: { 'GET client/': 100 },
+      safetyFactor: 0.9,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
     for (let i = 0; i < 90; i++) await budget.acquire('GET client/', 1);
     expect(clock.waits).toEqual([]);
     await budget.acquire('GET client/', 1);
@@ -161,7 +188,16 @@ describe('backoffDelay', () => {
 describe('RateBudget.settle', () => {
   it('counts a spend from when the answer came, so a late request does not free its slot early', async () => {
     let now = 0;
-    const budget = new RateBudget({ limits: { 'GET a/': 2 }, windowMs: 1000, marginMs: 0, now: () => now, sleep: (ms) => { now += ms; return Promise.resolve(); } });
+    const budget = new RateBudget({
+      limits: { 'GET a/': 2 },
+      windowMs: 1000,
+      marginMs: 0,
+      now: () => now,
+      sleep: (ms) => {
+        now += ms;
+        return Promise.resolve();
+      },
+    });
     const first = await budget.acquire('GET a/', 1);
     await budget.acquire('GET a/', 1);
     // The first request waited 400 ms for a connection before the server saw it.

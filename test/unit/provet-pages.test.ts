@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { ProvetApiError } from '../../src/provet/errors.js';
-import { guardNext, isUnderBase, normaliseBaseUrl, pageNumberOf, parseEnvelope, walkPages, type PageResult } from '../../src/provet/pages.js';
+import {
+  guardNext,
+  isUnderBase,
+  normaliseBaseUrl,
+  pageNumberOf,
+  parseEnvelope,
+  walkPages,
+  type PageResult,
+} from '../../src/provet/pages.js';
 
 const base = normaliseBaseUrl('https://provetcloud.com/4/api/0.1');
 
@@ -20,8 +28,16 @@ describe('next guard', () => {
     ['another host', 'https://evil.example/4/api/0.1/client/?page=2', 'https://evil.example'],
     ['another port', 'https://provetcloud.com:8443/4/api/0.1/client/?page=2', 'https://provetcloud.com:8443'],
     ['another scheme', 'http://provetcloud.com/4/api/0.1/client/?page=2', 'http://provetcloud.com'],
-    ['another installation', 'https://provetcloud.com/5/api/0.1/client/?page=2', 'https://provetcloud.com outside /4/api/0.1/'],
-    ['a dot-dot escape', 'https://provetcloud.com/4/api/0.1/../../5/api/0.1/client/', 'https://provetcloud.com outside'],
+    [
+      'another installation',
+      'https://provetcloud.com/5/api/0.1/client/?page=2',
+      'https://provetcloud.com outside /4/api/0.1/',
+    ],
+    [
+      'a dot-dot escape',
+      'https://provetcloud.com/4/api/0.1/../../5/api/0.1/client/',
+      'https://provetcloud.com outside',
+    ],
   ])('rejects %s', (_what, next, named) => {
     let caught: unknown;
     try {
@@ -67,7 +83,9 @@ describe('parseEnvelope', () => {
     ['results not an array', { ...good, results: {} }],
     ['a bare array', []],
   ])('rejects %s', (_what, body) => {
-    expect(() => parseEnvelope(body, 'GET client/', 1, 'u')).toThrow(expect.objectContaining({ code: 'PROVET_BAD_PAGE' }) as Error);
+    expect(() => parseEnvelope(body, 'GET client/', 1, 'u')).toThrow(
+      expect.objectContaining({ code: 'PROVET_BAD_PAGE' }) as Error,
+    );
   });
 });
 
@@ -79,7 +97,16 @@ function fakePages(links: Record<number, string | null | Error>) {
     const link = links[page];
     if (link instanceof Error) return Promise.reject(link);
     if (link === undefined) return Promise.reject(new Error(`unexpected page ${page}`));
-    return Promise.resolve({ endpoint: 'GET client/', page, url: url.href, count: 0, numPages: 3, next: link, records: [page], serverDate: null });
+    return Promise.resolve({
+      endpoint: 'GET client/',
+      page,
+      url: url.href,
+      count: 0,
+      numPages: 3,
+      next: link,
+      records: [page],
+      serverDate: null,
+    });
   };
   return { fetched, fetchPage };
 }
@@ -105,7 +132,9 @@ describe('walkPages', () => {
 
   it('throws on a next that points back', async () => {
     const fake = fakePages({ 1: link(2), 2: link(1) });
-    await expect(collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage }))).rejects.toMatchObject({
+    await expect(
+      collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage })),
+    ).rejects.toMatchObject({
       code: 'PROVET_BAD_PAGE',
       page: 2,
     });
@@ -113,24 +142,34 @@ describe('walkPages', () => {
 
   it('throws on a next that repeats the same URL', async () => {
     const fake = fakePages({ 1: link(2), 2: link(2) });
-    await expect(collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage }))).rejects.toThrow(/loops back/);
+    await expect(
+      collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage })),
+    ).rejects.toThrow(/loops back/);
   });
 
   it('ends on a 404 for the page right after the last one received', async () => {
     const fake = fakePages({ 1: link(2), 2: link(3), 3: notFound });
-    expect(await collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage }))).toEqual([1, 2]);
+    expect(await collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage }))).toEqual([
+      1, 2,
+    ]);
   });
 
   it('fails on a 404 for the first page or a skipped page', async () => {
     const onFirst = fakePages({ 1: notFound });
-    await expect(collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: onFirst.fetchPage }))).rejects.toBe(notFound);
+    await expect(
+      collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: onFirst.fetchPage })),
+    ).rejects.toBe(notFound);
     const skipped = fakePages({ 1: link(5), 5: notFound });
-    await expect(collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: skipped.fetchPage }))).rejects.toBe(notFound);
+    await expect(
+      collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: skipped.fetchPage })),
+    ).rejects.toBe(notFound);
   });
 
   it('refuses an off-origin next before fetching it', async () => {
     const fake = fakePages({ 1: 'https://evil.example/4/api/0.1/client/?page=2' });
-    await expect(collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage }))).rejects.toMatchObject({
+    await expect(
+      collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage })),
+    ).rejects.toMatchObject({
       code: 'PROVET_OFF_ORIGIN',
     });
     expect(fake.fetched).toEqual([1]);
@@ -140,6 +179,8 @@ describe('walkPages', () => {
     const links: Record<number, string> = {};
     for (let i = 1; i <= 20; i++) links[i] = link(i + 1);
     const fake = fakePages(links);
-    await expect(collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage, maxPages: 5 }))).rejects.toThrow(/more than 5 pages/);
+    await expect(
+      collect(walkPages(first, { base, endpoint: 'GET client/', fetchPage: fake.fetchPage, maxPages: 5 })),
+    ).rejects.toThrow(/more than 5 pages/);
   });
 });

@@ -1,6 +1,14 @@
 import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { compareTimestamps, makeStorable, mapClient, mapPage, mapPatient, mapPhoneNumber, rawText } from '../../src/sync/rows.js';
+import {
+  compareTimestamps,
+  makeStorable,
+  mapClient,
+  mapPage,
+  mapPatient,
+  mapPhoneNumber,
+  rawText,
+} from '../../src/sync/rows.js';
 import { parseBody } from '../../src/provet/raw-records.js';
 
 const base = 'https://provetcloud.com/4/api/0.1/';
@@ -20,7 +28,9 @@ function client(overrides: Record<string, unknown> = {}): Record<string, unknown
     archived: false,
     no_sms: false,
     no_email: true,
-    phone_numbers: [{ id: 9, number: '+358401234567', type: 'mobile', description: '', is_secondary_owners_phone_number: false }],
+    phone_numbers: [
+      { id: 9, number: '+358401234567', type: 'mobile', description: '', is_secondary_owners_phone_number: false },
+    ],
     fields_rel: [{ id: 70, field_id: 42, label: 'Referred by', value: 'Dr. Brown' }],
     created: '2021-11-10T15:45:50.179386+02:00',
     modified: '2021-11-10T15:45:50.179414+02:00',
@@ -73,7 +83,13 @@ describe('mapClient', () => {
       expect.objectContaining({ id: 9, client_id: 218, phone_number: '+358401234567', type_code: 1 }),
     ]);
     expect(row.fieldValues).toEqual([
-      expect.objectContaining({ object_type: 'client', id: 70, field_id: 42, object_id: 218, valueJson: '"Dr. Brown"' }),
+      expect.objectContaining({
+        object_type: 'client',
+        id: 70,
+        field_id: 42,
+        object_id: 218,
+        valueJson: '"Dr. Brown"',
+      }),
     ]);
     expect(JSON.parse(rawText(row.rawJson)).brand_new_field).toEqual({ nested: true });
   });
@@ -128,11 +144,19 @@ describe('mapPatient', () => {
       deceased: '2024-03-20',
       date_of_birth: null,
     });
-    expect(JSON.parse(mapped.row.fieldValues?.[0]?.valueJson ?? "null")).toEqual([{ id: 101, name: 'Option A' }]);
+    expect(JSON.parse(mapped.row.fieldValues?.[0]?.valueJson ?? 'null')).toEqual([{ id: 101, name: 'Option A' }]);
   });
 
   it('accepts the last day of every month, leap days included', () => {
-    for (const day of ['2024-01-31', '2024-02-29', '2000-02-29', '2023-02-28', '2024-04-30', '2024-12-31', '0001-01-01']) {
+    for (const day of [
+      '2024-01-31',
+      '2024-02-29',
+      '2000-02-29',
+      '2023-02-28',
+      '2024-04-30',
+      '2024-12-31',
+      '0001-01-01',
+    ]) {
       const mapped = mapPatient(patient({ date_of_birth: day }));
       expect(mapped.ok && mapped.row.date_of_birth, day).toBe(day);
     }
@@ -140,7 +164,12 @@ describe('mapPatient', () => {
 
   it('accepts numbers sent as strings and "" for empty values', () => {
     const mapped = mapPatient(patient({ species_code: '15461002', weight: 12, microchip: '', deceased: '' }));
-    expect(mapped.ok && mapped.row).toMatchObject({ species_code: 15461002, weight: '12', microchip: null, deceased: null });
+    expect(mapped.ok && mapped.row).toMatchObject({
+      species_code: 15461002,
+      weight: '12',
+      microchip: null,
+      deceased: null,
+    });
   });
 
   it.each([
@@ -169,12 +198,17 @@ describe('mapPhoneNumber', () => {
 
 describe('makeStorable', () => {
   it('replaces what PostgreSQL cannot store and keeps everything else', () => {
-    const stored = makeStorable({ a: 'x\u0000y', b: ['\uD800'], 'k\u0000': 1, n: 5, t: true, z: null }) as Record<string, unknown>;
+    const stored = makeStorable({ a: 'x\u0000y', b: ['\uD800'], 'k\u0000': 1, n: 5, t: true, z: null }) as Record<
+      string,
+      unknown
+    >;
     expect(stored).toEqual({ a: 'x\uFFFDy', b: ['\uFFFD'], 'k\uFFFD': 1, n: 5, t: true, z: null });
   });
 
   it('keeps a "__proto__" key as a key: a repaired record inherits nothing from it', () => {
-    const input = JSON.parse('{"__proto__":{"id":5,"modified":"2021-11-10T15:45:50+02:00"},"note":"a\\u0000b"}') as object;
+    const input = JSON.parse(
+      '{"__proto__":{"id":5,"modified":"2021-11-10T15:45:50+02:00"},"note":"a\\u0000b"}',
+    ) as object;
     const stored = makeStorable(input) as Record<string, unknown>;
     expect(Object.getPrototypeOf(stored)).toBe(Object.prototype);
     expect(Object.keys(stored)).toEqual(['__proto__', 'note']);
@@ -188,7 +222,8 @@ describe('makeStorable', () => {
 });
 
 /** A record as the Provet client hands it over, found in a page around it. */
-const sentRecord = (bytes: Buffer) => parseBody(Buffer.concat([Buffer.from('{"results":['), bytes, Buffer.from(']}')])).sent![0]!;
+const sentRecord = (bytes: Buffer) =>
+  parseBody(Buffer.concat([Buffer.from('{"results":['), bytes, Buffer.from(']}')])).sent![0]!;
 
 describe('raw JSON from the bytes sent', () => {
   it('keeps the bytes as sent when PostgreSQL can store them', () => {
@@ -214,7 +249,9 @@ describe('raw JSON from the bytes sent', () => {
 
   it('writes out numbers JSON.parse rounds (or jsonb refuses) from the parsed record, as before', () => {
     for (const number of ['1e400', '-1e-20000', '12345678901234567890.5', '0.12345678901234567']) {
-      const sent = Buffer.from(JSON.stringify(client()).replace('"customer_type":0', `"customer_type":0,"odd":${number}`));
+      const sent = Buffer.from(
+        JSON.stringify(client()).replace('"customer_type":0', `"customer_type":0,"odd":${number}`),
+      );
       const parsed = JSON.parse(sent.toString('utf8')) as Record<string, unknown>;
       const mapped = mapClient(parsed, sentRecord(sent));
       expect(mapped.ok && mapped.row.rawJson, number).toBe(JSON.stringify(parsed));

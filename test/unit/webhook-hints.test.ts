@@ -10,7 +10,9 @@ import type { RecordIds } from '../../src/sync/refetch.js';
 describe('parseHints', () => {
   it('reads client_id and patient_id from form and JSON bodies', () => {
     expect(parseHints('application/x-www-form-urlencoded', 'client_id=123')).toEqual([{ kind: 'client', id: 123 }]);
-    expect(parseHints('application/json; charset=utf-8', '{"patient_id": 456}')).toEqual([{ kind: 'patient', id: 456 }]);
+    expect(parseHints('application/json; charset=utf-8', '{"patient_id": 456}')).toEqual([
+      { kind: 'patient', id: 456 },
+    ]);
     expect(parseHints(undefined, '{"client_id":"7","patient_id":8}')).toEqual([
       { kind: 'client', id: 7 },
       { kind: 'patient', id: 8 },
@@ -19,7 +21,13 @@ describe('parseHints', () => {
 
   it('ignores other triggers and refuses ids that are not ids', () => {
     expect(parseHints('application/x-www-form-urlencoded', 'invoice_id=5')).toEqual([]);
-    for (const body of ['client_id=0', 'client_id=-1', 'client_id=1e3', 'client_id=12%3B%20DROP', 'client_id=99999999999999999']) {
+    for (const body of [
+      'client_id=0',
+      'client_id=-1',
+      'client_id=1e3',
+      'client_id=12%3B%20DROP',
+      'client_id=99999999999999999',
+    ]) {
       expect(() => parseHints('application/x-www-form-urlencoded', body), body).toThrow(BadWebhookBodyError);
     }
     expect(() => parseHints('application/json', '[1]')).toThrow(BadWebhookBodyError);
@@ -218,10 +226,14 @@ describe('RunGate', () => {
     const batch = held();
     const running = gate.tryWebhook(() => batch.promise);
     const ran: string[] = [];
-    const poll = gate.scheduled('poll', () => {
-      ran.push('poll');
-      return Promise.resolve({ status: 'succeeded' });
-    }, stop.signal);
+    const poll = gate.scheduled(
+      'poll',
+      () => {
+        ran.push('poll');
+        return Promise.resolve({ status: 'succeeded' });
+      },
+      stop.signal,
+    );
     stop.abort();
     batch.resolve();
     await running;
@@ -282,7 +294,10 @@ describe('HintQueue with the cap and the gate', () => {
     await vi.advanceTimersByTimeAsync(30_000);
     expect(calls).toHaveLength(2);
     await vi.advanceTimersByTimeAsync(30_000);
-    expect(calls.slice(2)).toEqual([{ clients: [4, 5], patients: [] }, { clients: [], patients: [6] }]);
+    expect(calls.slice(2)).toEqual([
+      { clients: [4, 5], patients: [] },
+      { clients: [], patients: [6] },
+    ]);
     expect(q.size).toBe(0);
     expect(counted).toEqual({ deferred: 3, refetched: 6 });
     await q.stop();
