@@ -66,7 +66,7 @@ export async function measureFetchBound(baseUrl: string, clientId: string, clien
   return total;
 }
 
-export const MIRROR_TABLES = ['clients', 'patients', 'phone_numbers', 'custom_field_values'] as const;
+const MIRROR_TABLES = ['clients', 'patients', 'phone_numbers', 'custom_field_values'] as const;
 
 export interface CopyBound {
   ms: number;

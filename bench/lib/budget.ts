@@ -18,7 +18,7 @@ export function requestCost(pageSize: number): number {
 }
 
 /** Requests per window; the literal reading's custom field value requests share one bucket of 100. */
-export const LIMITS: Readonly<Record<string, number>> = { ...DEFAULT_RATE_LIMITS, 'GET custom_field_values/': 100 };
+const LIMITS: Readonly<Record<string, number>> = { ...DEFAULT_RATE_LIMITS, 'GET custom_field_values/': 100 };
 
 /**
  * Budget used, in windows: the sum over endpoints of units spent / that endpoint's limit. It is

@@ -23,7 +23,7 @@ export const UNLIMITED_WINDOW_SECONDS = 0.001;
 const SIMULATOR_RENDER_CACHE_BYTES = 1024 * 1024 * 1024;
 
 /** CPU seconds each process spent during the measured sync; null where it could not be read. */
-export interface BackfillCpu {
+interface BackfillCpu {
   sync: number | null;
   postgres: number | null;
   simulator: number | null;

@@ -17,7 +17,7 @@ import type { Hint } from './webhook.js';
 export type RefetchResult = 'done' | 'locked' | 'failed';
 
 /** The part of RunGate the queue uses (see run-gate.ts). */
-export interface WebhookGate {
+interface WebhookGate {
   tryWebhook<T>(fn: () => Promise<T>): Promise<T> | null;
   whenFree(): Promise<void>;
 }

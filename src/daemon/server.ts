@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { ReadinessReport } from './readiness.js';
 import { BadWebhookBodyError, parseHints, secretMatches, type Hint } from './webhook.js';
 
-export interface WebhookOptions {
+interface WebhookOptions {
   secret: string;
   maxBodyBytes: number;
   /** Queues a hint; false when the queue is full (the poll will catch the change). */

@@ -80,7 +80,7 @@ const CACHED_QUERIES = 8;
 /** Typical rendered sizes, so a page's buffer rarely has to grow. */
 const ROW_BYTES: Record<ListKind, number> = { client: 1400, patient: 1000, phonenumber: 200 };
 /** Default cap on the rendered-record cache (see RenderedRecords). */
-export const DEFAULT_RENDER_CACHE_BYTES = 64 * 1024 * 1024;
+const DEFAULT_RENDER_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Records of list pages as rendered JSON (UTF-8), kept until the store changes. A real Provet

@@ -18,7 +18,7 @@ export interface SelectOption {
   name: string;
 }
 
-export type CustomFieldType = 'text' | 'number' | 'date' | 'boolean' | 'select' | 'multiselect';
+type CustomFieldType = 'text' | 'number' | 'date' | 'boolean' | 'select' | 'multiselect';
 
 export interface CustomFieldDefinition {
   id: number;
@@ -122,8 +122,6 @@ export const GENDERS: readonly string[] = [
   'Gelding',
   'Mare',
 ];
-
-export const CUSTOMER_TYPES: readonly number[] = [0, 1, 2, 3, 4];
 
 export const FIRST_NAMES: readonly string[] = [
   'Aino',

@@ -27,7 +27,7 @@ export function gatewayError(status: number): Reply {
   };
 }
 
-export const MAX_BODY_BYTES = 20 * 1024 * 1024;
+const MAX_BODY_BYTES = 20 * 1024 * 1024;
 
 export class BodyTooLargeError extends Error {}
 

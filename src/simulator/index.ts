@@ -22,7 +22,6 @@ import { parseClientInput, parsePatientInput, parsePhoneInput, parseValueInput }
 export type { FaultSettings } from './faults.js';
 export type { QuirkSettings } from './quirks.js';
 export type { Simulator } from './types.js';
-export { NotFoundError, ValidationError } from './errors.js';
 export { DEFAULT_RATE_LIMITS, DEFAULT_WINDOW_MS } from './limits.js';
 
 export interface SimulatorOptions {

@@ -5,7 +5,7 @@
 import type { ListKind } from './filters.js';
 import type { Store } from './store.js';
 
-export type OrderField = 'id' | 'created' | 'modified';
+type OrderField = 'id' | 'created' | 'modified';
 export interface OrderKey {
   field: OrderField;
   descending: boolean;

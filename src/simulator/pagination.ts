@@ -2,7 +2,7 @@
 // (default 50, at most 1000), absolute next/previous links that keep the other parameters.
 
 export const DEFAULT_PAGE_SIZE = 50;
-export const MAX_PAGE_SIZE = 1000;
+const MAX_PAGE_SIZE = 1000;
 
 /** DRF: a missing, non-integer, zero or negative page_size means the default; larger ones are clamped. */
 export function parsePageSize(params: URLSearchParams): number {

@@ -31,7 +31,7 @@ import { ARCHIVED, ARCHIVED_BY_CASCADE, DELETED, RecordTable } from './tables.js
 import { MICROS_PER_MS, formatDate } from './time.js';
 
 /** Seeded history ends here (fixed, so a seed renders the same bytes on any day) and spans three years. */
-export const SEED_END_MICROS = Date.UTC(2025, 8, 30, 21, 0, 0) * MICROS_PER_MS;
+const SEED_END_MICROS = Date.UTC(2025, 8, 30, 21, 0, 0) * MICROS_PER_MS;
 const SEED_SPAN_MICROS = 3 * 365 * 24 * 3600 * 1_000_000;
 const SEED_START_MICROS = SEED_END_MICROS - SEED_SPAN_MICROS;
 /** Bulk imports: every record of a batch shares one whole-second created/modified stamp. */
@@ -67,7 +67,7 @@ export interface SeedData {
   nextValueId: number;
 }
 
-export function isImportedClient(seed: number, id: number): boolean {
+function isImportedClient(seed: number, id: number): boolean {
   return hashInts(seed, KIND_IMPORTED, id) % 100 < 3;
 }
 

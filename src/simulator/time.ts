@@ -3,7 +3,7 @@
 // renders an aware datetime in the installation's zone.
 
 export const MICROS_PER_MS = 1000;
-export const MICROS_PER_SECOND = 1_000_000;
+const MICROS_PER_SECOND = 1_000_000;
 
 /** '+02:00' / '-04:00' / 'Z' -> minutes east of UTC; null when malformed. */
 export function parseUtcOffset(text: string): number | null {

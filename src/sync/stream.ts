@@ -35,10 +35,10 @@ export interface StreamSpec<Row extends { id: number; modified: string; rawJson:
 const UNIT_PAGE = 50;
 
 /** Pages one stream writes at once (each holds a pooled connection while it lands). */
-export const PAGES_IN_FLIGHT = 2;
+const PAGES_IN_FLIGHT = 2;
 
 /** The page size that reads `expected` records in as few units as possible, within `max`. */
-export function fittedPageSize(expected: number, max: number): number {
+function fittedPageSize(expected: number, max: number): number {
   const pages = Math.max(1, Math.ceil(expected / max));
   const perPage = Math.ceil(expected / pages / UNIT_PAGE) * UNIT_PAGE;
   return Math.min(max, Math.max(UNIT_PAGE, perPage));

@@ -114,7 +114,7 @@ export class SourceHistory {
  * before W (by the source's clock) and before the write itself (in real time) must already be in
  * the mirror snapshot taken at that write, with that version or a later one. Returns the violations.
  */
-export async function watermarkViolations(pool: pg.Pool, history: SourceHistory): Promise<string[]> {
+async function watermarkViolations(pool: pg.Pool, history: SourceHistory): Promise<string[]> {
   const audits = (
     await pool.query<{ stream: string; w: number; writtenAt: number; snapshot: Record<string, string> }>(
       `SELECT stream, extract(epoch FROM watermark)::float8 * 1000 AS w, extract(epoch FROM written_at)::float8 * 1000 AS "writtenAt",
@@ -159,7 +159,7 @@ export async function watermarkViolations(pool: pg.Pool, history: SourceHistory)
   return violations;
 }
 
-export async function rowRegressions(pool: pg.Pool): Promise<unknown[]> {
+async function rowRegressions(pool: pg.Pool): Promise<unknown[]> {
   return (await pool.query('SELECT * FROM row_regressions')).rows;
 }
 

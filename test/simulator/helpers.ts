@@ -1,7 +1,7 @@
 // Talks to a running simulator over real HTTP, the way a sync client would.
 import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/index.js';
 
-export interface Answer<T = unknown> {
+interface Answer<T = unknown> {
   status: number;
   headers: Headers;
   body: T;
