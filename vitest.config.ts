@@ -8,5 +8,13 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Files run in parallel workers; each integration file gets its own database.
     pool: 'forks',
+    // npm run test:coverage. Counts the product's code run inside the test workers; what runs in
+    // the child processes some tests start (the CLI, the daemon under kill -9) is not counted.
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      reporter: ['text-summary', 'text', 'html'],
+      reportsDirectory: 'coverage',
+    },
   },
 });
