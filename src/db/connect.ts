@@ -10,10 +10,9 @@ pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
 pg.types.setTypeParser(pg.types.builtins.TIMESTAMPTZ, (value) => value);
 pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (value) => value);
 
-export type Pool = pg.Pool;
 export type Queryable = pg.Pool | pg.PoolClient;
 
-export class DatabaseUnavailableError extends Error {
+class DatabaseUnavailableError extends Error {
   readonly code = 'DATABASE_UNAVAILABLE';
 }
 
@@ -118,12 +117,7 @@ function closedWithin(open: Set<pg.PoolClient>, pool: pg.Pool, ms: number): Prom
 }
 
 /** Retries with backoff until the deadline, then fails naming the database (never the password). */
-export async function waitForDatabase(
-  pool: pg.Pool,
-  description: string,
-  deadlineMs: number,
-  logger: Logger,
-): Promise<void> {
+async function waitForDatabase(pool: pg.Pool, description: string, deadlineMs: number, logger: Logger): Promise<void> {
   const giveUpAt = Date.now() + deadlineMs;
   for (let attempt = 1; ; attempt++) {
     try {

@@ -3,7 +3,7 @@
 // client whose archived state changed, in the same transaction as the client rows.
 import type pg from 'pg';
 import { replaceFieldValues, replacePhoneNumbers, upsertClients } from '../db/mirror.js';
-import { queuePatientRereads } from '../db/state.js';
+import { queuePatientRereads } from '../db/patient-reread-queue.js';
 import { formatDateTimeFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { fillMissingFieldValues } from './custom-fields.js';

@@ -2,7 +2,8 @@
 // trips over one bad row (a value the database refuses), the page is written again row by row
 // so that only that row is rejected and the rest of the page lands.
 import type pg from 'pg';
-import { recordRejects, withLeasedTransaction } from '../db/state.js';
+import { recordRejects } from '../db/rejects.js';
+import { withLeasedTransaction } from '../db/run-lock.js';
 import type { RunContext } from './context.js';
 import type { Reject } from './rows.js';
 

@@ -3,7 +3,8 @@
 // when a client is archived or unarchived, Provet flips its patients too, possibly without
 // moving their `modified`. Such clients were queued (with the client page that showed the
 // flip); here their full patient lists are read again and the queue entry is cleared.
-import { clearPatientRereads, pendingPatientRereads, withLeasedTransaction } from '../db/state.js';
+import { clearPatientRereads, pendingPatientRereads } from '../db/patient-reread-queue.js';
+import { withLeasedTransaction } from '../db/run-lock.js';
 import { FilterIgnoredError } from '../provet/errors.js';
 import { formatInFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';

@@ -4,7 +4,7 @@
 // deleted_at here (never dropped).
 import type pg from 'pg';
 import { clearDeleted, markDeleted, type RecordTable } from '../db/reconcile.js';
-import { withLeasedTransaction } from '../db/state.js';
+import { withLeasedTransaction } from '../db/run-lock.js';
 import { writeClients } from './clients.js';
 import { countsFor, findingsFor, noteServerDate, type RunContext } from './context.js';
 import { fillMissingFieldValues } from './custom-fields.js';

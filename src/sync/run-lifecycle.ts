@@ -3,7 +3,8 @@
 // sync_runs row, the fencing lease, the context every step shares, and at the end the outcome:
 // recorded in sync_runs, logged once, returned. What a kind does in between is its own `body`.
 import type pg from 'pg';
-import { closeInterruptedRuns, finishRun, startRun, takeLease, tryAcquireRunLock } from '../db/state.js';
+import { takeLease, tryAcquireRunLock } from '../db/run-lock.js';
+import { closeInterruptedRuns, finishRun, startRun } from '../db/runs.js';
 import { noFailpoints, type Failpoints } from '../failpoints.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient, RequestStats } from '../provet/client.js';

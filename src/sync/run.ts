@@ -10,7 +10,8 @@
 // - A stream's watermark is written only after every page of that stream has committed. A run
 //   that fails part-way keeps what landed and leaves the watermark where it was.
 import type pg from 'pg';
-import { advanceWatermark, readWatermarks, withLeasedTransaction, type StreamName } from '../db/state.js';
+import { withLeasedTransaction } from '../db/run-lock.js';
+import { advanceWatermark, readWatermarks, type StreamName } from '../db/watermarks.js';
 import type { Logger } from '../log.js';
 import { syncClients } from './clients.js';
 import { syncCodelists } from './codelists.js';

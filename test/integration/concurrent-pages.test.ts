@@ -4,7 +4,8 @@
 // held open until the second is seen waiting on the same row, so the second meets the unique
 // violation (both took the record for new) and must write its page again.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRun, takeLease } from '../../src/db/state.js';
+import { takeLease } from '../../src/db/run-lock.js';
+import { startRun } from '../../src/db/runs.js';
 import { writeClients } from '../../src/sync/clients.js';
 
 import { landPage } from '../../src/sync/land.js';

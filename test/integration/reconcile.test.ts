@@ -99,7 +99,7 @@ describe('reconcile', () => {
   });
 
   it('says locked and does nothing while a run holds the lock', async () => {
-    const { tryAcquireRunLock } = await import('../../src/db/state.js');
+    const { tryAcquireRunLock } = await import('../../src/db/run-lock.js');
     const lock = await tryAcquireRunLock(h.db.pool, h.db.schema);
     try {
       expect((await reconcile()).status).toBe('locked');

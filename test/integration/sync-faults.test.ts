@@ -1,7 +1,7 @@
 // How a run meets trouble: a busy or failing API, a bad record, a second process, a `next` link
 // to another host. Each is checked over real HTTP and a real database.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { tryAcquireRunLock } from '../../src/db/state.js';
+import { tryAcquireRunLock } from '../../src/db/run-lock.js';
 import { runSync } from '../../src/sync/run.js';
 import { mirrorDifferences } from '../support/compare.js';
 import { expectLanded, startHarness, type Harness } from '../support/harness.js';
