@@ -7,12 +7,12 @@ import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { quoteIdent } from './connect.js';
 
-export class MissingPrivilegeError extends Error {
+class MissingPrivilegeError extends Error {
   readonly code = 'DATABASE_PRIVILEGE_MISSING';
 }
 
 /** migrations/ sits two levels above this file both in src/db and in dist/db. */
-export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
+const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
 
 const MIGRATIONS_TABLE = '__drizzle_migrations';
 

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { quoteIdent } from './connect.js';
 
 /** What analysts get SELECT on. Anything added to the schema later is not readable until listed here. */
-export const READABLE_RELATIONS = [
+const READABLE_RELATIONS = [
   'clients',
   'patients',
   'phone_numbers',
@@ -21,7 +21,7 @@ export const READABLE_RELATIONS = [
 
 export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
-export class RoleNameError extends Error {
+class RoleNameError extends Error {
   readonly code = 'ROLE_NAME_INVALID';
 }
 

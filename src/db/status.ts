@@ -2,14 +2,14 @@
 // counts and rejects.
 import type pg from 'pg';
 
-export interface StreamStatus {
+interface StreamStatus {
   stream: string;
   watermark: string | null;
   lagSeconds: number | null;
   updatedAt: string;
 }
 
-export interface RunSummary {
+interface RunSummary {
   id: number;
   kind: string;
   status: string;
