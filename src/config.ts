@@ -194,9 +194,9 @@ const schema = z.object({
   RECONCILE_SCHEDULE: cron(true).default('17 3 * * *'),
 });
 
-export type Settings = z.infer<typeof schema>;
+type Settings = z.infer<typeof schema>;
 
-export type ProvetAuthConfig =
+type ProvetAuthConfig =
   { kind: 'oauth'; clientId: string; clientSecret: string; tokenUrl: string } | { kind: 'token'; token: string };
 
 export interface ProvetConfig {
@@ -218,7 +218,7 @@ export interface DatabaseConfig {
   embedded: { dataDir: string; dataDirChosen: boolean; port: number };
 }
 
-export interface DaemonConfig {
+interface DaemonConfig {
   httpHost: string;
   httpPort: number;
   /** undefined: 3 × the schedule's interval. */

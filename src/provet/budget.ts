@@ -21,9 +21,9 @@ export const PROVET_RATE_LIMITS: Readonly<Record<string, number>> = Object.freez
 });
 
 /** Page size whose requests cost one unit; larger pages cost proportionally. */
-export const DEFAULT_PAGE_SIZE = 50;
+const DEFAULT_PAGE_SIZE = 50;
 /** The API clamps larger page sizes to this, and charges for this. */
-export const MAX_PAGE_SIZE = 1000;
+const MAX_PAGE_SIZE = 1000;
 
 /**
  * The rate-limit bucket of a request. `path` is relative to the API root

@@ -20,7 +20,7 @@ export interface PageResult<R = unknown> {
 const linkSchema = z.union([z.url(), z.null()]);
 
 /** `{count, num_pages, next, previous, results}`, checked strictly. */
-export const pageEnvelopeSchema = z.object({
+const pageEnvelopeSchema = z.object({
   count: z.number().int().min(0),
   num_pages: z.number().int().min(0),
   next: linkSchema,
