@@ -9,15 +9,9 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { migrateSchema } from '../src/db/migrate.js';
 import { copyPayload } from '../src/db/copy-encoding.js';
-import {
-  CLIENT_STAGING,
-  directColumns,
-  PATIENT_STAGING,
-  replaceFieldValues,
-  replacePhoneNumbers,
-  upsertClients,
-  upsertPatients,
-} from '../src/db/mirror.js';
+import { replaceFieldValues, replacePhoneNumbers } from '../src/db/mirror/owned-rows.js';
+import { CLIENT_STAGING, PATIENT_STAGING, upsertClients, upsertPatients } from '../src/db/mirror/record-upsert.js';
+import { directColumns } from '../src/db/mirror/staging.js';
 import { createLogger } from '../src/log.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { parseBody } from '../src/provet/raw-records.js';

@@ -1,6 +1,6 @@
 // PostgreSQL's COPY text format, written fast: rows become one payload Buffer (text fields joined
 // and encoded with one write per row, raw JSON bytes copied in), escaped as COPY wants, and sent
-// with pg-copy-streams. What the rows mean and where they go is mirror.ts's.
+// with pg-copy-streams. What the rows mean and where they go is db/mirror/'s business.
 import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';

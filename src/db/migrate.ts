@@ -74,7 +74,7 @@ export async function migrateSchema(
 }
 
 /**
- * Changed records are merged through temporary staging tables (db/mirror.ts). A role without the
+ * Changed records are merged through temporary staging tables (db/mirror/staging.ts). A role without the
  * TEMPORARY privilege (a hardened setup may revoke it from PUBLIC) would fail on the first page
  * that updates anything; say so once, at startup, with the fix.
  */

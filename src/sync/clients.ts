@@ -2,7 +2,8 @@
 // (nested copy) and custom field values (fields_rel), and queues a patient re-read for every
 // client whose archived state changed, in the same transaction as the client rows.
 import type pg from 'pg';
-import { replaceFieldValues, replacePhoneNumbers, upsertClients } from '../db/mirror.js';
+import { replaceFieldValues, replacePhoneNumbers } from '../db/mirror/owned-rows.js';
+import { upsertClients } from '../db/mirror/record-upsert.js';
 import { queuePatientRereads } from '../db/patient-reread-queue.js';
 import { formatDateTimeFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';

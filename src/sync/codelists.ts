@@ -1,6 +1,6 @@
 // The species and breed codelists: small lists read whole each run, so analysts can turn
 // patients' species_code and breed_code into names.
-import { upsertDefinitions } from '../db/mirror.js';
+import { upsertDefinitions } from '../db/mirror/reference-tables.js';
 import { countsFor, noteServerDate, type RunContext } from './context.js';
 import { landPage } from './land.js';
 import { mapCodelistEntry, mapPage } from './rows.js';

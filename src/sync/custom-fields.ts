@@ -1,7 +1,7 @@
 // Custom fields: the definitions (a small list read whole each run), and the values' fallback.
 // Values normally arrive inside each record's fields_rel, costing no request of their own; only
 // a record that comes without fields_rel has its values read from the nested endpoint.
-import { upsertDefinitions } from '../db/mirror.js';
+import { upsertDefinitions } from '../db/mirror/reference-tables.js';
 import { countsFor, noteServerDate, type RunContext } from './context.js';
 import { landPage } from './land.js';
 import { mapCustomField, mapFieldValues, mapPage, type FieldValueRow, type ObjectType } from './rows.js';

@@ -1,7 +1,8 @@
 // Step 2: every patient changed since the watermark, in one paged query (which also catches
 // patients whose client did not change), with their custom field values from fields_rel.
 import type pg from 'pg';
-import { replaceFieldValues, upsertPatients } from '../db/mirror.js';
+import { replaceFieldValues } from '../db/mirror/owned-rows.js';
+import { upsertPatients } from '../db/mirror/record-upsert.js';
 import { formatDateTimeFilter } from '../provet/filters.js';
 import type { RunContext } from './context.js';
 import { fillMissingFieldValues } from './custom-fields.js';

@@ -2,13 +2,8 @@
 // Each mapper validates one record and either returns its row or a reject with the reason.
 import type { z } from 'zod';
 import { isUtf8 } from 'node:buffer';
-import type {
-  ClientUpsertRow,
-  FieldValueUpsertRow,
-  PatientUpsertRow,
-  PhoneNumberUpsertRow,
-  RawJson,
-} from '../db/mirror.js';
+import type { FieldValueUpsertRow, PhoneNumberUpsertRow } from '../db/mirror/owned-rows.js';
+import type { ClientUpsertRow, PatientUpsertRow, RawJson } from '../db/mirror/record-upsert.js';
 import {
   MAX_RECORD_BYTES,
   clientRecord,
@@ -41,7 +36,7 @@ export interface Reject {
 
 export type Mapped<Row> = { ok: true; row: Row } | { ok: false; reject: Reject };
 
-/** Rows as the database layer writes them (db/mirror.ts), plus what a record carries along. */
+/** Rows as the database layer writes them (db/mirror/), plus what a record carries along. */
 export type FieldValueRow = FieldValueUpsertRow;
 export type PhoneNumberRow = PhoneNumberUpsertRow;
 

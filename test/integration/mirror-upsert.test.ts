@@ -1,8 +1,8 @@
-// The upsert rule and the owned-row replacement of src/db/mirror.ts, checked directly on a real
+// The upsert rule and the owned-row replacement of src/db/mirror/, checked directly on a real
 // database, without the simulator or the mappers: rows are written by hand and read back with SQL.
-// The rule (see the top of mirror.ts): a client or patient row is written only when the incoming
-// version is newer, or is the same version with different content; an older version never
-// replaces a newer one; an unchanged record writes nothing (its row version, xmin, stays); what
+// The rule (see the top of mirror/record-upsert.ts): a client or patient row is written only when
+// the incoming version is newer, or is the same version with different content; an older version
+// never replaces a newer one; an unchanged record writes nothing (its row version, xmin, stays); what
 // the incoming record says replaces the row wholesale, nulls included. The phone numbers and
 // custom values of a written client are replaced by the incoming ones; a client not written keeps
 // its own. The mirror functions do not check the run lease themselves (land.ts does, around
@@ -15,14 +15,16 @@ import { migrateSchema } from '../../src/db/migrate.js';
 import {
   replaceFieldValues,
   replacePhoneNumbers,
+  type FieldValueUpsertRow,
+  type PhoneNumberUpsertRow,
+} from '../../src/db/mirror/owned-rows.js';
+import {
   upsertClients,
   upsertPatients,
   type ClientUpsertRow,
-  type FieldValueUpsertRow,
   type PatientUpsertRow,
-  type PhoneNumberUpsertRow,
   type UpsertResult,
-} from '../../src/db/mirror.js';
+} from '../../src/db/mirror/record-upsert.js';
 import { createLogger } from '../../src/log.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

@@ -1,9 +1,9 @@
-// Set-based writes of mirrored records, with COPY, the cheapest way into PostgreSQL. A page whose
-// records the table holds none of (a backfill) is COPYed straight into it; any other page into a
-// temporary staging table, then merged with one INSERT ... SELECT ... ON CONFLICT per table. Each
-// raw record is parsed as jsonb once. (The first version sent the page as one JSON parameter to
-// jsonb_to_recordset, which parsed every raw record twice and cost the database about twice what
-// COPY does.)
+// The versioned upsert of clients and patients, set-based, with COPY, the cheapest way into
+// PostgreSQL. A page whose records the table holds none of (a backfill) is COPYed straight into
+// it; any other page into a temporary staging table, then merged with one
+// INSERT ... SELECT ... ON CONFLICT per table. Each raw record is parsed as jsonb once. (The first
+// version sent the page as one JSON parameter to jsonb_to_recordset, which parsed every raw
+// record twice and cost the database about twice what COPY does.)
 //
 // The upsert rule, shared by clients and patients: a row is written only when the incoming
 // version is newer (modified later) or is the same version with different content (Provet can
@@ -12,7 +12,8 @@
 // One exception: a stored `modified` later than Provet's own clock now can only come from a
 // clock that has since stepped back; such stamps order nothing, so different content is taken.
 import type pg from 'pg';
-import { copyRows, type CopyColumns, type CopyValue } from './copy-encoding.js';
+import { copyRows } from '../copy-encoding.js';
+import { directColumns, mergedColumns, stage, type Staging } from './staging.js';
 
 type Db = pg.PoolClient;
 
@@ -78,20 +79,6 @@ export interface WrittenRecord {
   copiedAsNew: boolean;
 }
 
-/** The ids of written records that may have phone numbers or values to replace. */
-function mayHaveOwnedRows(owners: readonly WrittenRecord[]): number[] {
-  return owners.filter((o) => !o.copiedAsNew).map((o) => o.id);
-}
-
-/**
- * A staging table: its typed columns in COPY order. Raw records are staged as text and cast to
- * jsonb in the merge (`raw_json::jsonb AS raw`), so a record the merge does not need is never parsed twice.
- */
-interface Staging<Row> {
-  table: string;
-  columns: ReadonlyArray<readonly [name: string, type: string, value: (row: Row) => CopyValue]>;
-}
-
 export const CLIENT_STAGING: Staging<ClientUpsertRow> = {
   table: 'pg_temp.provet_sync_clients_in',
   columns: [
@@ -140,47 +127,6 @@ export const PATIENT_STAGING: Staging<PatientUpsertRow> = {
   ],
 };
 
-/**
- * Empties the staging table (creating it on this connection's first use) and COPYs the rows in.
- * Created inside the caller's transaction: if that rolls back, so does the table, and the next
- * call creates it again. ON COMMIT DELETE ROWS leaves it empty for the next transaction.
- */
-async function stage<Row>(db: Db, staging: Staging<Row>, rows: readonly Row[]): Promise<void> {
-  const definition = staging.columns.map(([name, type]) => `${name} ${type}`).join(', ');
-  await db.query(
-    `CREATE TEMP TABLE IF NOT EXISTS ${staging.table} (${definition}) ON COMMIT DELETE ROWS; DELETE FROM ${staging.table}`,
-  );
-  await copyRows(
-    db,
-    staging.table,
-    staging.columns.map(([name, , value]) => [name, value] as const),
-    rows,
-  );
-}
-
-/**
- * The staged columns under the mirror table's names (raw_json is raw, value_json is value), for
- * COPY straight into the mirror table: the path of rows it does not hold yet, where a merge has
- * nothing to compare against. (The jsonb text is parsed by COPY instead of by a cast.)
- */
-export function directColumns<Row>(staging: Staging<Row>): CopyColumns<Row> {
-  return staging.columns.map(([name, , value]) => [mirrorColumn(name), value] as const);
-}
-
-/** A staged column's name in the mirror table: raw_json is raw, value_json is value. */
-function mirrorColumn(staged: string): string {
-  return staged.replace(/_json$/, '');
-}
-
-/** The staged columns as the mirror table's columns, JSON text cast to jsonb. */
-function mergedColumns(staging: Staging<unknown>): { target: string[]; select: string[] } {
-  const names = staging.columns.map(([name]) => name);
-  return {
-    target: names.map(mirrorColumn),
-    select: names.map((n) => (n === mirrorColumn(n) ? n : `${n}::jsonb`)),
-  };
-}
-
 /** The versioned upsert for a mirrored record table (see the rule at the top of this file). */
 function versionedMergeSql(table: string, staging: Staging<never>): string {
   const { target, select } = mergedColumns(staging as Staging<unknown>);
@@ -218,12 +164,12 @@ export interface OwnedKeys {
 
 /**
  * Whether the mirror holds any of the owned rows' keys: if not, they are COPYed straight in (see
- * writeOwnedRows). Known only when every record of the page was new (COPYed in as such), so that
+ * owned-rows.ts). Known only when every record of the page was new (COPYed in as such), so that
  * no owner's old rows are deleted between the probe and the write; null otherwise, and the
  * owned rows are probed after that delete, as its answer would otherwise be out of date (an
  * updated client's own numbers would count as known, and cost a merge instead of a COPY).
  */
-export interface OwnedKnown {
+interface OwnedKnown {
   phoneNumbers: boolean;
   fieldValues: boolean;
 }
@@ -306,161 +252,4 @@ export function upsertPatients(
   owned: OwnedKeys,
 ): Promise<UpsertResult> {
   return versionedUpsert(db, 'patients', 'patient', PATIENT_STAGING, MERGE_PATIENTS, rows, providerNow, owned);
-}
-
-export interface FieldValueUpsertRow {
-  object_type: 'client' | 'patient';
-  id: number;
-  field_id: number;
-  object_id: number;
-  label: string | null;
-  /** The value as JSON text; null when the entry has none. */
-  valueJson: string | null;
-  rawJson: string;
-}
-
-const FIELD_VALUE_STAGING: Staging<FieldValueUpsertRow> = {
-  table: 'pg_temp.provet_sync_field_values_in',
-  columns: [
-    ['object_type', 'text', (r) => r.object_type],
-    ['id', 'bigint', (r) => r.id],
-    ['field_id', 'bigint', (r) => r.field_id],
-    ['object_id', 'bigint', (r) => r.object_id],
-    ['label', 'text', (r) => r.label],
-    ['value_json', 'text', (r) => r.valueJson],
-    ['raw_json', 'text', (r) => r.rawJson],
-  ],
-};
-
-/**
- * Replaces the custom field values of the records just written (`owners`, as the upsert returned
- * them) with `values`: a value removed in Provet disappears here. An unchanged record is not
- * written, so it costs nothing here either. `anyKnown`: the upsert's ownedKnown?.fieldValues
- * (null: not known yet, probed here after the delete).
- */
-export async function replaceFieldValues(
-  db: Db,
-  objectType: 'client' | 'patient',
-  owners: readonly WrittenRecord[],
-  values: readonly FieldValueUpsertRow[],
-  anyKnown: boolean | null,
-): Promise<void> {
-  const known = mayHaveOwnedRows(owners);
-  if (known.length > 0) {
-    await db.query('DELETE FROM custom_field_values WHERE object_type = $1 AND object_id = ANY($2::bigint[])', [
-      objectType,
-      known,
-    ]);
-  }
-  await writeOwnedRows(db, 'custom_field_values', FIELD_VALUE_STAGING, ['object_type', 'id'], values, anyKnown, {
-    sql: 'SELECT 1 FROM custom_field_values WHERE object_type = $1 AND id = ANY($2::bigint[]) LIMIT 1',
-    params: [objectType, values.map((v) => v.id)],
-  });
-}
-
-/**
- * Writes the rows that belong to records just written (phone numbers, custom values), once the
- * owners' old rows are deleted: COPY straight into the table when it holds none of their keys
- * (`anyKnown` false, or null and the `probe` finds none), else staged and merged on `key` (a phone
- * number can move from one client to another).
- */
-async function writeOwnedRows<Row>(
-  db: Db,
-  table: string,
-  staging: Staging<Row>,
-  key: readonly string[],
-  rows: readonly Row[],
-  anyKnown: boolean | null,
-  probe: { sql: string; params: unknown[] },
-): Promise<void> {
-  if (rows.length === 0) return;
-  const known = anyKnown ?? (await db.query(probe.sql, probe.params)).rowCount !== 0;
-  if (!known) {
-    await copyRows(db, table, directColumns(staging), rows);
-    return;
-  }
-  await stage(db, staging, rows);
-  const { target, select } = mergedColumns(staging as Staging<unknown>);
-  const updates = target.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`);
-  await db.query(
-    `INSERT INTO ${table} AS t (${target.join(', ')}, synced_at) SELECT ${select.join(', ')}, now() FROM ${staging.table}
-     ON CONFLICT (${key.join(', ')}) DO UPDATE SET ${updates.join(', ')}, synced_at = now()`,
-  );
-}
-
-export interface PhoneNumberUpsertRow {
-  id: number;
-  client_id: number;
-  phone_number: string | null;
-  type_code: number | null;
-  description: string | null;
-  rawJson: string;
-}
-
-const PHONE_NUMBER_STAGING: Staging<PhoneNumberUpsertRow> = {
-  table: 'pg_temp.provet_sync_phone_numbers_in',
-  columns: [
-    ['id', 'bigint', (r) => r.id],
-    ['client_id', 'bigint', (r) => r.client_id],
-    ['phone_number', 'text', (r) => r.phone_number],
-    ['type_code', 'integer', (r) => r.type_code],
-    ['description', 'text', (r) => r.description],
-    ['raw_json', 'text', (r) => r.rawJson],
-  ],
-};
-
-/**
- * Replaces the phone numbers of the clients just written (numbers removed in Provet disappear).
- * `anyKnown`: the upsert's ownedKnown?.phoneNumbers (null: not known yet, probed here after the delete).
- */
-export async function replacePhoneNumbers(
-  db: Db,
-  owners: readonly WrittenRecord[],
-  numbers: readonly PhoneNumberUpsertRow[],
-  anyKnown: boolean | null,
-): Promise<void> {
-  const known = mayHaveOwnedRows(owners);
-  if (known.length > 0) await db.query('DELETE FROM phone_numbers WHERE client_id = ANY($1::bigint[])', [known]);
-  await writeOwnedRows(db, 'phone_numbers', PHONE_NUMBER_STAGING, ['id'], numbers, anyKnown, {
-    sql: 'SELECT 1 FROM phone_numbers WHERE id = ANY($1::bigint[]) LIMIT 1',
-    params: [numbers.map((n) => n.id)],
-  });
-}
-
-/** A reference row: its id, its raw record as JSON text, and the table's typed columns (extra keys are ignored). */
-export interface DefinitionRow {
-  id: number;
-  rawJson: string;
-}
-
-// Reference tables are small (tens to a few thousand rows), read once a run: one JSON parameter will do.
-const DEFINITION_TABLES = {
-  custom_fields: 'id bigint, label text, type text, model text, "rawJson" text',
-  species: 'id bigint, name text, "rawJson" text',
-  breeds: 'id bigint, name text, species_id bigint, "rawJson" text',
-} as const;
-
-/** Upserts a small reference table (custom field definitions, codelists); unchanged rows are not rewritten. */
-export async function upsertDefinitions(
-  db: Db,
-  table: keyof typeof DEFINITION_TABLES,
-  rows: readonly DefinitionRow[],
-): Promise<number> {
-  if (rows.length === 0) return 0;
-  const definition = DEFINITION_TABLES[table];
-  const columns = definition
-    .split(',')
-    .map((c) => c.trim().split(/\s+/)[0]!)
-    .filter((c) => c !== '"rawJson"');
-  const result = await db.query(
-    `INSERT INTO ${table} AS t (${columns.join(', ')}, raw, synced_at)
-     SELECT ${columns.join(', ')}, "rawJson"::jsonb, now() FROM jsonb_to_recordset($1::jsonb) AS r(${definition})
-     ON CONFLICT (id) DO UPDATE SET ${columns
-       .filter((c) => c !== 'id')
-       .map((c) => `${c} = excluded.${c}`)
-       .join(', ')}, raw = excluded.raw, synced_at = now()
-     WHERE t.raw IS DISTINCT FROM excluded.raw`,
-    [JSON.stringify(rows)],
-  );
-  return result.rowCount ?? 0;
 }
