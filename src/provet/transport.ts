@@ -1,6 +1,7 @@
 // One HTTP exchange with Provet on an undici pool: the request, a timeout that covers headers and
 // the whole body, a cap on the body's size, and transport failures turned into ProvetApiErrors.
-// Retries, auth, the budget and pagination are the client's (client.ts); this knows only the wire.
+// Retries, auth and the budget are the requester's (requester.ts), pagination the client's
+// (client.ts); this knows only the wire.
 import { Agent, errors as undiciErrors } from 'undici';
 import { abortedError, parseRetryAfter } from './retry.js';
 import { ProvetApiError, headerValue, safeUrl } from './errors.js';
