@@ -118,7 +118,7 @@ export const customFieldValues = pgTable(
   {
     // Value ids come from two Provet tables (client values, patient values), so the id is unique
     // only together with the kind of record it belongs to.
-    objectType: text('object_type').notNull(),
+    objectType: text('object_type').$type<'client' | 'patient'>().notNull(),
     id: providerId('id').notNull(),
     fieldId: providerId('field_id').notNull(),
     objectId: providerId('object_id').notNull(),

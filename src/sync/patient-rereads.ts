@@ -56,7 +56,7 @@ async function rereadBatch(
     mapRecord: mapPatient,
     // Patients of other clients mean Provet ignored the filter and is sending the whole list.
     checkPage: (rows) => {
-      const stray = rows.find((r) => r.client_id === null || !wanted.has(r.client_id));
+      const stray = rows.find((r) => r.clientId === null || !wanted.has(r.clientId));
       if (!stray) return;
       const [filter] = Object.keys(query);
       throw new FilterIgnoredError(

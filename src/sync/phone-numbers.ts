@@ -50,12 +50,12 @@ async function readNumbers(
   const [filter] = Object.keys(query) as [string];
   for await (const page of prefetched(ctx.provet.walk('phonenumber/', query, { pageSize, signal: ctx.signal }))) {
     for (const number of mapPage(page.records, mapPhoneNumber).rows) {
-      const numbers = byClient.get(number.client_id);
+      const numbers = byClient.get(number.clientId);
       if (!numbers) {
         throw new FilterIgnoredError(
           'phonenumber/',
           filter,
-          `phonenumber/ answered ${filter} with number ${number.id} of client ${number.client_id}, not asked for: Provet ignores ${filter} there` +
+          `phonenumber/ answered ${filter} with number ${number.id} of client ${number.clientId}, not asked for: Provet ignores ${filter} there` +
             (filter === 'client__is'
               ? ' as well as client__in, so the phone numbers of clients sent without them cannot be read without reading every phone number for each; the run stops'
               : ''),

@@ -77,34 +77,34 @@ const CLIENT_DEFAULTS: ClientFields = {
   title: 'Ms',
   firstname: 'Aino',
   lastname: 'Virtanen',
-  organization_name: null,
+  organizationName: null,
   email: 'aino@example.com',
-  customer_type: 0,
-  street_address: 'Mannerheimintie 1',
-  zip_code: '00100',
+  customerType: 0,
+  streetAddress: 'Mannerheimintie 1',
+  zipCode: '00100',
   city: 'Helsinki',
   country: 'FI',
-  home_department_id: 3,
-  no_sms: false,
-  no_email: false,
+  homeDepartmentId: 3,
+  noSms: false,
+  noEmail: false,
   archived: false,
   created: '2020-01-01T10:00:00.000001+02:00',
 };
 
 const PATIENT_DEFAULTS: PatientFields = {
-  client_id: 1,
+  clientId: 1,
   name: 'Rex',
   species: 'Dog (Canine - Domestic)',
-  species_code: 448771007,
+  speciesCode: 448771007,
   breed: 'Labrador',
-  breed_code: 12,
+  breedCode: 12,
   gender: 'Male',
   weight: '32.50',
-  date_of_birth: '2019-05-04',
+  dateOfBirth: '2019-05-04',
   deceased: null,
   microchip: '900123456789012',
   color: 'Black',
-  home_department_id: 3,
+  homeDepartmentId: 3,
   archived: false,
   created: '2020-01-01T10:00:00.000001+02:00',
 };
@@ -120,7 +120,7 @@ function patient(id: number, modified: string, fields: Partial<PatientFields> = 
 }
 
 function phone(id: number, clientId: number, number: string, typeCode: number | null = 1): PhoneNumberUpsertRow {
-  const row = { id, client_id: clientId, phone_number: number, type_code: typeCode, description: null };
+  const row = { id, clientId, phoneNumber: number, typeCode, description: null };
   return { ...row, rawJson: JSON.stringify({ id, number, type: typeCode === 1 ? 'mobile' : 'landline' }) };
 }
 
@@ -132,10 +132,10 @@ function value(
   v: unknown,
 ): FieldValueUpsertRow {
   return {
-    object_type: objectType,
+    objectType,
     id,
-    field_id: fieldId,
-    object_id: objectId,
+    fieldId,
+    objectId,
     label: `Field ${fieldId}`,
     valueJson: v === null ? null : JSON.stringify(v),
     rawJson: JSON.stringify({ id, field_id: fieldId, label: `Field ${fieldId}`, value: v }),
@@ -163,14 +163,14 @@ function landClients({ clients, phones = [], values = [], providerNow = null }: 
     await replacePhoneNumbers(
       tx,
       result.written,
-      phones.filter((p) => written.has(p.client_id)),
+      phones.filter((p) => written.has(p.clientId)),
       result.ownedKnown?.phoneNumbers ?? null,
     );
     await replaceFieldValues(
       tx,
       'client',
       result.written,
-      values.filter((v) => written.has(v.object_id)),
+      values.filter((v) => written.has(v.objectId)),
       result.ownedKnown?.fieldValues ?? null,
     );
     return result;
@@ -192,7 +192,7 @@ function landPatients(
       tx,
       'patient',
       result.written,
-      values.filter((v) => written.has(v.object_id)),
+      values.filter((v) => written.has(v.objectId)),
       result.ownedKnown?.fieldValues ?? null,
     );
     return result;
@@ -311,10 +311,10 @@ describe('the upsert rule for clients and patients', () => {
 
   it('lets a null in the incoming record overwrite a stored value', async () => {
     await landClients({
-      clients: [client(1, T1, { email: 'aino@example.com', city: 'Helsinki', no_sms: true, home_department_id: 3 })],
+      clients: [client(1, T1, { email: 'aino@example.com', city: 'Helsinki', noSms: true, homeDepartmentId: 3 })],
     });
     await landClients({
-      clients: [client(1, T2, { email: null, city: null, no_sms: null, home_department_id: null })],
+      clients: [client(1, T2, { email: null, city: null, noSms: null, homeDepartmentId: null })],
     });
     expect(await clientRow(1)).toMatchObject({ email: null, city: null, no_sms: null, home_department_id: null });
 
@@ -352,7 +352,7 @@ describe('phone numbers and custom values owned by a client', () => {
         value('client', 201, 2, 41, 'silver'),
       ],
     });
-    await landPatients([patient(1, T1, { client_id: 1 })], [value('patient', 101, 1, 51, [{ id: 3, name: 'Indoor' }])]);
+    await landPatients([patient(1, T1, { clientId: 1 })], [value('patient', 101, 1, 51, [{ id: 3, name: 'Indoor' }])]);
   }
 
   it('are replaced when the client is written: removed ones are gone, changed ones follow, others’ are untouched', async () => {
@@ -454,10 +454,10 @@ describe('phone numbers and custom values owned by a client', () => {
     await seed();
     const valuesBefore = await valuesOf();
     expect(
-      (await landPatients([patient(1, T1, { client_id: 1 })], [value('patient', 105, 1, 52, '7')])).written,
+      (await landPatients([patient(1, T1, { clientId: 1 })], [value('patient', 105, 1, 52, '7')])).written,
     ).toEqual([]);
     expect(await valuesOf()).toEqual(valuesBefore);
-    await landPatients([patient(1, T2, { client_id: 1 })], [value('patient', 105, 1, 52, '7')]);
+    await landPatients([patient(1, T2, { clientId: 1 })], [value('patient', 105, 1, 52, '7')]);
     expect((await valuesOf()).map(({ xmin: _x, ...v }) => v)).toEqual([
       { object_type: 'client', id: 101, object_id: 1, field_id: 41, value: 'gold' },
       { object_type: 'client', id: 102, object_id: 1, field_id: 42, value: '42' },

@@ -71,23 +71,23 @@ describe('mapClient', () => {
       id: 218,
       title: null,
       firstname: 'Anna',
-      organization_name: null,
-      customer_type: 0,
-      home_department_id: 3,
-      no_sms: false,
-      no_email: true,
+      organizationName: null,
+      customerType: 0,
+      homeDepartmentId: 3,
+      noSms: false,
+      noEmail: true,
       archived: false,
       modified: '2021-11-10T15:45:50.179414+02:00',
     });
     expect(row.phoneNumbers).toEqual([
-      expect.objectContaining({ id: 9, client_id: 218, phone_number: '+358401234567', type_code: 1 }),
+      expect.objectContaining({ id: 9, clientId: 218, phoneNumber: '+358401234567', typeCode: 1 }),
     ]);
     expect(row.fieldValues).toEqual([
       expect.objectContaining({
-        object_type: 'client',
+        objectType: 'client',
         id: 70,
-        field_id: 42,
-        object_id: 218,
+        fieldId: 42,
+        objectId: 218,
         valueJson: '"Dr. Brown"',
       }),
     ]);
@@ -136,13 +136,13 @@ describe('mapPatient', () => {
     if (!mapped.ok) return;
     expect(mapped.row).toMatchObject({
       id: 2130,
-      client_id: 218,
+      clientId: 218,
       species: 'Dog (Canine - Domestic)',
-      species_code: 15461002,
+      speciesCode: 15461002,
       breed: 'None',
       weight: '32.5',
       deceased: '2024-03-20',
-      date_of_birth: null,
+      dateOfBirth: null,
     });
     expect(JSON.parse(mapped.row.fieldValues?.[0]?.valueJson ?? 'null')).toEqual([{ id: 101, name: 'Option A' }]);
   });
@@ -158,14 +158,14 @@ describe('mapPatient', () => {
       '0001-01-01',
     ]) {
       const mapped = mapPatient(patient({ date_of_birth: day }));
-      expect(mapped.ok && mapped.row.date_of_birth, day).toBe(day);
+      expect(mapped.ok && mapped.row.dateOfBirth, day).toBe(day);
     }
   });
 
   it('accepts numbers sent as strings and "" for empty values', () => {
     const mapped = mapPatient(patient({ species_code: '15461002', weight: 12, microchip: '', deceased: '' }));
     expect(mapped.ok && mapped.row).toMatchObject({
-      species_code: 15461002,
+      speciesCode: 15461002,
       weight: '12',
       microchip: null,
       deceased: null,
@@ -192,7 +192,7 @@ describe('mapPatient', () => {
 describe('mapPhoneNumber', () => {
   it('takes the client id from its URL', () => {
     const mapped = mapPhoneNumber({ id: 3, client: `${base}client/456/`, phone_number: '+441234567890', type_code: 1 });
-    expect(mapped.ok && mapped.row).toMatchObject({ id: 3, client_id: 456, type_code: 1 });
+    expect(mapped.ok && mapped.row).toMatchObject({ id: 3, clientId: 456, typeCode: 1 });
   });
 });
 

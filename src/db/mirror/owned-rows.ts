@@ -3,8 +3,9 @@
 // disappears here; an owner not written keeps its own.
 import type pg from 'pg';
 import { copyRows } from '../copy-encoding.js';
+import { customFieldValues, phoneNumbers } from '../schema.js';
 import type { WrittenRecord } from './record-upsert.js';
-import { directColumns, mergedColumns, stage, type Staging } from './staging.js';
+import { directColumns, mergedColumns, stage, stagingOf, type Staging, type WrittenRow } from './staging.js';
 
 type Db = pg.PoolClient;
 
@@ -13,29 +14,10 @@ function mayHaveOwnedRows(owners: readonly WrittenRecord[]): number[] {
   return owners.filter((o) => !o.copiedAsNew).map((o) => o.id);
 }
 
-export interface FieldValueUpsertRow {
-  object_type: 'client' | 'patient';
-  id: number;
-  field_id: number;
-  object_id: number;
-  label: string | null;
-  /** The value as JSON text; null when the entry has none. */
-  valueJson: string | null;
-  rawJson: string;
-}
+/** A custom value; `valueJson` is null when the entry has none. */
+export type FieldValueUpsertRow = WrittenRow<typeof customFieldValues>;
 
-const FIELD_VALUE_STAGING: Staging<FieldValueUpsertRow> = {
-  table: 'pg_temp.provet_sync_field_values_in',
-  columns: [
-    ['object_type', 'text', (r) => r.object_type],
-    ['id', 'bigint', (r) => r.id],
-    ['field_id', 'bigint', (r) => r.field_id],
-    ['object_id', 'bigint', (r) => r.object_id],
-    ['label', 'text', (r) => r.label],
-    ['value_json', 'text', (r) => r.valueJson],
-    ['raw_json', 'text', (r) => r.rawJson],
-  ],
-};
+const FIELD_VALUE_STAGING = stagingOf(customFieldValues, 'pg_temp.provet_sync_field_values_in');
 
 /**
  * Replaces the custom field values of the records just written (`owners`, as the upsert returned
@@ -93,26 +75,9 @@ async function writeOwnedRows<Row>(
   );
 }
 
-export interface PhoneNumberUpsertRow {
-  id: number;
-  client_id: number;
-  phone_number: string | null;
-  type_code: number | null;
-  description: string | null;
-  rawJson: string;
-}
+export type PhoneNumberUpsertRow = WrittenRow<typeof phoneNumbers>;
 
-const PHONE_NUMBER_STAGING: Staging<PhoneNumberUpsertRow> = {
-  table: 'pg_temp.provet_sync_phone_numbers_in',
-  columns: [
-    ['id', 'bigint', (r) => r.id],
-    ['client_id', 'bigint', (r) => r.client_id],
-    ['phone_number', 'text', (r) => r.phone_number],
-    ['type_code', 'integer', (r) => r.type_code],
-    ['description', 'text', (r) => r.description],
-    ['raw_json', 'text', (r) => r.rawJson],
-  ],
-};
+const PHONE_NUMBER_STAGING = stagingOf(phoneNumbers, 'pg_temp.provet_sync_phone_numbers_in');
 
 /**
  * Replaces the phone numbers of the clients just written (numbers removed in Provet disappear).

@@ -13,7 +13,8 @@
 // clock that has since stepped back; such stamps order nothing, so different content is taken.
 import type pg from 'pg';
 import { copyRows } from '../copy-encoding.js';
-import { directColumns, mergedColumns, stage, type Staging } from './staging.js';
+import { clients, patients } from '../schema.js';
+import { directColumns, mergedColumns, stage, stagingOf, type Staging, type WrittenRow } from './staging.js';
 
 type Db = pg.PoolClient;
 
@@ -23,48 +24,8 @@ type Db = pg.PoolClient;
  */
 export type RawJson = string | Buffer;
 
-export interface ClientUpsertRow {
-  id: number;
-  title: string | null;
-  firstname: string | null;
-  lastname: string | null;
-  organization_name: string | null;
-  email: string | null;
-  customer_type: number | null;
-  street_address: string | null;
-  zip_code: string | null;
-  city: string | null;
-  country: string | null;
-  home_department_id: number | null;
-  no_sms: boolean | null;
-  no_email: boolean | null;
-  archived: boolean;
-  created: string | null;
-  modified: string;
-  /** The record as received, as JSON that PostgreSQL accepts as jsonb (see rows.ts). */
-  rawJson: RawJson;
-}
-
-export interface PatientUpsertRow {
-  id: number;
-  client_id: number | null;
-  name: string | null;
-  species: string | null;
-  species_code: number | null;
-  breed: string | null;
-  breed_code: number | null;
-  gender: string | null;
-  weight: string | null;
-  date_of_birth: string | null;
-  deceased: string | null;
-  microchip: string | null;
-  color: string | null;
-  home_department_id: number | null;
-  archived: boolean;
-  created: string | null;
-  modified: string;
-  rawJson: RawJson;
-}
+export type ClientUpsertRow = WrittenRow<typeof clients, RawJson>;
+export type PatientUpsertRow = WrittenRow<typeof patients, RawJson>;
 
 export interface WrittenRecord {
   id: number;
@@ -79,53 +40,8 @@ export interface WrittenRecord {
   copiedAsNew: boolean;
 }
 
-export const CLIENT_STAGING: Staging<ClientUpsertRow> = {
-  table: 'pg_temp.provet_sync_clients_in',
-  columns: [
-    ['id', 'bigint', (r) => r.id],
-    ['title', 'text', (r) => r.title],
-    ['firstname', 'text', (r) => r.firstname],
-    ['lastname', 'text', (r) => r.lastname],
-    ['organization_name', 'text', (r) => r.organization_name],
-    ['email', 'text', (r) => r.email],
-    ['customer_type', 'integer', (r) => r.customer_type],
-    ['street_address', 'text', (r) => r.street_address],
-    ['zip_code', 'text', (r) => r.zip_code],
-    ['city', 'text', (r) => r.city],
-    ['country', 'text', (r) => r.country],
-    ['home_department_id', 'bigint', (r) => r.home_department_id],
-    ['no_sms', 'boolean', (r) => r.no_sms],
-    ['no_email', 'boolean', (r) => r.no_email],
-    ['archived', 'boolean', (r) => r.archived],
-    ['created', 'timestamptz', (r) => r.created],
-    ['modified', 'timestamptz', (r) => r.modified],
-    ['raw_json', 'text', (r) => r.rawJson],
-  ],
-};
-
-export const PATIENT_STAGING: Staging<PatientUpsertRow> = {
-  table: 'pg_temp.provet_sync_patients_in',
-  columns: [
-    ['id', 'bigint', (r) => r.id],
-    ['client_id', 'bigint', (r) => r.client_id],
-    ['name', 'text', (r) => r.name],
-    ['species', 'text', (r) => r.species],
-    ['species_code', 'bigint', (r) => r.species_code],
-    ['breed', 'text', (r) => r.breed],
-    ['breed_code', 'bigint', (r) => r.breed_code],
-    ['gender', 'text', (r) => r.gender],
-    ['weight', 'numeric', (r) => r.weight],
-    ['date_of_birth', 'date', (r) => r.date_of_birth],
-    ['deceased', 'date', (r) => r.deceased],
-    ['microchip', 'text', (r) => r.microchip],
-    ['color', 'text', (r) => r.color],
-    ['home_department_id', 'bigint', (r) => r.home_department_id],
-    ['archived', 'boolean', (r) => r.archived],
-    ['created', 'timestamptz', (r) => r.created],
-    ['modified', 'timestamptz', (r) => r.modified],
-    ['raw_json', 'text', (r) => r.rawJson],
-  ],
-};
+export const CLIENT_STAGING = stagingOf<typeof clients, RawJson>(clients, 'pg_temp.provet_sync_clients_in');
+export const PATIENT_STAGING = stagingOf<typeof patients, RawJson>(patients, 'pg_temp.provet_sync_patients_in');
 
 /** The versioned upsert for a mirrored record table (see the rule at the top of this file). */
 function versionedMergeSql(table: string, staging: Staging<never>): string {

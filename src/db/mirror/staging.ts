@@ -1,8 +1,35 @@
 // Staging tables: the temporary tables a page of changed rows is COPYed into before a merge, and
 // the column lists that map their columns onto the mirror table's (raw_json is raw, value_json is
-// value).
+// value). Both, and the rows written, are derived from the drizzle tables in schema.ts, so a column
+// added there is staged, merged and required of the mappers without being named anywhere else.
+import { getTableColumns } from 'drizzle-orm';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type pg from 'pg';
 import { copyRows, type CopyColumns, type CopyValue } from '../copy-encoding.js';
+
+/**
+ * Columns no record fills: the merge sets synced_at and archived_seen_at itself, and deleted_at is
+ * set and cleared by reconciliation and webhook re-fetches (db/reconcile.ts).
+ */
+const NOT_WRITTEN = ['archivedSeenAt', 'deletedAt', 'syncedAt'] as const;
+
+type Columns<T extends PgTable> = T['_']['columns'];
+
+/** The keys of T's jsonb columns. */
+type JsonKeys<T extends PgTable> = {
+  [K in keyof Columns<T>]: Columns<T>[K]['_']['dataType'] extends 'json' ? K : never;
+}[keyof Columns<T>];
+
+/**
+ * A row of table T as the sync writes it, under drizzle's keys: every column a record fills, each
+ * jsonb column `x` as JSON text under `xJson` (`Json`: string, or also the bytes as sent).
+ */
+export type WrittenRow<T extends PgTable, Json = string> = Omit<
+  T['$inferSelect'],
+  (typeof NOT_WRITTEN)[number] | JsonKeys<T>
+> & {
+  [K in JsonKeys<T> as `${K & string}Json`]: Columns<T>[K]['_']['notNull'] extends true ? Json : Json | null;
+};
 
 /**
  * A staging table: its typed columns in COPY order. Raw records are staged as text and cast to
@@ -11,6 +38,27 @@ import { copyRows, type CopyColumns, type CopyValue } from '../copy-encoding.js'
 export interface Staging<Row> {
   table: string;
   columns: ReadonlyArray<readonly [name: string, type: string, value: (row: Row) => CopyValue]>;
+}
+
+/**
+ * The staging table `name` for `table`: its columns in the table's order, under their SQL names
+ * and types, jsonb columns as text (x_json). (Values are read by key, not by a getter written out
+ * per column: that costs the COPY encoding about a tenth, 0.1 ms for 1000 clients, measured.)
+ */
+export function stagingOf<T extends PgTable, Json = string>(table: T, name: string): Staging<WrittenRow<T, Json>> {
+  const notWritten: readonly string[] = NOT_WRITTEN;
+  const columns = Object.entries(getTableColumns(table) as Record<string, PgColumn>)
+    .filter(([key]) => !notWritten.includes(key))
+    .map(([key, column]) =>
+      column.dataType === 'json'
+        ? ([`${column.name}_json`, 'text', valueOf(`${key}Json`)] as const)
+        : ([column.name, column.getSQLType(), valueOf(key)] as const),
+    );
+  return { table: name, columns };
+}
+
+function valueOf(key: string): (row: object) => CopyValue {
+  return (row) => (row as Record<string, CopyValue>)[key];
 }
 
 /**
