@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, deriveTokenUrl, loadConfig, SECRET_SETTINGS, SETTING_NAMES } from '../../src/config.js';
+import { ConfigError, deriveTokenUrl, loadConfig } from '../../src/config.js';
+import { SECRET_SETTINGS, SETTING_NAMES } from '../../src/config-schema.js';
 
 const oauth = {
   PROVET_BASE_URL: 'https://provetcloud.com/1234/api/0.1/',
