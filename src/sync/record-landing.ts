@@ -11,7 +11,8 @@ import { fillMissingFieldValues } from './custom-fields.js';
 import { landPage } from './land.js';
 import { writePatients } from './patients.js';
 import { fillMissingPhoneNumbers } from './phone-numbers.js';
-import { rawText, type ClientRow, type PatientRow, type RawJson, type Reject } from './rows.js';
+import type { ClientRow, PatientRow, RawJson, Reject } from './rows.js';
+import { rawText } from './storable-json.js';
 
 /** Lands records of one kind as a poll page would, and clears deleted_at on every one of them. */
 export async function landRecords(

@@ -9,7 +9,8 @@ import { startRun } from '../../src/db/runs.js';
 import { writeClients } from '../../src/sync/clients.js';
 
 import { landPage } from '../../src/sync/land.js';
-import { mapClient, rawText, type ClientRow } from '../../src/sync/rows.js';
+import { mapClient, type ClientRow } from '../../src/sync/rows.js';
+import { rawText } from '../../src/sync/storable-json.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;

@@ -1,14 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import {
-  compareTimestamps,
-  makeStorable,
-  mapClient,
-  mapPage,
-  mapPatient,
-  mapPhoneNumber,
-  rawText,
-} from '../../src/sync/rows.js';
+import { compareTimestamps, mapClient, mapPage, mapPatient, mapPhoneNumber } from '../../src/sync/rows.js';
+import { makeStorable, rawText } from '../../src/sync/storable-json.js';
 import { parseBody } from '../../src/provet/raw-records.js';
 
 const base = 'https://provetcloud.com/4/api/0.1/';
