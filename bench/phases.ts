@@ -15,7 +15,8 @@ import { directColumns } from '../src/db/mirror/staging.js';
 import { createLogger } from '../src/log.js';
 import { startSimulator } from '../src/simulator/index.js';
 import { parseBody } from '../src/provet/raw-records.js';
-import { collectPage, mapClient, mapPatient } from '../src/sync/rows.js';
+import { collectPage } from '../src/sync/page-rows.js';
+import { mapClient, mapPatient } from '../src/sync/rows.js';
 import { startBenchDatabase } from './lib/postgres.js';
 
 const { values } = parseArgs({

@@ -3,7 +3,8 @@
 import { upsertDefinitions } from '../db/mirror/reference-tables.js';
 import { countsFor, noteServerDate, type RunContext } from './context.js';
 import { landPage } from './land.js';
-import { mapCodelistEntry, mapPage } from './rows.js';
+import { mapPage } from './page-rows.js';
+import { mapCodelistEntry } from './rows.js';
 
 const CODELISTS = [
   { stream: 'species', path: 'codelist/species/', table: 'species' },

@@ -4,7 +4,8 @@
 import { upsertDefinitions } from '../db/mirror/reference-tables.js';
 import { countsFor, noteServerDate, type RunContext } from './context.js';
 import { landPage } from './land.js';
-import { mapCustomField, mapFieldValues, mapPage, type FieldValueRow, type ObjectType } from './rows.js';
+import { mapPage } from './page-rows.js';
+import { mapCustomField, mapFieldValues, type FieldValueRow, type ObjectType } from './rows.js';
 
 export async function syncCustomFieldDefinitions(ctx: RunContext): Promise<void> {
   const { records, serverDate } = await ctx.provet.getAll('custom_fields/', {}, { signal: ctx.signal });

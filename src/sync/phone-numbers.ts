@@ -7,7 +7,8 @@ import { FilterIgnoredError } from '../provet/errors.js';
 import { formatInFilter } from '../provet/filters.js';
 import { prefetched, type RunContext } from './context.js';
 import { batchedOrPerClient } from './per-client-fallback.js';
-import { mapPage, mapPhoneNumber, type PhoneNumberRow } from './rows.js';
+import { mapPage } from './page-rows.js';
+import { mapPhoneNumber, type PhoneNumberRow } from './rows.js';
 
 const CLIENTS_PER_REQUEST = 100;
 /** Page size of a batch read (at most three or so numbers a client). */

@@ -16,7 +16,8 @@ import { mirrorIdCeiling, mirrorLiveIds, mirrorRangeSummary, type RecordTable } 
 import { FilterIgnoredError, ProvetApiError } from '../provet/errors.js';
 import { countsFor, findingsFor, noteServerDate, throwIfStopped, type RunContext } from './context.js';
 import { landRecords, markGone } from './record-landing.js';
-import { mapClient, mapPage, mapPatient, type Mapped, type RawJson } from './rows.js';
+import { mapPage } from './page-rows.js';
+import { mapClient, mapPatient, type Mapped, type RawJson } from './rows.js';
 import { withRun, type RunDependencies, type RunOutcome } from './run-lifecycle.js';
 
 /** A differing range with at most this many records upstream is read instead of halved (a few budget units). */

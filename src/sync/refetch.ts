@@ -6,7 +6,8 @@ import type { RecordTable } from '../db/reconcile.js';
 import { isProvetApiError } from '../provet/errors.js';
 import { throwIfStopped, type RunContext } from './context.js';
 import { landRecords, markGone } from './record-landing.js';
-import { mapClient, mapPage, mapPatient, type ClientRow, type PatientRow, type Reject } from './rows.js';
+import { mapPage } from './page-rows.js';
+import { mapClient, mapPatient, type ClientRow, type PatientRow, type Reject } from './rows.js';
 import { withRun, type RunDependencies, type RunOutcome } from './run-lifecycle.js';
 
 export interface RecordIds {

@@ -6,7 +6,8 @@ import type { PageResult } from '../provet/pages.js';
 import type { RecordDecoder } from '../provet/raw-records.js';
 import { countsFor, noteServerDate, prefetched, Progress, throwIfStopped, type RunContext } from './context.js';
 import { landPage } from './land.js';
-import { collectPage, compareTimestamps, type Mapped, type RawJson, type Reject } from './rows.js';
+import { collectPage, compareTimestamps } from './page-rows.js';
+import type { Mapped, RawJson, Reject } from './rows.js';
 import { rawText } from './storable-json.js';
 
 export interface StreamSpec<Row extends { id: number; modified: string; rawJson: RawJson }> {

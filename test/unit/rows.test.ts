@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { compareTimestamps, mapClient, mapPage, mapPatient, mapPhoneNumber } from '../../src/sync/rows.js';
+import { compareTimestamps, mapPage } from '../../src/sync/page-rows.js';
+import { mapClient, mapPatient, mapPhoneNumber } from '../../src/sync/rows.js';
 import { makeStorable, rawText } from '../../src/sync/storable-json.js';
 import { parseBody } from '../../src/provet/raw-records.js';
 
