@@ -5,10 +5,26 @@
 // The schemas cover the fields the mirror has columns for. Every other field is kept as it came in
 // the record's raw JSON; z.object leaves them out of the parsed view, which is cheaper than
 // copying them (the mapping of a page is on the sync's critical path).
+//
+// Fast paths: validating a page of 1000 clients with zod takes about 7 ms, most of it zod's
+// machinery around each field (a preprocess step, a pipe, a nullable wrapper) rather than the
+// checks themselves, and it is on the sync's critical path. So each kind of field has, beside its
+// zod type, a fast check that runs the same checks on the shapes Provet actually sends: a field
+// holding what its column wants (a string, a safe integer, a boolean, a well-formed timestamp,
+// date or URL, null or "") is taken as is; anything else (a number sent as a string, a bad value,
+// a missing required field) makes the fast path give up, and the record goes through zod, which
+// decides and words the error. So a fast check may only accept what the zod type accepts, with the
+// same result; it never rejects. test/unit/fast-records.test.ts checks exactly that against the
+// schemas, on generated records. Each record lists its fields once, as pairs of the two, so that
+// a field added to one cannot be missing from the other.
 import { z } from 'zod';
 
 /** Larger records are refused: no clinic record is this big, and one must not exhaust memory. */
 export const MAX_RECORD_BYTES = 1024 * 1024;
+
+/** Returned by a fast check that leaves the value to zod. */
+const ASK_ZOD = Symbol('ask zod');
+type FieldCheck = (v: unknown) => unknown;
 
 const empty = (v: unknown) => v === null || v === undefined || v === '';
 
@@ -17,6 +33,8 @@ const text = z.preprocess(
   (v) => (empty(v) ? null : typeof v === 'number' || typeof v === 'boolean' ? String(v) : v),
   z.string().max(100_000).nullable(),
 );
+const fastText: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'string' && v.length <= 100_000 ? v : ASK_ZOD;
 
 const flag = z.preprocess((v) => {
   if (empty(v)) return null;
@@ -24,6 +42,7 @@ const flag = z.preprocess((v) => {
   if (v === 'false' || v === 'False') return false;
   return v;
 }, z.boolean().nullable());
+const fastFlag: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'boolean' ? v : ASK_ZOD);
 
 const int = z.preprocess(
   (v) => (empty(v) ? null : typeof v === 'string' && /^-?\d{1,15}$/.test(v) ? Number(v) : v),
@@ -34,6 +53,8 @@ const int = z.preprocess(
     .max(2 ** 53)
     .nullable(),
 );
+const fastInt: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'number' && Number.isSafeInteger(v) ? v : ASK_ZOD;
 
 const recordId = z.preprocess(
   (v) => (typeof v === 'string' && /^\d{1,15}$/.test(v) ? Number(v) : v),
@@ -43,6 +64,7 @@ const recordId = z.preprocess(
     .positive()
     .max(2 ** 53),
 );
+const fastRecordId: FieldCheck = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : ASK_ZOD);
 
 /** ISO 8601 with an explicit offset and up to microseconds, as Provet sends created/modified. */
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(:(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/;
@@ -50,8 +72,11 @@ const timestamp = z
   .string({ error: 'must be an ISO 8601 timestamp' })
   .regex(TIMESTAMP, 'must be an ISO 8601 timestamp with an offset')
   .refine((s) => !Number.isNaN(Date.parse(s.replace(' ', 'T'))), 'is not a real date and time');
+const fastTimestamp: FieldCheck = (v) =>
+  typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T'))) ? v : ASK_ZOD;
 
 const optionalTimestamp = z.preprocess((v) => (empty(v) ? null : v), timestamp.nullable());
+const fastOptionalTimestamp: FieldCheck = (v) => (v === null || v === '' ? null : fastTimestamp(v));
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 /** Days in each month of a common year. */
@@ -75,12 +100,16 @@ const date = z.preprocess(
   (v) => (empty(v) ? null : v),
   z.string().regex(DATE, 'must be a YYYY-MM-DD date').refine(isCalendarDate, 'is not a real calendar date').nullable(),
 );
+const fastDate: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'string' && isCalendarDate(v) ? v : ASK_ZOD;
 
 const DECIMAL = /^-?\d{1,20}(\.\d{1,20})?$/;
 const decimal = z.preprocess(
   (v) => (empty(v) ? null : typeof v === 'number' && Number.isFinite(v) ? String(v) : v),
   z.string().regex(DECIMAL, 'must be a decimal number').nullable(),
 );
+const fastDecimal: FieldCheck = (v) =>
+  v === null || v === '' ? null : typeof v === 'string' && DECIMAL.test(v) ? v : ASK_ZOD;
 
 const REFERENCE_URL = /\/(\d{1,15})\/?$/;
 const REFERENCE_ID = /^(\d{1,15})$/;
@@ -97,122 +126,6 @@ const reference = z.preprocess(
   },
   z.number({ error: 'must be a record URL or id' }).int().positive().nullable(),
 );
-
-export const fieldValueEntry = z.object({
-  id: recordId,
-  field_id: recordId,
-  label: text.optional(),
-  value: z.unknown(),
-});
-export type FieldValueEntry = z.infer<typeof fieldValueEntry>;
-
-const nestedPhoneNumber = z.object({
-  id: recordId,
-  number: text.optional(),
-  phone_number: text.optional(),
-  type: text.optional(),
-  type_code: int.optional(),
-  description: text.optional(),
-});
-
-export const clientRecord = z.object({
-  id: recordId,
-  title: text.optional(),
-  firstname: text.optional(),
-  lastname: text.optional(),
-  organization_name: text.optional(),
-  email: text.optional(),
-  customer_type: int.optional(),
-  street_address: text.optional(),
-  zip_code: text.optional(),
-  city: text.optional(),
-  country: text.optional(),
-  home_department: reference.optional(),
-  no_sms: flag.optional(),
-  no_email: flag.optional(),
-  archived: flag.optional(),
-  created: optionalTimestamp.optional(),
-  modified: timestamp,
-  phone_numbers: z.array(nestedPhoneNumber).nullable().optional(),
-  fields_rel: z.array(fieldValueEntry).nullable().optional(),
-});
-export type ClientRecord = z.infer<typeof clientRecord>;
-
-export const patientRecord = z.object({
-  id: recordId,
-  client: reference.optional(),
-  name: text.optional(),
-  species: text.optional(),
-  species_code: int.optional(),
-  breed: text.optional(),
-  breed_code: int.optional(),
-  gender: text.optional(),
-  weight: decimal.optional(),
-  date_of_birth: date.optional(),
-  deceased: date.optional(),
-  microchip: text.optional(),
-  color: text.optional(),
-  home_department: reference.optional(),
-  archived: flag.optional(),
-  created: optionalTimestamp.optional(),
-  modified: timestamp,
-  fields_rel: z.array(fieldValueEntry).nullable().optional(),
-});
-export type PatientRecord = z.infer<typeof patientRecord>;
-
-export const phoneNumberRecord = z.object({
-  id: recordId,
-  client: reference,
-  phone_number: text.optional(),
-  type_code: int.optional(),
-  description: text.optional(),
-});
-
-export const customFieldRecord = z.object({
-  id: recordId,
-  label: text.optional(),
-  name: text.optional(),
-  type: text.optional(),
-  model: text.optional(),
-});
-
-export const codelistRecord = z.object({
-  id: recordId,
-  name: text.optional(),
-  label: text.optional(),
-  species: reference.optional(),
-  species_code: int.optional(),
-  species_id: int.optional(),
-});
-
-// ---- Fast paths ----
-// Validating a page of 1000 clients with the schemas above takes about 7 ms, most of it zod's
-// machinery around each field (a preprocess step, a pipe, a nullable wrapper) rather than the
-// checks themselves, and it is on the sync's critical path. The fast paths below run the same
-// checks on the shapes Provet actually sends: a field holding what its column wants (a string, a
-// safe integer, a boolean, a well-formed timestamp, date or URL, null or "") is taken as is;
-// anything else (a number sent as a string, a bad value, a missing required field) makes the
-// fast path give up, and the record goes through zod, which decides and words the error. So a
-// fast path may only accept what the schema accepts, with the same result; it never rejects.
-// test/unit/fast-records.test.ts checks exactly that against the schemas, on generated records.
-
-/** Returned by a field check that leaves the value to zod. */
-const ASK_ZOD = Symbol('ask zod');
-type FieldCheck = (v: unknown) => unknown;
-
-const fastRecordId: FieldCheck = (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v > 0 ? v : ASK_ZOD);
-const fastText: FieldCheck = (v) =>
-  v === null || v === '' ? null : typeof v === 'string' && v.length <= 100_000 ? v : ASK_ZOD;
-const fastInt: FieldCheck = (v) =>
-  v === null || v === '' ? null : typeof v === 'number' && Number.isSafeInteger(v) ? v : ASK_ZOD;
-const fastFlag: FieldCheck = (v) => (v === null || v === '' ? null : typeof v === 'boolean' ? v : ASK_ZOD);
-const fastTimestamp: FieldCheck = (v) =>
-  typeof v === 'string' && TIMESTAMP.test(v) && !Number.isNaN(Date.parse(v.replace(' ', 'T'))) ? v : ASK_ZOD;
-const fastOptionalTimestamp: FieldCheck = (v) => (v === null || v === '' ? null : fastTimestamp(v));
-const fastDate: FieldCheck = (v) =>
-  v === null || v === '' ? null : typeof v === 'string' && isCalendarDate(v) ? v : ASK_ZOD;
-const fastDecimal: FieldCheck = (v) =>
-  v === null || v === '' ? null : typeof v === 'string' && DECIMAL.test(v) ? v : ASK_ZOD;
 const fastReference: FieldCheck = (v) => {
   if (v === null || v === '') return null;
   if (typeof v === 'number') return Number.isSafeInteger(v) && v > 0 ? v : ASK_ZOD;
@@ -221,7 +134,54 @@ const fastReference: FieldCheck = (v) => {
   const id = m ? Number(m[1]) : 0;
   return id > 0 ? id : ASK_ZOD;
 };
-const fastAnything: FieldCheck = (v) => v;
+
+// ---- A record's fields, each a zod type and its fast check ----
+
+interface Field<Z extends z.ZodType> {
+  zod: Z;
+  fast: FieldCheck;
+  required: boolean;
+}
+
+const required = <Z extends z.ZodType>(zod: Z, fast: FieldCheck): Field<Z> => ({ zod, fast, required: true });
+const optional = <Z extends z.ZodType>(zod: Z, fast: FieldCheck): Field<z.ZodOptional<Z>> => ({
+  zod: zod.optional(),
+  fast,
+  required: false,
+});
+
+const ID = required(recordId, fastRecordId);
+const TEXT = optional(text, fastText);
+const INT = optional(int, fastInt);
+const FLAG = optional(flag, fastFlag);
+const REFERENCE = optional(reference, fastReference);
+const DAY = optional(date, fastDate);
+const CREATED = optional(optionalTimestamp, fastOptionalTimestamp);
+const MODIFIED = required(timestamp, fastTimestamp);
+
+/** A record's zod object and its fast path, built from one list of fields. */
+interface RecordSpec<S extends z.ZodRawShape> {
+  schema: z.ZodObject<S>;
+  /** The schema's result for a record it would accept as sent; null: ask the schema. */
+  fast: (input: unknown) => z.infer<z.ZodObject<S>> | null;
+}
+
+function record<const F extends Record<string, Field<z.ZodType>>>(
+  fields: F,
+): RecordSpec<{ [K in keyof F]: F[K]['zod'] }> {
+  const shape: Record<string, z.ZodType> = {};
+  const checks: Record<string, FieldCheck> = {};
+  const requiredKeys: string[] = [];
+  for (const [key, field] of Object.entries(fields)) {
+    shape[key] = field.zod;
+    checks[key] = field.fast;
+    if (field.required) requiredKeys.push(key);
+  }
+  return {
+    schema: z.object(shape) as z.ZodObject<{ [K in keyof F]: F[K]['zod'] }>,
+    fast: fastObject(checks, requiredKeys) as RecordSpec<{ [K in keyof F]: F[K]['zod'] }>['fast'],
+  };
+}
 
 /** An object's fields checked one by one; null when zod must decide. `required` fields must be there. */
 function fastObject(
@@ -248,88 +208,117 @@ function fastObject(
   };
 }
 
-/** null stays null, an array has every entry checked by `entry`; anything else is zod's. */
-function fastArray(entry: (input: unknown) => Record<string, unknown> | null): FieldCheck {
-  return (v) => {
+/** A list of `entry` records, or null. */
+function list<S extends z.ZodRawShape>(entry: RecordSpec<S>) {
+  const fast: FieldCheck = (v) => {
     if (v === null) return null;
     if (!Array.isArray(v)) return ASK_ZOD;
-    const out: Record<string, unknown>[] = [];
+    const out: unknown[] = [];
     for (const item of v) {
-      const checked = entry(item);
+      const checked = entry.fast(item);
       if (checked === null) return ASK_ZOD;
       out.push(checked);
     }
     return out;
   };
+  return optional(z.array(entry.schema).nullable(), fast);
 }
 
-// value is z.unknown(), yet the key is required: zod refuses an entry without it.
-const fastFieldValueEntry = fastObject(
-  { id: fastRecordId, field_id: fastRecordId, label: fastText, value: fastAnything },
-  ['id', 'field_id', 'value'],
-);
-const fastNestedPhoneNumber = fastObject(
-  {
-    id: fastRecordId,
-    number: fastText,
-    phone_number: fastText,
-    type: fastText,
-    type_code: fastInt,
-    description: fastText,
-  },
-  ['id'],
-);
+// ---- The records ----
 
+const fieldValue = record({
+  id: ID,
+  field_id: ID,
+  label: TEXT,
+  // z.unknown(), yet the key is required: zod refuses an entry without it.
+  value: required(z.unknown(), (v) => v),
+});
+export const fieldValueEntry = fieldValue.schema;
+export type FieldValueEntry = z.infer<typeof fieldValueEntry>;
+
+const nestedPhoneNumber = record({
+  id: ID,
+  number: TEXT,
+  phone_number: TEXT,
+  type: TEXT,
+  type_code: INT,
+  description: TEXT,
+});
+
+const client = record({
+  id: ID,
+  title: TEXT,
+  firstname: TEXT,
+  lastname: TEXT,
+  organization_name: TEXT,
+  email: TEXT,
+  customer_type: INT,
+  street_address: TEXT,
+  zip_code: TEXT,
+  city: TEXT,
+  country: TEXT,
+  home_department: REFERENCE,
+  no_sms: FLAG,
+  no_email: FLAG,
+  archived: FLAG,
+  created: CREATED,
+  modified: MODIFIED,
+  phone_numbers: list(nestedPhoneNumber),
+  fields_rel: list(fieldValue),
+});
+export const clientRecord = client.schema;
 /** clientRecord's result for a record it would accept as sent; null: ask clientRecord. */
-export const fastClientRecord = fastObject(
-  {
-    id: fastRecordId,
-    title: fastText,
-    firstname: fastText,
-    lastname: fastText,
-    organization_name: fastText,
-    email: fastText,
-    customer_type: fastInt,
-    street_address: fastText,
-    zip_code: fastText,
-    city: fastText,
-    country: fastText,
-    home_department: fastReference,
-    no_sms: fastFlag,
-    no_email: fastFlag,
-    archived: fastFlag,
-    created: fastOptionalTimestamp,
-    modified: fastTimestamp,
-    phone_numbers: fastArray(fastNestedPhoneNumber),
-    fields_rel: fastArray(fastFieldValueEntry),
-  },
-  ['id', 'modified'],
-) as (input: unknown) => ClientRecord | null;
+export const fastClientRecord = client.fast;
 
+const patient = record({
+  id: ID,
+  client: REFERENCE,
+  name: TEXT,
+  species: TEXT,
+  species_code: INT,
+  breed: TEXT,
+  breed_code: INT,
+  gender: TEXT,
+  weight: optional(decimal, fastDecimal),
+  date_of_birth: DAY,
+  deceased: DAY,
+  microchip: TEXT,
+  color: TEXT,
+  home_department: REFERENCE,
+  archived: FLAG,
+  created: CREATED,
+  modified: MODIFIED,
+  fields_rel: list(fieldValue),
+});
+export const patientRecord = patient.schema;
 /** patientRecord's result for a record it would accept as sent; null: ask patientRecord. */
-export const fastPatientRecord = fastObject(
-  {
-    id: fastRecordId,
-    client: fastReference,
-    name: fastText,
-    species: fastText,
-    species_code: fastInt,
-    breed: fastText,
-    breed_code: fastInt,
-    gender: fastText,
-    weight: fastDecimal,
-    date_of_birth: fastDate,
-    deceased: fastDate,
-    microchip: fastText,
-    color: fastText,
-    home_department: fastReference,
-    archived: fastFlag,
-    created: fastOptionalTimestamp,
-    modified: fastTimestamp,
-    fields_rel: fastArray(fastFieldValueEntry),
-  },
-  ['id', 'modified'],
-) as (input: unknown) => PatientRecord | null;
+export const fastPatientRecord = patient.fast;
+
+// sync/rows.ts maps these with the zod schema alone.
+export const phoneNumberRecord = record({
+  id: ID,
+  client: required(reference, fastReference),
+  phone_number: TEXT,
+  type_code: INT,
+  description: TEXT,
+}).schema;
+
+export const customFieldRecord = record({
+  id: ID,
+  label: TEXT,
+  name: TEXT,
+  type: TEXT,
+  model: TEXT,
+}).schema;
+
+export const codelistRecord = record({
+  id: ID,
+  name: TEXT,
+  label: TEXT,
+  species: REFERENCE,
+  species_code: INT,
+  species_id: INT,
+}).schema;
 
 /** One line per problem, naming the field: "modified: must be an ISO 8601 timestamp with an offset". */
 export function describeIssues(error: z.ZodError): string {
