@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'migrations/', 'bench/results/', '.provet-sync/'] },
+  { ignores: ['dist/', 'node_modules/', 'migrations/', 'bench/results/', '.provet-sync/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
