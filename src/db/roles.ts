@@ -4,20 +4,13 @@
 // Safe to run again (after an upgrade, say): GRANT and REVOKE are idempotent.
 import type pg from 'pg';
 import { quoteIdent } from './connect.js';
+import { MIRRORED_TABLES } from './schema.js';
 
-/** What analysts get SELECT on. Anything added to the schema later is not readable until listed here. */
-const READABLE_RELATIONS = [
-  'clients',
-  'patients',
-  'phone_numbers',
-  'custom_fields',
-  'custom_field_values',
-  'species',
-  'breeds',
-  'active_clients',
-  'active_patients',
-  'sync_runs',
-] as const;
+/**
+ * What analysts get SELECT on: the mirrored tables (a table added to MIRRORED_TABLES is opened with
+ * them), the views and the run history. Any other table stays closed until listed here.
+ */
+const READABLE_RELATIONS = [...MIRRORED_TABLES, 'active_clients', 'active_patients', 'sync_runs'];
 
 export const ROLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 

@@ -5,7 +5,7 @@
 // There are deliberately no foreign keys between mirrored tables: Provet hands records over in
 // whatever order its pages come, a patient may land before its client, and the mirror must keep
 // what Provet says even when it is inconsistent for a moment.
-import { sql } from 'drizzle-orm';
+import { getTableName, sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -148,6 +148,20 @@ export const breeds = pgTable('breeds', {
   raw: jsonb('raw').notNull(),
   syncedAt: syncedAt(),
 });
+
+/**
+ * The tables that hold Provet's data, as opposed to provet-sync's own bookkeeping below: what
+ * `status` counts and what `grant-reader` opens to analysts (with the views over them).
+ */
+export const MIRRORED_TABLES: readonly string[] = [
+  clients,
+  patients,
+  phoneNumbers,
+  customFields,
+  customFieldValues,
+  species,
+  breeds,
+].map((table) => getTableName(table));
 
 export const syncState = pgTable('sync_state', {
   stream: text('stream').primaryKey(),

@@ -1,6 +1,7 @@
 // What `provet-sync status` reports: per stream its watermark and lag, the last runs, row
 // counts and rejects.
 import type pg from 'pg';
+import { MIRRORED_TABLES } from './schema.js';
 
 interface StreamStatus {
   stream: string;
@@ -32,16 +33,6 @@ export interface MirrorStatus {
   pendingPatientRereads: number;
 }
 
-const COUNTED_TABLES = [
-  'clients',
-  'patients',
-  'phone_numbers',
-  'custom_fields',
-  'custom_field_values',
-  'species',
-  'breeds',
-];
-
 export async function readStatus(db: pg.Pool, schema: string): Promise<MirrorStatus> {
   const streams = await db.query<{ stream: string; watermark: string | null; lag: string | null; updated_at: string }>(
     `SELECT stream, to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS watermark,
@@ -57,7 +48,7 @@ export async function readStatus(db: pg.Pool, schema: string): Promise<MirrorSta
     `SELECT ${runColumns} FROM sync_runs WHERE status IN ('succeeded', 'partial') ORDER BY id DESC LIMIT 1`,
   );
   const counts = await db.query<{ name: string; n: string }>(
-    COUNTED_TABLES.map((t) => `SELECT '${t}' AS name, count(*) AS n FROM ${t}`).join(' UNION ALL '),
+    MIRRORED_TABLES.map((t) => `SELECT '${t}' AS name, count(*) AS n FROM ${t}`).join(' UNION ALL '),
   );
   const rejects = await db.query<{ n: string }>('SELECT count(*) AS n FROM sync_rejects');
   const rereads = await db.query<{ n: string }>('SELECT count(*) AS n FROM patient_rereads');
