@@ -2,7 +2,7 @@
 // nothing is claimed that did not land, and the next run converges.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FAILPOINT_NAMES } from '../../src/failpoints.js';
-import type { Harness } from '../support/harness.js';
+import { whenUnlocked, type Harness } from '../support/harness.js';
 import { runReconcile } from '../../src/sync/reconcile.js';
 import { mirrorDifferences } from '../support/compare.js';
 import { eventually, startDaemon } from '../support/daemon-process.js';
@@ -106,13 +106,9 @@ describe('SIGKILL in the other kinds of run', () => {
     expect(killed.signal).toBe('SIGKILL');
     expect(await runsOf('reconcile')).toEqual([{ status: 'running', error: null }]);
 
-    const outcome = await runReconcile({
-      pool: h.db.pool,
-      schema: h.db.schema,
-      provet: h.provet,
-      logger: h.logger,
-      pageSize: 100,
-    });
+    const outcome = await whenUnlocked(() =>
+      runReconcile({ pool: h.db.pool, schema: h.db.schema, provet: h.provet, logger: h.logger, pageSize: 100 }),
+    );
     expect(outcome.status).toBe('succeeded');
     expect(await runsOf('reconcile')).toEqual([
       { status: 'failed', error: expect.stringMatching(/interrupted/) as unknown },

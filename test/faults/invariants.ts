@@ -10,7 +10,7 @@ import { expect } from 'vitest';
 import type { Simulator } from '../../src/simulator/index.js';
 import { runReconcile } from '../../src/sync/reconcile.js';
 import { mirrorDifferences } from '../support/compare.js';
-import { startHarness, type Harness } from '../support/harness.js';
+import { startHarness, whenUnlocked, type Harness } from '../support/harness.js';
 
 export async function installAudit(pool: pg.Pool): Promise<void> {
   await pool.query(`
@@ -184,12 +184,7 @@ export async function expectInvariants(
   history: SourceHistory,
   options: { reconcile?: boolean } = {},
 ): Promise<void> {
-  // A killed process's connection (and its run lock) lingers until the server notices: retry briefly.
-  let clean = await h.sync();
-  for (let i = 0; i < 50 && clean.status === 'locked'; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    clean = await h.sync();
-  }
+  const clean = await whenUnlocked(() => h.sync());
   if (clean.status !== 'succeeded' && clean.status !== 'partial')
     throw new Error(`the clean run did not land: ${clean.status === 'failed' ? clean.error?.message : clean.status}`);
   // Judged before any reconciliation, which would repair a record the runs skipped and so hide it.

@@ -90,6 +90,19 @@ export async function startHarness(
   };
 }
 
+/**
+ * Runs `run` again while the lock refuses it, for up to 5 s: a killed process's connection, and
+ * the run lock it held, linger until the server notices the process is gone (longer on a busy machine).
+ */
+export async function whenUnlocked<T extends { status: string }>(run: () => Promise<T>): Promise<T> {
+  let outcome = await run();
+  for (let i = 0; i < 50 && outcome.status === 'locked'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    outcome = await run();
+  }
+  return outcome;
+}
+
 export function expectLanded(outcome: RunOutcome): asserts outcome is Extract<RunOutcome, { runId: number }> {
   if (outcome.status === 'locked') throw new Error('run was refused by the lock');
   if (outcome.status === 'failed') throw new Error(`run failed: ${outcome.error?.stack ?? outcome.error?.message}`);
