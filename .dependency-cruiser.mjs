@@ -4,6 +4,7 @@
 // import or a lazy one.
 //
 //   cli.ts, demo.ts     the entry points
+//   fleet/              many installations: the registry's commands (and, next, the workers)
 //   daemon/             schedules runs, serves HTTP
 //   sync/               the runs: read provet/, write db/
 //   provet/, db/        the API client and the mirror
@@ -66,6 +67,21 @@ export default {
       severity: 'error',
       from: { path: '^src/[^/]+[.]ts$', pathNot: '^src/(cli|demo)[.]ts$' },
       to: { path: '^src/(sync/|daemon/|cli[.]ts$|demo[.]ts$)' },
+    },
+    {
+      name: 'fleet-above-the-runs',
+      comment:
+        'fleet/ drives runs of many installations; nothing below it (daemon, sync, provet, db, helpers) imports it.',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(fleet/|cli[.]ts$|demo[.]ts$)' },
+      to: { path: '^src/fleet/' },
+    },
+    {
+      name: 'fleet-below-entry-points',
+      comment: 'fleet/ is started by the CLI; it imports neither the CLI nor the demo.',
+      severity: 'error',
+      from: { path: '^src/fleet/' },
+      to: { path: '^src/(cli|demo)[.]ts$' },
     },
     {
       name: 'simulator-only-from-entry-points',

@@ -9,7 +9,7 @@ import './v8-flags.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, readFailpointSpec, type Config, type ProvetConfig } from './config.js';
 import { openDatabase, type Database } from './db/connect.js';
-import { migrateSchema } from './db/migrate.js';
+import { migrateControlSchema, migrateSchema } from './db/migrate.js';
 import { failpointsFrom } from './failpoints.js';
 import { createCommandLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
@@ -40,6 +40,8 @@ Commands:
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
   simulate [...]     a local Provet API simulator (simulate --help for its options)
+  installations ...  fleet mode: the registry of installations (add, list, remove, pause, resume, apply;
+                     installations --help)
   demo [--serve]     simulator + full sync + a few clinic edits + incremental sync, on a local database;
                      --serve keeps the database and the simulator up until Ctrl-C, to look at the data
 
@@ -135,6 +137,7 @@ async function main(argv: string[]): Promise<number> {
     await runSimulateCommand(rest);
     return EXIT.ok;
   }
+  if (command === 'installations') return installationsCommand(rest);
   const flags = parseFlags(command, rest);
   const config = loadConfig(process.env, {
     needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile',
@@ -253,6 +256,38 @@ async function main(argv: string[]): Promise<number> {
     }
     default:
       throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
+/** `installations ...`: the fleet's registry, in PROVET_CONTROL_SCHEMA; no mirror schema is touched. */
+async function installationsCommand(args: string[]): Promise<number> {
+  const { parseInstallationsArgs, runInstallationsCommand, InstallationsInputError, INSTALLATIONS_USAGE } =
+    await import('./fleet/installations-command.js');
+  if (args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+    process.stdout.write(`${INSTALLATIONS_USAGE}\n`);
+    return EXIT.ok;
+  }
+  try {
+    const parsed = parseInstallationsArgs(args);
+    const config = loadConfig(process.env, { needsProvet: false, command: 'installations' });
+    const logger = await createCommandLogger(config.logLevel, { fd: 2, format: config.logFormat });
+    const db = await openDatabase(config.database, logger);
+    try {
+      await migrateControlSchema(db.pool, config.fleet.controlSchema, logger);
+      await runInstallationsCommand(parsed, {
+        pool: db.pool,
+        controlSchema: config.fleet.controlSchema,
+        out: process.stdout,
+        err: process.stderr,
+      });
+    } finally {
+      await db.close();
+    }
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof InstallationsInputError)) throw err;
+    process.stderr.write(`provet-sync: ${err.message}\n`);
+    return EXIT.usage;
   }
 }
 

@@ -21,6 +21,7 @@ export const SETTING_NAMES = [
   'DATABASE_URL',
   'DATABASE_CONNECT_DEADLINE_SECONDS',
   'PROVET_DB_SCHEMA',
+  'PROVET_CONTROL_SCHEMA',
   'EMBEDDED_PG_DIR',
   'EMBEDDED_PG_PORT',
   'SYNC_SCHEDULE',
@@ -71,6 +72,11 @@ export const schema = z.object({
     /^[a-z_][a-z0-9_]{0,62}$/,
     'a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters',
   ).default('provet'),
+  // Fleet mode: the schema of the registry of installations (provet-sync installations, worker).
+  PROVET_CONTROL_SCHEMA: matching(
+    /^[a-z_][a-z0-9_]{0,62}$/,
+    'a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters',
+  ).default('provet_sync'),
   // Embedded PostgreSQL (only without DATABASE_URL): data folder and port.
   EMBEDDED_PG_DIR: z.string().min(1).default('.provet-sync/postgres'),
   EMBEDDED_PG_PORT: integer(1024, 65535).default(54329),

@@ -53,6 +53,8 @@ export interface Config {
   database: DatabaseConfig;
   daemon: DaemonConfig;
   sync: { schedule: string; lookbackSeconds: number };
+  /** Fleet mode: the schema of the registry of installations. */
+  fleet: { controlSchema: string };
   logLevel: Settings['LOG_LEVEL'];
   /** LOG_LEVEL was set (the demo is quieter by default than the daemon). */
   logLevelExplicit: boolean;
@@ -125,6 +127,7 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       },
     },
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
+    fleet: { controlSchema: s.PROVET_CONTROL_SCHEMA },
     daemon: {
       httpHost: s.HTTP_HOST,
       httpPort: s.HTTP_PORT,

@@ -1,5 +1,6 @@
 // The human-readable table printed by `provet-sync status`.
 import type { MirrorStatus } from './db/status.js';
+import { textTable as table } from './text-table.js';
 
 function lag(seconds: number | null): string {
   if (seconds === null) return '-';
@@ -7,18 +8,6 @@ function lag(seconds: number | null): string {
   if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
   if (seconds < 172800) return `${Math.round(seconds / 3600)}h`;
   return `${Math.round(seconds / 86400)}d`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows
-    .map((r) =>
-      r
-        .map((cell, i) => cell.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 export function formatStatus(status: MirrorStatus): string {

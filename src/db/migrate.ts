@@ -1,5 +1,6 @@
-// Applies migrations/ to the mirror's schema. Safe to run from several processes at once: an
-// advisory lock serialises them, and drizzle skips what is already applied.
+// Applies migrations/ to a mirror's schema, and migrations/control/ to the fleet's control schema.
+// Safe to run from several processes at once: an advisory lock serialises them, and drizzle skips
+// what is already applied.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,7 @@ class MissingPrivilegeError extends Error {
 
 /** migrations/ sits two levels above this file both in src/db and in dist/db. */
 const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../migrations', import.meta.url));
+const CONTROL_MIGRATIONS_FOLDER = join(MIGRATIONS_FOLDER, 'control');
 
 const MIGRATIONS_TABLE = '__drizzle_migrations';
 
@@ -21,8 +23,8 @@ const MIGRATIONS_TABLE = '__drizzle_migrations';
  * `when` is later than the created_at of the last one it recorded, so the schema is up to date
  * when that is at least the journal's latest.
  */
-async function upToDate(client: pg.PoolClient, schema: string): Promise<boolean> {
-  const journal = JSON.parse(await readFile(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+async function upToDate(client: pg.PoolClient, folder: string, schema: string): Promise<boolean> {
+  const journal = JSON.parse(await readFile(join(folder, 'meta', '_journal.json'), 'utf8')) as {
     entries: { when: number }[];
   };
   const latest = Math.max(...journal.entries.map((e) => e.when));
@@ -41,36 +43,64 @@ export async function migrateSchema(
   logger: Logger,
   options: { writesMirror?: boolean } = {},
 ): Promise<void> {
+  await withMigrationLock(pool, schema, async (client) => {
+    await applyMigrations(client, MIGRATIONS_FOLDER, schema, logger);
+    if (options.writesMirror !== false) await checkTemporaryPrivilege(client);
+  });
+}
+
+/**
+ * The fleet's registry (migrations/control/) in its own schema. The pool's connections keep their
+ * search_path (the mirror's schema): it is set for the migration and reset afterwards.
+ */
+export async function migrateControlSchema(pool: pg.Pool, schema: string, logger: Logger): Promise<void> {
+  await withMigrationLock(pool, schema, async (client) => {
+    try {
+      await applyMigrations(client, CONTROL_MIGRATIONS_FOLDER, schema, logger);
+    } finally {
+      await client.query('RESET search_path');
+    }
+  });
+}
+
+async function withMigrationLock(
+  pool: pg.Pool,
+  schema: string,
+  fn: (client: pg.PoolClient) => Promise<void>,
+): Promise<void> {
   const client = await pool.connect();
   try {
     await client.query(`SELECT pg_advisory_lock(hashtext('provet-sync:migrate'), hashtext($1))`, [schema]);
     try {
-      await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
-      await client.query(`SET search_path TO ${quoteIdent(schema)}`);
-      if (await upToDate(client, schema)) {
-        logger.debug({ schema }, 'migrations already applied');
-      } else {
-        // drizzle's migrator is loaded only when there is something to apply: it is the slowest
-        // module to load (about 0.1 s), and most starts find nothing to do.
-        const [{ drizzle }, { migrate }] = await Promise.all([
-          import('drizzle-orm/node-postgres'),
-          import('drizzle-orm/node-postgres/migrator'),
-        ]);
-        // The bookkeeping table lives in the mirror's own schema, so each installation is self-contained.
-        await migrate(drizzle(client), {
-          migrationsFolder: MIGRATIONS_FOLDER,
-          migrationsSchema: schema,
-          migrationsTable: MIGRATIONS_TABLE,
-        });
-        logger.debug({ schema }, 'migrations applied');
-      }
-      if (options.writesMirror !== false) await checkTemporaryPrivilege(client);
+      await fn(client);
     } finally {
       await client.query(`SELECT pg_advisory_unlock(hashtext('provet-sync:migrate'), hashtext($1))`, [schema]);
     }
   } finally {
     client.release();
   }
+}
+
+async function applyMigrations(client: pg.PoolClient, folder: string, schema: string, logger: Logger): Promise<void> {
+  await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  await client.query(`SET search_path TO ${quoteIdent(schema)}`);
+  if (await upToDate(client, folder, schema)) {
+    logger.debug({ schema }, 'migrations already applied');
+    return;
+  }
+  // drizzle's migrator is loaded only when there is something to apply: it is the slowest
+  // module to load (about 0.1 s), and most starts find nothing to do.
+  const [{ drizzle }, { migrate }] = await Promise.all([
+    import('drizzle-orm/node-postgres'),
+    import('drizzle-orm/node-postgres/migrator'),
+  ]);
+  // The bookkeeping table lives in the schema it describes, so each installation is self-contained.
+  await migrate(drizzle(client), {
+    migrationsFolder: folder,
+    migrationsSchema: schema,
+    migrationsTable: MIGRATIONS_TABLE,
+  });
+  logger.debug({ schema }, 'migrations applied');
 }
 
 /**
