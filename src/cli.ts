@@ -40,6 +40,8 @@ Commands:
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
   simulate [...]     a local Provet API simulator (simulate --help for its options)
+  worker             fleet mode: mirror the registry's installations, with any number of workers on one
+                     database (WORKER_CONCURRENCY at once each), until SIGTERM
   installations ...  fleet mode: the registry of installations (add, list, remove, pause, resume, apply;
                      installations --help)
   demo [--serve]     simulator + full sync + a few clinic edits + incremental sync, on a local database;
@@ -244,6 +246,19 @@ async function main(argv: string[]): Promise<number> {
         { writesMirror: false },
       );
     }
+    case 'worker': {
+      const { startWorker } = await import('./fleet/worker.js');
+      const signal = stopSignal(logger);
+      const db = await openDatabase(config.database, logger);
+      try {
+        await migrateControlSchema(db.pool, config.fleet.controlSchema, logger);
+        const worker = await startWorker({ connectionString: db.connectionString, config, logger, failpoints }, signal);
+        await worker.done;
+      } finally {
+        await db.close();
+      }
+      return EXIT.ok;
+    }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
       return runDemo({
@@ -315,6 +330,7 @@ function parseFlags(
     migrate: [],
     demo: ['serve'],
     reconcile: [],
+    worker: [],
     'grant-reader': [],
   };
   try {

@@ -22,6 +22,9 @@ export const SETTING_NAMES = [
   'DATABASE_CONNECT_DEADLINE_SECONDS',
   'PROVET_DB_SCHEMA',
   'PROVET_CONTROL_SCHEMA',
+  'WORKER_CONCURRENCY',
+  'WORKER_TICK_SECONDS',
+  'WORKER_LEASE_SECONDS',
   'EMBEDDED_PG_DIR',
   'EMBEDDED_PG_PORT',
   'SYNC_SCHEDULE',
@@ -77,6 +80,13 @@ export const schema = z.object({
     /^[a-z_][a-z0-9_]{0,62}$/,
     'a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters',
   ).default('provet_sync'),
+  // Fleet workers: installations run at once per worker process (each run is mostly waiting on
+  // Provet and PostgreSQL; 4 suits a 2-core machine).
+  WORKER_CONCURRENCY: integer(1, 64, 'installations').default(4),
+  // How often each worker looks for installations whose schedule is due (and for dead workers).
+  WORKER_TICK_SECONDS: positiveSeconds(300).default(15),
+  // A worker that has not been heard from for this long is taken for dead: its runs go to another.
+  WORKER_LEASE_SECONDS: positiveSeconds(3600).default(45),
   // Embedded PostgreSQL (only without DATABASE_URL): data folder and port.
   EMBEDDED_PG_DIR: z.string().min(1).default('.provet-sync/postgres'),
   EMBEDDED_PG_PORT: integer(1024, 65535).default(54329),

@@ -14,7 +14,7 @@ export class ConfigError extends Error {
   }
 }
 
-type ProvetAuthConfig =
+export type ProvetAuthConfig =
   { kind: 'oauth'; clientId: string; clientSecret: string; tokenUrl: string } | { kind: 'token'; token: string };
 
 export interface ProvetConfig {
@@ -53,8 +53,10 @@ export interface Config {
   database: DatabaseConfig;
   daemon: DaemonConfig;
   sync: { schedule: string; lookbackSeconds: number };
-  /** Fleet mode: the schema of the registry of installations. */
-  fleet: { controlSchema: string };
+  /** Fleet mode: the registry's schema, and the workers' settings. */
+  fleet: { controlSchema: string; concurrency: number; tickMs: number; leaseMs: number };
+  /** The API client's settings other than where and who: in fleet mode, the same for every installation. */
+  provetTuning: Omit<ProvetConfig, 'baseUrl' | 'auth'>;
   logLevel: Settings['LOG_LEVEL'];
   /** LOG_LEVEL was set (the demo is quieter by default than the daemon). */
   logLevelExplicit: boolean;
@@ -127,7 +129,19 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       },
     },
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
-    fleet: { controlSchema: s.PROVET_CONTROL_SCHEMA },
+    fleet: {
+      controlSchema: s.PROVET_CONTROL_SCHEMA,
+      concurrency: s.WORKER_CONCURRENCY,
+      tickMs: s.WORKER_TICK_SECONDS * 1000,
+      leaseMs: s.WORKER_LEASE_SECONDS * 1000,
+    },
+    provetTuning: {
+      pageSize: s.PROVET_PAGE_SIZE,
+      requestTimeoutMs: s.PROVET_REQUEST_TIMEOUT_SECONDS * 1000,
+      retryDeadlineMs: s.PROVET_RETRY_DEADLINE_SECONDS * 1000,
+      maxBodyBytes: s.PROVET_MAX_BODY_MB * 1024 * 1024,
+      rateWindowMs: s.PROVET_RATE_WINDOW_SECONDS * 1000,
+    },
     daemon: {
       httpHost: s.HTTP_HOST,
       httpPort: s.HTTP_PORT,

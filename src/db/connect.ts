@@ -19,6 +19,8 @@ class DatabaseUnavailableError extends Error {
 export interface Database {
   pool: pg.Pool;
   schema: string;
+  /** How to reach it (may hold a password: for more pools, never for messages). */
+  connectionString: string;
   /** Where the data is, without the password: for messages. */
   description: string;
   /** The connection string to print for people (embedded only: it holds no secret). */
@@ -47,15 +49,56 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     stopEmbedded = () => embedded.stop();
   }
   const description = describeDatabaseUrl(url);
+  const pool = createPool(url, config.schema, logger);
+  try {
+    await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
+  } catch (err) {
+    await pool.end().catch(() => {});
+    await stopEmbedded?.();
+    throw err;
+  }
+  return {
+    pool,
+    schema: config.schema,
+    connectionString: url,
+    description,
+    publicUrl,
+    embeddedDataDir,
+    close: async () => {
+      await pool.end().catch(() => {});
+      // Only before stopping our own server: a server of the user's closes its end on its own,
+      // and waiting for that would add a tenth of a second or more to every command's exit.
+      if (stopEmbedded) {
+        await closedWithin(openConnections(pool), pool, CLOSE_WAIT_MS);
+        await stopEmbedded();
+      }
+    },
+  };
+}
+
+const CLOSE_WAIT_MS = 5_000;
+
+const OPEN_CONNECTIONS = new WeakMap<pg.Pool, Set<pg.PoolClient>>();
+
+/** Connections of `pool` not yet closed (see closedWithin). */
+function openConnections(pool: pg.Pool): Set<pg.PoolClient> {
+  return OPEN_CONNECTIONS.get(pool) ?? new Set();
+}
+
+/**
+ * A pool whose connections see `schema`'s tables unqualified. openDatabase's, and in fleet mode
+ * one per installation's mirror.
+ */
+export function createPool(url: string, schema: string, logger: Logger, max = 5): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     // Unqualified table names resolve to the mirror's schema on every connection. A transaction
     // left open by a stalled process (paused, swapped out) is ended by the server after a minute,
     // so its locks cannot hold up the run that takes over; page transactions never idle that long.
-    options: `-c search_path=${quoteIdent(config.schema)} -c idle_in_transaction_session_timeout=60000`,
+    options: `-c search_path=${quoteIdent(schema)} -c idle_in_transaction_session_timeout=60000`,
     // The run lock's session, two pages landing at once (sync/stream.ts), and room for the
     // daemon's readiness checks and status queries.
-    max: 5,
+    max,
     connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     application_name: 'provet-sync',
@@ -67,37 +110,14 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   // Connections not yet closed: pool.end() resolves as soon as it has asked each to close, and an
   // embedded server stopped right after would cut the ones still closing (with a warning each).
   const open = new Set<pg.PoolClient>();
+  OPEN_CONNECTIONS.set(pool, open);
   pool.on('connect', (client) => {
     open.add(client);
     client.on('error', (err) => logger.warn({ err: { message: err.message } }, 'database connection lost'));
   });
   pool.on('remove', (client) => open.delete(client));
-  try {
-    await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
-  } catch (err) {
-    await pool.end().catch(() => {});
-    await stopEmbedded?.();
-    throw err;
-  }
-  return {
-    pool,
-    schema: config.schema,
-    description,
-    publicUrl,
-    embeddedDataDir,
-    close: async () => {
-      await pool.end().catch(() => {});
-      // Only before stopping our own server: a server of the user's closes its end on its own,
-      // and waiting for that would add a tenth of a second or more to every command's exit.
-      if (stopEmbedded) {
-        await closedWithin(open, pool, CLOSE_WAIT_MS);
-        await stopEmbedded();
-      }
-    },
-  };
+  return pool;
 }
-
-const CLOSE_WAIT_MS = 5_000;
 
 /** Resolves once every connection in `open` has closed, or after `ms`. */
 function closedWithin(open: Set<pg.PoolClient>, pool: pg.Pool, ms: number): Promise<void> {

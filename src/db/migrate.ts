@@ -63,7 +63,11 @@ export async function migrateControlSchema(pool: pg.Pool, schema: string, logger
   });
 }
 
-async function withMigrationLock(
+/**
+ * Runs `fn` under the migration lock of `schema`: for migrations that are not ours (the job
+ * queue's), whose CREATE SCHEMA IF NOT EXISTS fails when two processes race to it.
+ */
+export async function withMigrationLock(
   pool: pg.Pool,
   schema: string,
   fn: (client: pg.PoolClient) => Promise<void>,

@@ -73,3 +73,14 @@ export async function setPaused(db: pg.Pool, controlSchema: string, name: string
 export async function lockRegistry(db: pg.PoolClient, controlSchema: string): Promise<void> {
   await db.query(`SELECT pg_advisory_xact_lock(hashtext('provet-sync:registry'), hashtext($1))`, [controlSchema]);
 }
+
+export async function getInstallation(
+  db: pg.Pool | pg.PoolClient,
+  controlSchema: string,
+  name: string,
+): Promise<Installation | null> {
+  const { rows } = await db.query<Installation>(`SELECT ${SELECT_LIST} FROM ${table(controlSchema)} WHERE name = $1`, [
+    name,
+  ]);
+  return rows[0] ?? null;
+}

@@ -51,3 +51,36 @@ export const installations = pgTable(
     check('installations_one_webhook_secret', sql`num_nonnulls(${t.webhookSecretFile}, ${t.webhookSecretEnv}) <= 1`),
   ],
 );
+
+/**
+ * When each installation's next sync and reconciliation are due, and how its last runs went: the
+ * workers' state, kept apart from the registry that people edit (apply never touches it). A row is
+ * made by the first worker tick that sees the installation.
+ */
+export const installationSchedule = pgTable('installation_schedule', {
+  name: text('name').primaryKey(),
+  nextRunAt: instant('next_run_at').notNull(),
+  nextReconcileAt: instant('next_reconcile_at'),
+  /** Failed runs in a row: the installation's own backoff grows with it, the others' does not. */
+  failures: integer('failures').notNull().default(0),
+  lastError: text('last_error'),
+  lastFinishedAt: instant('last_finished_at'),
+});
+
+/**
+ * Each live worker process and the job queue's worker ids of its slots, with when it was last
+ * heard from. A process silent for WORKER_LEASE_SECONDS is taken for dead (SIGKILL, a lost
+ * machine): another worker unlocks its jobs in the queue, so they run again elsewhere.
+ */
+export const workerHeartbeats = pgTable('worker_heartbeats', {
+  processId: text('process_id').primaryKey(),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  slotIds: text('slot_ids').array().notNull(),
+  startedAt: instant('started_at')
+    .notNull()
+    .default(sql`now()`),
+  heartbeatAt: instant('heartbeat_at')
+    .notNull()
+    .default(sql`now()`),
+});

@@ -1,0 +1,156 @@
+// One job of the queue: a sync or a reconciliation of one installation, with the same run
+// lifecycle as the single-installation daemon's (sync/run-lifecycle.ts), so every watermark and
+// invariant rule holds unchanged. Its credentials are read here, from the file or environment
+// variable the registry names, and live only in this run's API client.
+import { readFile } from 'node:fs/promises';
+import type pg from 'pg';
+import type { Config, ProvetAuthConfig } from '../config.js';
+import { deriveTokenUrl } from '../config.js';
+import { createPool, quoteIdent } from '../db/connect.js';
+import { getInstallation, type Installation } from '../db/control/registry.js';
+import { migrateSchema } from '../db/migrate.js';
+import type { Failpoints } from '../failpoints.js';
+import type { Logger } from '../log.js';
+import { ProvetClient } from '../provet/client.js';
+import { runReconcile } from '../sync/reconcile.js';
+import { runSync, type RunOutcome } from '../sync/run.js';
+import type { JobKind } from './queue.js';
+
+export interface InstallationRunDeps {
+  /** The registry's pool (search_path of no mirror). */
+  controlPool: pg.Pool;
+  /** For the pools of the installations' mirrors. */
+  connectionString: string;
+  config: Pick<Config, 'fleet' | 'provetTuning'>;
+  logger: Logger;
+  failpoints?: Failpoints;
+}
+
+/** The run ended because the worker is stopping: the job goes back to the queue, to run elsewhere. */
+class RunHandedBackError extends Error {
+  readonly code = 'FLEET_RUN_HANDED_BACK';
+}
+
+class CredentialsUnavailableError extends Error {
+  readonly code = 'FLEET_CREDENTIALS_UNAVAILABLE';
+}
+
+async function secretOf(file: string | null, env: string | null, what: string): Promise<string> {
+  if (file !== null) {
+    try {
+      const text = (await readFile(file, 'utf8')).trim();
+      if (text) return text;
+      throw new CredentialsUnavailableError(`${what} file ${file} is empty`);
+    } catch (err) {
+      if (err instanceof CredentialsUnavailableError) throw err;
+      throw new CredentialsUnavailableError(
+        `${what} file ${file} cannot be read by this worker (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      );
+    }
+  }
+  const value = env === null ? undefined : process.env[env];
+  if (!value) throw new CredentialsUnavailableError(`${what} variable ${env} is not set in this worker`);
+  return value;
+}
+
+async function authOf(installation: Installation): Promise<ProvetAuthConfig> {
+  if (installation.authMethod === 'token')
+    return { kind: 'token', token: await secretOf(installation.secretFile, installation.secretEnv, 'API token') };
+  const tokenUrl = installation.tokenUrl ?? deriveTokenUrl(installation.baseUrl);
+  if (!tokenUrl)
+    throw new CredentialsUnavailableError(
+      `no token URL: base URL ${installation.baseUrl} does not end in /<provet_id>/api/0.1/; set tokenUrl`,
+    );
+  return {
+    kind: 'oauth',
+    clientId: installation.clientId!,
+    clientSecret: await secretOf(installation.secretFile, installation.secretEnv, 'client secret'),
+    tokenUrl,
+  };
+}
+
+/**
+ * Runs one job. Returns quietly when the installation is paused or gone (the tick dequeues the
+ * rest); throws RunHandedBackError when `signal` stopped it, so the queue hands it to another worker.
+ */
+export async function runInstallationJob(
+  deps: InstallationRunDeps,
+  kind: JobKind,
+  name: string,
+  signal: AbortSignal,
+): Promise<RunOutcome | null> {
+  const installation = await getInstallation(deps.controlPool, deps.config.fleet.controlSchema, name);
+  const logger = deps.logger.child({ installation: name });
+  if (!installation || installation.paused) {
+    logger.info(`${kind} of ${name} skipped: the installation is ${installation ? 'paused' : 'no longer registered'}`);
+    return null;
+  }
+  let auth: ProvetAuthConfig;
+  try {
+    auth = await authOf(installation);
+  } catch (err) {
+    logger.error({ err: { message: (err as Error).message } }, `${kind} of ${name} cannot start`);
+    await recordFinished(deps, name, (err as Error).message);
+    return null;
+  }
+  const pool = createPool(deps.connectionString, installation.mirrorSchema, logger);
+  const tuning = deps.config.provetTuning;
+  const provet = new ProvetClient({
+    baseUrl: installation.baseUrl,
+    auth,
+    logger: logger.child({ component: 'provet' }),
+    requestTimeoutMs: tuning.requestTimeoutMs,
+    retryDeadlineMs: tuning.retryDeadlineMs,
+    maxBodyBytes: tuning.maxBodyBytes,
+    rateWindowMs: tuning.rateWindowMs,
+  });
+  try {
+    await migrateSchema(pool, installation.mirrorSchema, logger);
+    const run = {
+      pool,
+      schema: installation.mirrorSchema,
+      provet,
+      logger,
+      pageSize: tuning.pageSize,
+      signal,
+      ...(deps.failpoints ? { failpoints: deps.failpoints } : {}),
+    };
+    const outcome =
+      kind === 'sync'
+        ? await runSync({ ...run, lookbackSeconds: installation.lookbackSeconds })
+        : await runReconcile(run);
+    if (outcome.status === 'failed' && outcome.stopped)
+      throw new RunHandedBackError(`${kind} of ${name} stopped by the worker's shutdown; queued again`);
+    if (outcome.status === 'locked') {
+      // Another process holds the schema's run lock (a single-installation daemon on the same
+      // schema, or a run the queue did not know of): nothing done, the schedule tries again.
+      logger.warn(`${kind} of ${name}: another process holds the run lock of schema ${installation.mirrorSchema}`);
+      return outcome;
+    }
+    if (kind === 'sync')
+      await recordFinished(deps, name, outcome.status === 'failed' ? (outcome.error?.message ?? 'failed') : null);
+    return outcome;
+  } finally {
+    await provet.close();
+    await pool.end().catch(() => {});
+  }
+}
+
+/**
+ * A sync that landed clears the installation's failures; one that failed counts one more and
+ * pushes its next run back (30 s doubling to an hour, or the schedule's next time if later), so a
+ * failing installation backs off on its own and the others keep their pace.
+ */
+async function recordFinished(deps: InstallationRunDeps, name: string, error: string | null): Promise<void> {
+  const control = quoteIdent(deps.config.fleet.controlSchema);
+  await deps.controlPool.query(
+    `UPDATE ${control}.installation_schedule
+     SET last_finished_at = now(),
+         failures = CASE WHEN $2::text IS NULL THEN 0 ELSE failures + 1 END,
+         last_error = $2::text,
+         next_run_at = CASE WHEN $2::text IS NULL THEN next_run_at
+                            ELSE greatest(next_run_at, now() + least(interval '1 hour', interval '30 seconds' * power(2, failures))) END
+     WHERE name = $1`,
+    [name, error],
+  );
+}

@@ -1,0 +1,170 @@
+// `provet-sync worker`: one of any number of processes that mirror the registry's installations
+// through the job queue (graphile-worker). Each process ticks the schedule (schedule-tick.ts),
+// runs up to WORKER_CONCURRENCY installations at once, and says it is alive every third of
+// WORKER_LEASE_SECONDS; a process that stops saying so is taken for dead by the others, which
+// give its jobs back to the queue. SIGTERM: no new jobs, the runs in flight stop after the page
+// they are landing and go back to the queue, then exit 0.
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { run, runMigrations, type JobHelpers, type Runner, type WorkerEvents } from 'graphile-worker';
+import type pg from 'pg';
+import { createPool, quoteIdent } from '../db/connect.js';
+import { withMigrationLock } from '../db/migrate.js';
+import type { Logger } from '../log.js';
+import { runInstallationJob, type InstallationRunDeps } from './installation-run.js';
+import { queueLogger, queueSchemaOf, TASK_OF, type JobKind, type JobPayload } from './queue.js';
+import { tick } from './schedule-tick.js';
+
+export interface WorkerHandle {
+  /** Resolves when the worker has stopped (after `signal` aborted, or when the queue's runner failed). */
+  done: Promise<void>;
+}
+
+/** A backfill may take hours; with more than one slot, one is always kept for the small runs. */
+function forbiddenFlags(running: { backfills: number }, concurrency: number): () => string[] | null {
+  return () => (concurrency > 1 && running.backfills >= concurrency - 1 ? ['backfill'] : null);
+}
+
+export async function startWorker(
+  deps: Omit<InstallationRunDeps, 'controlPool'>,
+  signal: AbortSignal,
+): Promise<WorkerHandle> {
+  const { config, logger } = deps;
+  const { controlSchema, concurrency, tickMs, leaseMs } = config.fleet;
+  const queueSchema = queueSchemaOf(controlSchema);
+  const controlPool = createPool(deps.connectionString, controlSchema, logger, concurrency + 4);
+  const runDeps: InstallationRunDeps = { ...deps, controlPool };
+  const processId = randomUUID();
+  const slotIds: string[] = [];
+  const running = { backfills: 0 };
+
+  await withMigrationLock(controlPool, queueSchema, () =>
+    runMigrations({ pgPool: controlPool, schema: queueSchema, logger: queueLogger(logger) }),
+  );
+
+  const events: WorkerEvents = new EventEmitter() as WorkerEvents;
+  events.on('worker:create', ({ worker }) => slotIds.push(worker.workerId));
+
+  const task = (kind: JobKind) => async (payload: unknown, helpers: JobHelpers) => {
+    const { installation } = payload as JobPayload;
+    const backfill = helpers.job.flags?.backfill === true;
+    if (backfill) running.backfills += 1;
+    try {
+      await runInstallationJob(runDeps, kind, installation, anySignal(signal, helpers.abortSignal));
+    } finally {
+      if (backfill) running.backfills -= 1;
+    }
+  };
+
+  let runner: Runner;
+  try {
+    runner = await run({
+      pgPool: controlPool,
+      schema: queueSchema,
+      concurrency,
+      noHandleSignals: true,
+      pollInterval: 1000,
+      logger: queueLogger(logger),
+      events,
+      forbiddenFlags: forbiddenFlags(running, concurrency),
+      taskList: { [TASK_OF.sync]: task('sync'), [TASK_OF.reconcile]: task('reconcile') },
+    });
+  } catch (err) {
+    await controlPool.end().catch(() => {});
+    throw err;
+  }
+
+  const beat = () => heartbeat(controlPool, controlSchema, queueSchema, processId, slotIds);
+  await beat();
+  logger.info(
+    { worker: processId, concurrency, queueSchema },
+    `worker started: up to ${concurrency} installations at once, registry in schema ${controlSchema}`,
+  );
+
+  const loops = [
+    every(
+      tickMs,
+      signal,
+      async () => {
+        await tick({ pool: controlPool, controlSchema, queueSchema, leaseMs, logger });
+      },
+      logger,
+      'schedule tick',
+    ),
+    every(leaseMs / 3, signal, beat, logger, 'heartbeat'),
+  ];
+
+  const done = (async () => {
+    await Promise.race([
+      new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true })),
+      runner.promise,
+    ]);
+    logger.info('worker stopping: no new runs; runs in flight stop after their current page');
+    await runner.stop();
+    await Promise.all(loops);
+    await controlPool
+      .query(`DELETE FROM ${quoteIdent(controlSchema)}.worker_heartbeats WHERE process_id = $1`, [processId])
+      .catch(() => {});
+    await controlPool.end().catch(() => {});
+    logger.info('worker stopped');
+  })();
+  return { done };
+}
+
+/**
+ * Says this process is alive, with its slots' ids, and keeps its jobs' locks fresh: the queue
+ * itself takes a job locked for four hours for abandoned, and a backfill can run longer.
+ * (The lock columns are graphile-worker's own; the version is pinned, and a test runs this.)
+ */
+async function heartbeat(
+  pool: pg.Pool,
+  controlSchema: string,
+  queueSchema: string,
+  processId: string,
+  slotIds: readonly string[],
+): Promise<void> {
+  await pool.query(
+    `INSERT INTO ${quoteIdent(controlSchema)}.worker_heartbeats (process_id, host, pid, slot_ids)
+     VALUES ($1, $2, $3, $4::text[])
+     ON CONFLICT (process_id) DO UPDATE SET heartbeat_at = now(), slot_ids = excluded.slot_ids`,
+    [processId, hostname(), process.pid, slotIds],
+  );
+  const queue = quoteIdent(queueSchema);
+  await pool.query(`UPDATE ${queue}._private_jobs SET locked_at = now() WHERE locked_by = ANY($1::text[])`, [slotIds]);
+  await pool.query(`UPDATE ${queue}._private_job_queues SET locked_at = now() WHERE locked_by = ANY($1::text[])`, [
+    slotIds,
+  ]);
+}
+
+/** Runs `fn` every `ms` until `signal` aborts; a failure is logged and the loop goes on. */
+async function every(
+  ms: number,
+  signal: AbortSignal,
+  fn: () => Promise<void>,
+  logger: Logger,
+  what: string,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await fn();
+    } catch (err) {
+      logger.warn({ err: { message: (err as Error).message } }, `${what} failed; trying again`);
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+}
+
+function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
+  return b ? AbortSignal.any([a, b]) : a;
+}

@@ -1,0 +1,211 @@
+// Fleet mode end to end: three simulated installations (each its own simulator, provet id and
+// credentials), two `provet-sync worker` processes on one real PostgreSQL, the registry edited
+// with the CLI. Every installation converges to its own simulator; a paused one gets no
+// requests; a worker killed with SIGKILL mid-run is found dead by the other, which lands the
+// change that came after; no installation ever had two runs at once (read from its run table);
+// a removed installation's runs stop.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulator, type Simulator } from '../../src/simulator/index.js';
+import { startCli, type Running } from '../faults/cli-process.js';
+import { mirrorDifferences } from '../support/compare.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { eventually } from '../support/daemon-process.js';
+
+const CONTROL = 'fleet_ctl';
+const QUEUE = `${CONTROL}_queue`;
+const LEASE_SECONDS = 3;
+
+interface Site {
+  name: string;
+  schema: string;
+  sim: Simulator;
+  pool?: pg.Pool;
+}
+
+let testDb: TestDatabase;
+let db: pg.Pool;
+let sites: Record<'a' | 'b' | 'c', Site>;
+let env: Record<string, string>;
+let workers: Running[] = [];
+
+async function cli(...args: string[]) {
+  const exit = await startCli(args, env).exited;
+  expect(exit.code, exit.stderr).toBe(0);
+  return exit;
+}
+
+function startWorker(): Running {
+  return startCli(['worker'], {
+    ...env,
+    LOG_LEVEL: 'info',
+    LOG_FORMAT: 'json',
+    WORKER_CONCURRENCY: '2',
+    WORKER_TICK_SECONDS: '0.5',
+    WORKER_LEASE_SECONDS: String(LEASE_SECONDS),
+    PROVET_PAGE_SIZE: '20',
+    PROVET_RETRY_DEADLINE_SECONDS: '10',
+  });
+}
+
+function poolOf(site: Site): pg.Pool {
+  site.pool ??= new pg.Pool({ connectionString: testDb.url, options: `-c search_path=${site.schema}`, max: 2 });
+  return site.pool;
+}
+
+function requestsTo(site: Site): number {
+  return Object.values(site.sim.requestCounts()).reduce((a, b) => a + b, 0);
+}
+
+async function converged(site: Site): Promise<boolean> {
+  const exists = await db.query('SELECT to_regclass($1) AS t', [`${site.schema}.clients`]);
+  if (!exists.rows[0].t) return false;
+  return (await mirrorDifferences(poolOf(site), site.sim.exportState())).length === 0;
+}
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  db = new pg.Pool({ connectionString: testDb.url, max: 2 });
+  const dir = mkdtempSync(join(tmpdir(), 'provet-sync-fleet-'));
+  env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: testDb.url,
+    PROVET_CONTROL_SCHEMA: CONTROL,
+  };
+  const start = async (name: string, clients: number, seed: number): Promise<Site> => {
+    const sim = await startSimulator({ clients, seed, provetId: `9${seed}`, clientSecret: `secret-${name}-${seed}` });
+    return { name, schema: `fleet_${name}`, sim };
+  };
+  sites = { a: await start('a', 120, 1), b: await start('b', 80, 2), c: await start('c', 40, 3) };
+  for (const site of Object.values(sites)) {
+    const secret = join(dir, `${site.name}.secret`);
+    writeFileSync(secret, site.sim.clientSecret);
+    await cli(
+      'installations',
+      'add',
+      site.name,
+      '--base-url',
+      site.sim.baseUrl,
+      '--client-id',
+      site.sim.clientId,
+      '--client-secret-file',
+      secret,
+      '--schema',
+      site.schema,
+      '--schedule',
+      '*/2 * * * * *', // every two seconds
+      '--reconcile-schedule',
+      'off',
+      ...(site.name === 'c' ? ['--paused'] : []),
+    );
+  }
+  workers = [startWorker(), startWorker()];
+});
+
+afterAll(async () => {
+  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
+  const exits = await Promise.all(workers.map((w) => w.exited));
+  for (const site of Object.values(sites ?? {})) {
+    await site.pool?.end();
+    await site.sim.close();
+  }
+  await db?.end();
+  await testDb?.drop();
+  // SIGTERM: the runs in flight stop after their page, the worker exits 0 (the killed one excepted).
+  for (const exit of exits.filter((e) => e.signal !== 'SIGKILL'))
+    expect(exit.code, exit.stderr + exit.stdout.slice(-3000)).toBe(0);
+});
+
+describe('fleet workers', () => {
+  it('mirror every installation into its own schema; a paused one gets no request', async () => {
+    await eventually(
+      async () => (await converged(sites.a)) && (await converged(sites.b)),
+      40_000,
+      'a and b to converge',
+    );
+    expect(requestsTo(sites.c)).toBe(0);
+    const id = Number(sites.b.sim.exportState().clients[5]!.id);
+    sites.b.sim.updateClient(id, { city: 'Tromsø' });
+    await eventually(() => converged(sites.b), 20_000, 'the change at b to land');
+  });
+
+  it('a worker killed with SIGKILL mid-run: the other gives its run back to the queue and lands what came after', async () => {
+    // Slow pages, and every client changed: the next run of a takes several seconds.
+    sites.a.sim.setFaults('GET client/', { latencyMs: 400 });
+    for (const c of sites.a.sim.exportState().clients.slice(0, 100))
+      sites.a.sim.updateClient(Number(c.id), { city: 'Turku' });
+    // The worker whose slot holds a's job, read from the queue and the heartbeats.
+    const pid = await eventually(
+      async () => {
+        const { rows } = await db.query<{ pid: number }>(
+          `SELECT h.pid FROM ${QUEUE}.jobs j JOIN ${CONTROL}.worker_heartbeats h ON j.locked_by = ANY (h.slot_ids)
+         WHERE j.key = 'sync:a' AND j.locked_at IS NOT NULL`,
+        );
+        return rows[0]?.pid;
+      },
+      20_000,
+      "a's run to start",
+    );
+    const victim = workers.find((w) => w.child.pid === pid)!;
+    expect(victim, 'the worker holding the job is one of ours').toBeDefined();
+    // Killed once the run is under way (a page of it landed), not before it began.
+    await eventually(
+      async () => {
+        const { rows } = await db.query<{ n: string }>(
+          `SELECT count(*) AS n FROM fleet_a.clients WHERE city = 'Turku'`,
+        );
+        return Number(rows[0]!.n) > 0;
+      },
+      20_000,
+      'a page of the run to land',
+    );
+    victim.child.kill('SIGKILL');
+    expect((await victim.exited).signal).toBe('SIGKILL');
+    const killedAt = Date.now();
+    sites.a.sim.setFaults('GET client/', null);
+    const late = Number(sites.a.sim.exportState().clients[110]!.id);
+    sites.a.sim.updateClient(late, { city: 'Oulu' });
+
+    await eventually(() => converged(sites.a), 40_000, 'a to converge through the surviving worker');
+    const failover = (Date.now() - killedAt) / 1000;
+    expect(failover).toBeLessThan(LEASE_SECONDS + 20);
+    const runs = await db.query<{ status: string; error: string | null }>(
+      `SELECT status, error FROM fleet_a.sync_runs ORDER BY id`,
+    );
+    expect(runs.rows.some((r) => r.status === 'failed' && /interrupted/.test(r.error ?? ''))).toBe(true);
+    const { rows: alive } = await db.query<{ pid: number }>(`SELECT pid FROM ${CONTROL}.worker_heartbeats`);
+    expect(alive.map((r) => r.pid)).not.toContain(pid);
+  });
+
+  it('never ran one installation twice at once (from each schema’s run table)', async () => {
+    for (const site of [sites.a, sites.b]) {
+      const { rows } = await db.query<{ started: number; finished: number | null }>(
+        `SELECT extract(epoch FROM started_at)::float8 AS started, extract(epoch FROM finished_at)::float8 AS finished
+         FROM ${site.schema}.sync_runs ORDER BY started_at`,
+      );
+      expect(rows.length).toBeGreaterThan(2);
+      for (let i = 1; i < rows.length; i++) {
+        const before = rows[i - 1]!;
+        expect(before.finished, `run ${i} of ${site.name} ended`).not.toBeNull();
+        expect(rows[i]!.started, `run ${i + 1} of ${site.name} began after run ${i} ended`).toBeGreaterThanOrEqual(
+          before.finished!,
+        );
+      }
+    }
+  });
+
+  it('a removed installation gets no more runs', async () => {
+    await cli('installations', 'remove', 'b');
+    // A run already under way may finish; then nothing more.
+    await new Promise((r) => setTimeout(r, 2_000));
+    sites.b.sim.resetRequestCounts();
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(requestsTo(sites.b)).toBe(0);
+    expect(requestsTo(sites.c)).toBe(0);
+  });
+});
