@@ -136,8 +136,8 @@ describe('fleet workers', () => {
 
   it('a worker killed with SIGKILL mid-run: the other gives its run back to the queue and lands what came after', async () => {
     // Slow pages, and every client changed: the next run of a takes several seconds.
-    sites.a.sim.setFaults('GET client/', { latencyMs: 400 });
-    for (const c of sites.a.sim.exportState().clients.slice(0, 100))
+    sites.a.sim.setFaults('GET client/', { latencyMs: 700 });
+    for (const c of sites.a.sim.exportState().clients.slice(0, 110))
       sites.a.sim.updateClient(Number(c.id), { city: 'Turku' });
     // The worker whose slot holds a's job, read from the queue and the heartbeats.
     const pid = await eventually(
@@ -163,6 +163,20 @@ describe('fleet workers', () => {
       },
       20_000,
       'a page of the run to land',
+    );
+    // The heartbeat keeps the job's lock fresh (the queue frees a lock four hours old; a backfill
+    // can run longer): locked_at moves while the run goes on.
+    const lockedAt = async () =>
+      (
+        await db.query<{ t: number }>(
+          `SELECT extract(epoch FROM locked_at)::float8 AS t FROM ${QUEUE}.jobs WHERE key = 'sync:a'`,
+        )
+      ).rows[0]?.t;
+    const firstLock = await lockedAt();
+    await eventually(
+      async () => ((await lockedAt()) ?? 0) > (firstLock ?? Infinity),
+      10_000,
+      'the lock to be refreshed',
     );
     victim.child.kill('SIGKILL');
     expect((await victim.exited).signal).toBe('SIGKILL');
