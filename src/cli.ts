@@ -9,7 +9,7 @@ import './v8-flags.js';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, readFailpointSpec, type Config, type ProvetConfig } from './config.js';
 import { openDatabase, type Database } from './db/connect.js';
-import { migrateControlSchema, migrateSchema } from './db/migrate.js';
+import { migrateSchema } from './db/migrate.js';
 import { failpointsFrom } from './failpoints.js';
 import { createCommandLogger, type Logger } from './log.js';
 import { ProvetClient } from './provet/client.js';
@@ -18,7 +18,9 @@ import type { RunOutcome } from './sync/run.js';
 // Each command's own modules (the daemon's HTTP server and metrics, the simulator, the demo, ...)
 // are imported when that command runs: a `sync` from cron starts without loading what it never uses.
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, locked: 3 } as const;
+import { EXIT } from './exit-codes.js';
+
+export { EXIT };
 
 /**
  * Commands whose stdout is their answer (a table, JSON, findings, a person's tour) log on stderr,
@@ -39,6 +41,7 @@ Commands:
   grant-reader ROLE  let ROLE read the mirror's tables and views (not its bookkeeping); safe to repeat
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
+  status NAME|--all  fleet mode: one installation of the registry, or a table of all (--json too)
   simulate [...]     a local Provet API simulator (simulate --help for its options)
   worker             fleet mode: mirror the registry's installations, with any number of workers on one
                      database (WORKER_CONCURRENCY at once each), until SIGTERM
@@ -139,7 +142,10 @@ async function main(argv: string[]): Promise<number> {
     await runSimulateCommand(rest);
     return EXIT.ok;
   }
-  if (command === 'installations') return installationsCommand(rest);
+  if (command === 'installations') {
+    const { runInstallationsCommandLine } = await import('./fleet/commands.js');
+    return runInstallationsCommandLine(rest, process.env);
+  }
   const flags = parseFlags(command, rest);
   const config = loadConfig(process.env, {
     needsProvet: command === 'sync' || command === 'daemon' || command === 'reconcile',
@@ -160,6 +166,10 @@ async function main(argv: string[]): Promise<number> {
         return Promise.resolve(EXIT.ok);
       });
     case 'status':
+      if (flags.all || flags.positionals.length > 0) {
+        const { runFleetStatusCommand } = await import('./fleet/commands.js');
+        return runFleetStatusCommand(config, logger, flags);
+      }
       return withDatabase(
         config,
         logger,
@@ -247,17 +257,8 @@ async function main(argv: string[]): Promise<number> {
       );
     }
     case 'worker': {
-      const { startWorker } = await import('./fleet/worker.js');
-      const signal = stopSignal(logger);
-      const db = await openDatabase(config.database, logger);
-      try {
-        await migrateControlSchema(db.pool, config.fleet.controlSchema, logger);
-        const worker = await startWorker({ connectionString: db.connectionString, config, logger, failpoints }, signal);
-        await worker.done;
-      } finally {
-        await db.close();
-      }
-      return EXIT.ok;
+      const { runWorkerCommand } = await import('./fleet/commands.js');
+      return runWorkerCommand(config, logger, stopSignal(logger), failpoints);
     }
     case 'demo': {
       const { runDemo } = await import('./demo.js');
@@ -271,38 +272,6 @@ async function main(argv: string[]): Promise<number> {
     }
     default:
       throw new UsageError(`unknown command '${command}'`);
-  }
-}
-
-/** `installations ...`: the fleet's registry, in PROVET_CONTROL_SCHEMA; no mirror schema is touched. */
-async function installationsCommand(args: string[]): Promise<number> {
-  const { parseInstallationsArgs, runInstallationsCommand, InstallationsInputError, INSTALLATIONS_USAGE } =
-    await import('./fleet/installations-command.js');
-  if (args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
-    process.stdout.write(`${INSTALLATIONS_USAGE}\n`);
-    return EXIT.ok;
-  }
-  try {
-    const parsed = parseInstallationsArgs(args);
-    const config = loadConfig(process.env, { needsProvet: false, command: 'installations' });
-    const logger = await createCommandLogger(config.logLevel, { fd: 2, format: config.logFormat });
-    const db = await openDatabase(config.database, logger);
-    try {
-      await migrateControlSchema(db.pool, config.fleet.controlSchema, logger);
-      await runInstallationsCommand(parsed, {
-        pool: db.pool,
-        controlSchema: config.fleet.controlSchema,
-        out: process.stdout,
-        err: process.stderr,
-      });
-    } finally {
-      await db.close();
-    }
-    return EXIT.ok;
-  } catch (err) {
-    if (!(err instanceof InstallationsInputError)) throw err;
-    process.stderr.write(`provet-sync: ${err.message}\n`);
-    return EXIT.usage;
   }
 }
 
@@ -322,10 +291,10 @@ function nextStopSignal(): Promise<NodeJS.Signals> {
 function parseFlags(
   command: string,
   args: string[],
-): { full: boolean; json: boolean; serve: boolean; positionals: string[] } {
+): { full: boolean; json: boolean; serve: boolean; all: boolean; positionals: string[] } {
   const allowed: Record<string, string[]> = {
     sync: ['full'],
-    status: ['json'],
+    status: ['json', 'all'],
     daemon: [],
     migrate: [],
     demo: ['serve'],
@@ -340,22 +309,34 @@ function parseFlags(
         full: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         serve: { type: 'boolean', default: false },
+        all: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: true,
     });
-    for (const flag of ['full', 'json', 'serve'] as const) {
+    for (const flag of ['full', 'json', 'serve', 'all'] as const) {
       if (values[flag] && !(allowed[command] ?? []).includes(flag))
         throw new UsageError(`--${flag} does not apply to '${command}'`);
     }
-    // Only grant-reader takes an argument: the role's name.
-    const wanted = command === 'grant-reader' ? 1 : 0;
-    if (positionals.length !== wanted) {
-      throw new UsageError(
-        wanted ? `'${command}' takes exactly one role name` : `unexpected argument '${positionals[0]}'`,
-      );
+    // grant-reader takes the role's name; status may take an installation's (fleet mode).
+    if (command === 'status') {
+      if (positionals.length > 1 || (positionals.length === 1 && values.all))
+        throw new UsageError(`'status' takes one installation's name, or --all`);
+    } else {
+      const wanted = command === 'grant-reader' ? 1 : 0;
+      if (positionals.length !== wanted) {
+        throw new UsageError(
+          wanted ? `'${command}' takes exactly one role name` : `unexpected argument '${positionals[0]}'`,
+        );
+      }
     }
-    return { full: values.full === true, json: values.json === true, serve: values.serve === true, positionals };
+    return {
+      full: values.full === true,
+      json: values.json === true,
+      serve: values.serve === true,
+      all: values.all === true,
+      positionals,
+    };
   } catch (err) {
     if (err instanceof UsageError) throw err;
     throw new UsageError((err as Error).message);

@@ -33,7 +33,7 @@ export interface MirrorStatus {
   pendingPatientRereads: number;
 }
 
-export async function readStatus(db: pg.Pool, schema: string): Promise<MirrorStatus> {
+export async function readStatus(db: pg.Pool | pg.PoolClient, schema: string): Promise<MirrorStatus> {
   const streams = await db.query<{ stream: string; watermark: string | null; lag: string | null; updated_at: string }>(
     `SELECT stream, to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS watermark,
             extract(epoch FROM now() - watermark)::float8 AS lag,

@@ -129,6 +129,21 @@ describe('fleet workers', () => {
       'a and b to converge',
     );
     expect(requestsTo(sites.c)).toBe(0);
+    const all = JSON.parse((await cli('status', '--all', '--json')).stdout) as {
+      installation: string;
+      paused: boolean;
+      mirror: { lastSuccessfulRun: { status: string } | null; rows: { clients: number } } | null;
+    }[];
+    expect(
+      all.map((s) => [s.installation, s.paused, s.mirror?.lastSuccessfulRun?.status, s.mirror?.rows.clients]),
+    ).toEqual([
+      ['a', false, 'succeeded', sites.a.sim.exportState().clients.length],
+      ['b', false, 'succeeded', sites.b.sim.exportState().clients.length],
+      ['c', true, undefined, undefined],
+    ]);
+    const one = await cli('status', 'b');
+    expect(one.stdout).toMatch(/^INSTALLATION .*\nb\s+fleet_b\s+\S+\s+succeeded/);
+    expect(one.stdout).toContain('schema: fleet_b');
     const id = Number(sites.b.sim.exportState().clients[5]!.id);
     sites.b.sim.updateClient(id, { city: 'Tromsø' });
     await eventually(() => converged(sites.b), 20_000, 'the change at b to land');

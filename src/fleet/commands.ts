@@ -1,0 +1,99 @@
+// The fleet's command lines, as the CLI (cli.ts) hands them over: `installations ...`, `worker`,
+// and `status NAME` / `status --all`. Each opens the database (DATABASE_URL, or the embedded
+// one), brings the registry's schema up to date, does its work and closes what it opened; none
+// touches a mirror's schema except through the runs a worker starts.
+import { loadConfig, type Config } from '../config.js';
+import { openDatabase, type Database } from '../db/connect.js';
+import { migrateControlSchema } from '../db/migrate.js';
+import { EXIT } from '../exit-codes.js';
+import type { Failpoints } from '../failpoints.js';
+import { createCommandLogger, type Logger } from '../log.js';
+import { formatStatus } from '../status-format.js';
+import { formatFleetStatus, readFleetStatus } from './fleet-status.js';
+import {
+  INSTALLATIONS_USAGE,
+  InstallationsInputError,
+  parseInstallationsArgs,
+  runInstallationsCommand,
+} from './installations-command.js';
+import { startWorker } from './worker.js';
+
+async function withControlDatabase<T>(config: Config, logger: Logger, fn: (db: Database) => Promise<T>): Promise<T> {
+  const db = await openDatabase(config.database, logger);
+  try {
+    await migrateControlSchema(db.pool, config.fleet.controlSchema, logger);
+    return await fn(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/** `installations ...`: its own words and flags are checked before the configuration is read. */
+export async function runInstallationsCommandLine(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  if (args[0] === '--help' || args[0] === '-h' || args[0] === 'help') {
+    process.stdout.write(`${INSTALLATIONS_USAGE}\n`);
+    return EXIT.ok;
+  }
+  try {
+    const parsed = parseInstallationsArgs(args);
+    const config = loadConfig(env, { needsProvet: false, command: 'installations' });
+    // Its stdout is its answer (a table, JSON, what apply did): log lines go to stderr.
+    const logger = await createCommandLogger(config.logLevel, { fd: 2, format: config.logFormat });
+    await withControlDatabase(config, logger, (db) =>
+      runInstallationsCommand(parsed, {
+        pool: db.pool,
+        controlSchema: config.fleet.controlSchema,
+        out: process.stdout,
+        err: process.stderr,
+      }),
+    );
+    return EXIT.ok;
+  } catch (err) {
+    if (!(err instanceof InstallationsInputError)) throw err;
+    process.stderr.write(`provet-sync: ${err.message}\n`);
+    return EXIT.usage;
+  }
+}
+
+/** `worker`: runs until `signal` (SIGTERM, SIGINT) and its runs in flight have handed back. */
+export async function runWorkerCommand(
+  config: Config,
+  logger: Logger,
+  signal: AbortSignal,
+  failpoints: Failpoints,
+): Promise<number> {
+  return withControlDatabase(config, logger, async (db) => {
+    const worker = await startWorker({ connectionString: db.connectionString, config, logger, failpoints }, signal);
+    await worker.done;
+    return EXIT.ok;
+  });
+}
+
+/** `status NAME` (one installation, with its mirror's detail) or `status --all` (a table). */
+export async function runFleetStatusCommand(
+  config: Config,
+  logger: Logger,
+  flags: { all: boolean; json: boolean; positionals: string[] },
+): Promise<number> {
+  return withControlDatabase(config, logger, async (db) => {
+    const { installations, unknown } = await readFleetStatus(
+      db.pool,
+      config.fleet.controlSchema,
+      flags.all ? undefined : flags.positionals,
+    );
+    if (unknown.length > 0) {
+      process.stderr.write(`provet-sync: no installation named ${unknown.join(', ')}\n`);
+      return EXIT.usage;
+    }
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(flags.all ? installations : installations[0], null, 2)}\n`);
+    } else if (flags.all) {
+      process.stdout.write(formatFleetStatus(installations));
+    } else {
+      const one = installations[0]!;
+      process.stdout.write(formatFleetStatus([one]));
+      if (one.mirror) process.stdout.write(`\n${formatStatus(one.mirror)}`);
+    }
+    return EXIT.ok;
+  });
+}
