@@ -55,7 +55,10 @@ export async function runInstallationsCommandLine(args: string[], env: NodeJS.Pr
   }
 }
 
-/** `worker`: runs until `signal` (SIGTERM, SIGINT) and its runs in flight have handed back. */
+/**
+ * `worker`: runs until `signal` (SIGTERM, SIGINT) and its runs in flight have handed back; serves
+ * /healthz, /readyz and /metrics on HTTP_HOST:HTTP_PORT meanwhile.
+ */
 export async function runWorkerCommand(
   config: Config,
   logger: Logger,
@@ -63,7 +66,16 @@ export async function runWorkerCommand(
   failpoints: Failpoints,
 ): Promise<number> {
   return withControlDatabase(config, logger, async (db) => {
-    const worker = await startWorker({ connectionString: db.connectionString, config, logger, failpoints }, signal);
+    const worker = await startWorker(
+      {
+        connectionString: db.connectionString,
+        config,
+        logger,
+        failpoints,
+        http: { host: config.daemon.httpHost, port: config.daemon.httpPort },
+      },
+      signal,
+    );
     await worker.done;
     return EXIT.ok;
   });

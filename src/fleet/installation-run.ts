@@ -15,6 +15,7 @@ import { ProvetClient } from '../provet/client.js';
 import { runReconcile } from '../sync/reconcile.js';
 import { runSync, type RunOutcome } from '../sync/run.js';
 import type { JobKind } from './queue.js';
+import type { InstallationRunReport } from './worker-metrics.js';
 
 export interface InstallationRunDeps {
   /** The registry's pool (search_path of no mirror). */
@@ -24,6 +25,11 @@ export interface InstallationRunDeps {
   config: Pick<Config, 'fleet' | 'provetTuning'>;
   logger: Logger;
   failpoints?: Failpoints;
+  /**
+   * Told of each run that finished, landed or failed (for the metrics): not of a run the schema's
+   * lock refused, one the worker's shutdown handed back, or a paused or removed installation's.
+   */
+  observe?: (installation: string, run: InstallationRunReport, seconds: number) => void;
 }
 
 /** The run ended because the worker is stopping: the job goes back to the queue, to run elsewhere. */
@@ -85,11 +91,18 @@ export async function runInstallationJob(
     logger.info(`${kind} of ${name} skipped: the installation is ${installation ? 'paused' : 'no longer registered'}`);
     return null;
   }
+  const started = performance.now();
+  let observed = false;
+  const observe = (run: InstallationRunReport) => {
+    observed = true;
+    deps.observe?.(name, run, (performance.now() - started) / 1000);
+  };
   let auth: ProvetAuthConfig;
   try {
     auth = await authOf(installation);
   } catch (err) {
     logger.error({ err: { message: (err as Error).message } }, `${kind} of ${name} cannot start`);
+    observe({ kind, status: 'failed' });
     await recordFinished(deps, name, (err as Error).message);
     return null;
   }
@@ -127,9 +140,21 @@ export async function runInstallationJob(
       logger.warn(`${kind} of ${name}: another process holds the run lock of schema ${installation.mirrorSchema}`);
       return outcome;
     }
+    observe({
+      kind: outcome.kind,
+      status: outcome.status,
+      streams: outcome.streams,
+      requests: outcome.requests,
+      throttled: outcome.throttled,
+    });
     if (kind === 'sync')
       await recordFinished(deps, name, outcome.status === 'failed' ? (outcome.error?.message ?? 'failed') : null);
     return outcome;
+  } catch (err) {
+    // Thrown before the run's row existed (the database unreachable, the schema's migration
+    // failed): a failed run of the job's kind. A run handed back is not finished.
+    if (!(err instanceof RunHandedBackError) && !observed) observe({ kind, status: 'failed' });
+    throw err;
   } finally {
     await provet.close();
     await pool.end().catch(() => {});

@@ -3,7 +3,8 @@
 // runs up to WORKER_CONCURRENCY installations at once, and says it is alive every third of
 // WORKER_LEASE_SECONDS; a process that stops saying so is taken for dead by the others, which
 // give its jobs back to the queue. SIGTERM: no new jobs, the runs in flight stop after the page
-// they are landing and go back to the queue, then exit 0.
+// they are landing and go back to the queue, then exit 0. Its HTTP server (/healthz, /readyz,
+// /metrics: worker-http.ts, worker-metrics.ts) starts before the runner and closes after it.
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -15,6 +16,8 @@ import type { Logger } from '../log.js';
 import { runInstallationJob, type InstallationRunDeps } from './installation-run.js';
 import { queueLogger, queueSchemaOf, TASK_OF, type JobKind, type JobPayload } from './queue.js';
 import { tick } from './schedule-tick.js';
+import { startWorkerHttp, type RunnerState } from './worker-http.js';
+import { WorkerMetrics } from './worker-metrics.js';
 
 export interface WorkerHandle {
   /** Resolves when the worker has stopped (after `signal` aborted, or when the queue's runner failed). */
@@ -27,32 +30,83 @@ function forbiddenFlags(running: { backfills: number }, concurrency: number): ()
 }
 
 export async function startWorker(
-  deps: Omit<InstallationRunDeps, 'controlPool'>,
+  deps: Omit<InstallationRunDeps, 'controlPool' | 'observe'> & { http: { host: string; port: number } },
   signal: AbortSignal,
 ): Promise<WorkerHandle> {
-  const { config, logger } = deps;
+  const { config, logger, http: httpAt, ...runOptions } = deps;
   const { controlSchema, concurrency, tickMs, leaseMs } = config.fleet;
   const queueSchema = queueSchemaOf(controlSchema);
   const controlPool = createPool(deps.connectionString, controlSchema, logger, concurrency + 4);
-  const runDeps: InstallationRunDeps = { ...deps, controlPool };
   const processId = randomUUID();
   const slotIds: string[] = [];
-  const running = { backfills: 0 };
+  const running = { jobs: 0, backfills: 0 };
+  // Slots the queue stopped after an error (a job it could not release while the database was
+  // away): it starts no new one in their place, so this worker runs fewer at once until restarted.
+  const lostSlots: string[] = [];
+  let slotsToUnlock: string[] = [];
+  const metrics = new WorkerMetrics({
+    concurrency,
+    inUse: () => running.jobs,
+    backfills: () => running.backfills,
+    lost: () => lostSlots.length,
+  });
+  const runDeps: InstallationRunDeps = {
+    ...runOptions,
+    config,
+    logger,
+    controlPool,
+    observe: (installation, run, seconds) => metrics.observe(installation, run, seconds),
+  };
+  let runnerState: RunnerState = 'starting';
+  const http = await startWorkerHttp({
+    ...httpAt,
+    logger,
+    metrics,
+    pool: controlPool,
+    controlSchema,
+    processId,
+    leaseMs,
+    runner: () => ({ state: runnerState, concurrency, slotsLost: lostSlots.length }),
+  }).catch(async (err: unknown) => {
+    await controlPool.end().catch(() => {});
+    throw err;
+  });
 
-  await withMigrationLock(controlPool, queueSchema, () =>
-    runMigrations({ pgPool: controlPool, schema: queueSchema, logger: queueLogger(logger) }),
-  );
+  try {
+    await withMigrationLock(controlPool, queueSchema, () =>
+      runMigrations({ pgPool: controlPool, schema: queueSchema, logger: queueLogger(logger) }),
+    );
+  } catch (err) {
+    await http.close();
+    await controlPool.end().catch(() => {});
+    throw err;
+  }
 
   const events: WorkerEvents = new EventEmitter() as WorkerEvents;
   events.on('worker:create', ({ worker }) => slotIds.push(worker.workerId));
+  events.on('worker:stop', ({ worker, error }) => {
+    if (error === undefined) return;
+    // Its job stays locked by it: the heartbeat stops refreshing that lock, and the next beat
+    // unlocks it, so the installation's runs go on (here or in another worker).
+    const at = slotIds.indexOf(worker.workerId);
+    if (at >= 0) slotIds.splice(at, 1);
+    lostSlots.push(worker.workerId);
+    slotsToUnlock.push(worker.workerId);
+    logger.error(
+      { err: { message: (error as Error).message }, slotsLost: lostSlots.length },
+      `a queue slot stopped after an error; ${concurrency - lostSlots.length} of ${concurrency} left until the worker restarts`,
+    );
+  });
 
   const task = (kind: JobKind) => async (payload: unknown, helpers: JobHelpers) => {
     const { installation } = payload as JobPayload;
     const backfill = helpers.job.flags?.backfill === true;
+    running.jobs += 1;
     if (backfill) running.backfills += 1;
     try {
       await runInstallationJob(runDeps, kind, installation, anySignal(signal, helpers.abortSignal));
     } finally {
+      running.jobs -= 1;
       if (backfill) running.backfills -= 1;
     }
   };
@@ -71,11 +125,23 @@ export async function startWorker(
       taskList: { [TASK_OF.sync]: task('sync'), [TASK_OF.reconcile]: task('reconcile') },
     });
   } catch (err) {
+    await http.close();
     await controlPool.end().catch(() => {});
     throw err;
   }
+  runnerState = 'running';
+  runner.promise.then(
+    () => (runnerState = 'stopped'),
+    (err: unknown) => (runnerState = { failed: (err as Error).message }),
+  );
 
-  const beat = () => heartbeat(controlPool, controlSchema, queueSchema, processId, slotIds);
+  const beat = async () => {
+    if (slotsToUnlock.length > 0) {
+      await controlPool.query(`SELECT ${quoteIdent(queueSchema)}.force_unlock_workers($1::text[])`, [slotsToUnlock]);
+      slotsToUnlock = [];
+    }
+    await heartbeat(controlPool, controlSchema, queueSchema, processId, slotIds);
+  };
   await beat();
   logger.info(
     { worker: processId, concurrency, queueSchema },
@@ -101,8 +167,10 @@ export async function startWorker(
       runner.promise,
     ]);
     logger.info('worker stopping: no new runs; runs in flight stop after their current page');
+    if (runnerState === 'running') runnerState = 'stopping';
     await runner.stop();
     await Promise.all(loops);
+    await http.close();
     await controlPool
       .query(`DELETE FROM ${quoteIdent(controlSchema)}.worker_heartbeats WHERE process_id = $1`, [processId])
       .catch(() => {});

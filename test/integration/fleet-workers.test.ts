@@ -44,6 +44,9 @@ function startWorker(): Running {
     LOG_LEVEL: 'info',
     LOG_FORMAT: 'json',
     WORKER_CONCURRENCY: '2',
+    // Each worker serves /healthz, /readyz and /metrics: two on one machine need a port each.
+    HTTP_HOST: '127.0.0.1',
+    HTTP_PORT: '0',
     WORKER_TICK_SECONDS: '0.5',
     WORKER_LEASE_SECONDS: String(LEASE_SECONDS),
     PROVET_PAGE_SIZE: '20',
