@@ -38,7 +38,8 @@ Commands:
   daemon             scheduled sync runs (SYNC_SCHEDULE) and reconciliation (RECONCILE_SCHEDULE) until
                      SIGTERM, with /healthz, /readyz, /metrics and webhooks on HTTP_PORT
   reconcile          compare the whole mirror with Provet by id ranges; mark hard deletes, repair drift
-  grant-reader ROLE  let ROLE read the mirror's tables and views (not its bookkeeping); safe to repeat
+  grant-reader ROLE  let ROLE read the mirror's tables and views (not its bookkeeping); safe to repeat;
+                     fleet mode: --installation NAME (repeatable) and/or --group (the provet_all views)
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
   status NAME|--all  fleet mode: one installation of the registry, or a table of all (--json too)
@@ -242,6 +243,13 @@ async function main(argv: string[]): Promise<number> {
       const role = flags.positionals[0]!;
       if (!ROLE_NAME.test(role))
         throw new UsageError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+      if (flags.installation.length > 0 || flags.group) {
+        const { runFleetGrantReaderCommand } = await import('./fleet/commands.js');
+        return runFleetGrantReaderCommand(config, logger, role, {
+          installations: flags.installation,
+          group: flags.group,
+        });
+      }
       return withDatabase(
         config,
         logger,
@@ -291,7 +299,15 @@ function nextStopSignal(): Promise<NodeJS.Signals> {
 function parseFlags(
   command: string,
   args: string[],
-): { full: boolean; json: boolean; serve: boolean; all: boolean; positionals: string[] } {
+): {
+  full: boolean;
+  json: boolean;
+  serve: boolean;
+  all: boolean;
+  group: boolean;
+  installation: string[];
+  positionals: string[];
+} {
   const allowed: Record<string, string[]> = {
     sync: ['full'],
     status: ['json', 'all'],
@@ -300,7 +316,7 @@ function parseFlags(
     demo: ['serve'],
     reconcile: [],
     worker: [],
-    'grant-reader': [],
+    'grant-reader': ['installation', 'group'],
   };
   try {
     const { values, positionals } = parseArgs({
@@ -310,12 +326,15 @@ function parseFlags(
         json: { type: 'boolean', default: false },
         serve: { type: 'boolean', default: false },
         all: { type: 'boolean', default: false },
+        installation: { type: 'string', multiple: true, default: [] },
+        group: { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: true,
     });
-    for (const flag of ['full', 'json', 'serve', 'all'] as const) {
-      if (values[flag] && !(allowed[command] ?? []).includes(flag))
+    for (const flag of ['full', 'json', 'serve', 'all', 'group', 'installation'] as const) {
+      const given = flag === 'installation' ? values.installation.length > 0 : values[flag];
+      if (given && !(allowed[command] ?? []).includes(flag))
         throw new UsageError(`--${flag} does not apply to '${command}'`);
     }
     // grant-reader takes the role's name; status may take an installation's (fleet mode).
@@ -335,6 +354,8 @@ function parseFlags(
       json: values.json === true,
       serve: values.serve === true,
       all: values.all === true,
+      group: values.group === true,
+      installation: values.installation,
       positionals,
     };
   } catch (err) {

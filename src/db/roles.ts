@@ -19,6 +19,19 @@ class RoleNameError extends Error {
 }
 
 /**
+ * Within the caller's transaction: creates `role` (NOLOGIN) unless it exists. Serialises
+ * concurrent grant-reader runs, since CREATE ROLE has no IF NOT EXISTS.
+ */
+export async function ensureReaderRole(client: pg.PoolClient, role: string): Promise<{ created: boolean }> {
+  if (!ROLE_NAME.test(role))
+    throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+  await client.query(`SELECT pg_advisory_xact_lock(hashtext('provet-sync:grant-reader'))`);
+  const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+  if (exists.rowCount === 0) await client.query(`CREATE ROLE ${quoteIdent(role)} NOLOGIN`);
+  return { created: exists.rowCount === 0 };
+}
+
+/**
  * Creates the role (NOLOGIN: people or tools log in as members of it) unless it exists, and
  * grants it read access to the mirror in `schema`. Returns whether the role was created.
  */
@@ -30,10 +43,7 @@ export async function grantReader(pool: pg.Pool, schema: string, role: string): 
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    // Serialises concurrent grant-reader runs: CREATE ROLE has no IF NOT EXISTS.
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('provet-sync:grant-reader'))`);
-    const exists = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
-    if (exists.rowCount === 0) await client.query(`CREATE ROLE ${r} NOLOGIN`);
+    const { created } = await ensureReaderRole(client, role);
     await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${r}`);
     await client.query(`REVOKE CREATE ON SCHEMA ${s} FROM ${r}`);
     // Start from nothing (views included), so a privilege granted by hand on sync_rejects goes too.
@@ -41,7 +51,7 @@ export async function grantReader(pool: pg.Pool, schema: string, role: string): 
     const readable = READABLE_RELATIONS.map((t) => `${s}.${quoteIdent(t)}`).join(', ');
     await client.query(`GRANT SELECT ON ${readable} TO ${r}`);
     await client.query('COMMIT');
-    return { created: exists.rowCount === 0 };
+    return { created };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;

@@ -3,8 +3,11 @@
 // one), brings the registry's schema up to date, does its work and closes what it opened; none
 // touches a mirror's schema except through the runs a worker starts.
 import { loadConfig, type Config } from '../config.js';
-import { openDatabase, type Database } from '../db/connect.js';
-import { migrateControlSchema } from '../db/migrate.js';
+import { openDatabase, withTransaction, type Database } from '../db/connect.js';
+import { GROUP_SCHEMA, grantGroupReader } from '../db/control/group-views.js';
+import { listInstallations } from '../db/control/registry.js';
+import { ensureReaderRole, grantReader } from '../db/roles.js';
+import { migrateControlSchema, migrateSchema } from '../db/migrate.js';
 import { EXIT } from '../exit-codes.js';
 import type { Failpoints } from '../failpoints.js';
 import { createCommandLogger, type Logger } from '../log.js';
@@ -106,6 +109,46 @@ export async function runFleetStatusCommand(
       process.stdout.write(formatFleetStatus([one]));
       if (one.mirror) process.stdout.write(`\n${formatStatus(one.mirror)}`);
     }
+    return EXIT.ok;
+  });
+}
+
+/**
+ * `grant-reader ROLE --installation NAME ... [--group]`: read access to those installations'
+ * mirrors (each as `grant-reader` gives a single mirror), and with --group to the views across
+ * every installation (provet_all), which show every installation's rows whatever else is granted.
+ */
+export async function runFleetGrantReaderCommand(
+  config: Config,
+  logger: Logger,
+  role: string,
+  options: { installations: string[]; group: boolean },
+): Promise<number> {
+  return withControlDatabase(config, logger, async (db) => {
+    const registered = await listInstallations(db.pool, config.fleet.controlSchema);
+    const unknown = options.installations.filter((n) => !registered.some((i) => i.name === n));
+    if (unknown.length > 0) {
+      process.stderr.write(`provet-sync: no installation named ${unknown.join(', ')}\n`);
+      return EXIT.usage;
+    }
+    const lines: string[] = [];
+    for (const name of options.installations) {
+      const schema = registered.find((i) => i.name === name)!.mirrorSchema;
+      // Its tables exist before the first run does (the grant names them).
+      await migrateSchema(db.pool, schema, logger, { writesMirror: false });
+      await grantReader(db.pool, schema, role);
+      lines.push(`${role} may read the mirror of ${name} (schema ${schema})`);
+    }
+    if (options.group) {
+      await withTransaction(db.pool, async (client) => {
+        await ensureReaderRole(client, role);
+        await grantGroupReader(client, role);
+      });
+      lines.push(`${role} may read the views across every installation (schema ${GROUP_SCHEMA})`);
+    }
+    process.stdout.write(
+      `${lines.join('\n')}\nLog in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n`,
+    );
     return EXIT.ok;
   });
 }

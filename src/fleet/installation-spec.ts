@@ -8,10 +8,8 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { cron, httpUrl, integer, matching } from '../config-parsers.js';
 import { schema as settingsSchema } from '../config-schema.js';
+import { GROUP_SCHEMA } from '../db/control/group-views.js';
 import type { Installation } from '../db/control/registry.js';
-
-/** The schema of the views across installations (analysts' SQL); no installation may take it. */
-const GROUP_SCHEMA = 'provet_all';
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;

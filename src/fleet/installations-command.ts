@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { withTransaction, quoteIdent } from '../db/connect.js';
+import { refreshGroupViews } from '../db/control/group-views.js';
 import {
   columnOf,
   deleteInstallation,
@@ -215,6 +216,9 @@ async function remove(ctx: InstallationsContext, name: string, dropSchema: boole
     await lockRegistry(client, ctx.controlSchema);
     const removed = await deleteInstallation(client, ctx.controlSchema, name);
     if (!removed) throw new InstallationsInputError([`no installation named ${name}`]);
+    // The views across installations let go of its schema first, so dropping it cascades to
+    // nothing but its own tables.
+    await refreshGroupViews(client, ctx.controlSchema);
     if (dropSchema) await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(removed.mirrorSchema)} CASCADE`);
     ctx.out.write(
       `removed ${name}; ${dropSchema ? `schema ${removed.mirrorSchema} dropped` : `its mirror stays in schema ${removed.mirrorSchema} (--drop-schema drops it)`}\n`,
@@ -303,6 +307,7 @@ async function apply(ctx: InstallationsContext, path: string, dryRun: boolean) {
       if (!dryRun) await updateInstallation(client, ctx.controlSchema, row);
     }
     if (dryRun) lines.push('dry run: nothing changed');
+    else await refreshGroupViews(client, ctx.controlSchema);
     ctx.out.write(`${lines.join('\n')}\n`);
   });
 }

@@ -5,6 +5,7 @@
 import { createTask } from 'node-cron';
 import type pg from 'pg';
 import { quoteIdent, withTransaction } from '../db/connect.js';
+import { GROUP_SCHEMA, refreshGroupViews } from '../db/control/group-views.js';
 import type { Logger } from '../log.js';
 import { dequeueRuns, enqueueRun } from './queue.js';
 
@@ -101,6 +102,9 @@ export async function tick(ctx: TickContext): Promise<TickReport> {
     }
   });
   const reclaimedWorkers = await reclaimDeadWorkers(ctx);
+  // A first run made an installation's tables, or one was removed: the fleet-wide views follow.
+  const covered = await withTransaction(ctx.pool, (db) => refreshGroupViews(db, ctx.controlSchema));
+  if (covered) ctx.logger.info({ installations: covered }, `views across installations rebuilt in ${GROUP_SCHEMA}`);
   if (queued.length > 0) ctx.logger.debug({ queued }, 'runs queued');
   return { queued, reclaimedWorkers };
 }

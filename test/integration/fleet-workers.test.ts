@@ -4,11 +4,11 @@
 // requests; a worker killed with SIGKILL mid-run is found dead by the other, which lands the
 // change that came after; no installation ever had two runs at once (read from its run table);
 // a removed installation's runs stop.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { startCli, type Running } from '../faults/cli-process.js';
 import { mirrorDifferences } from '../support/compare.js';
@@ -18,6 +18,9 @@ import { eventually } from '../support/daemon-process.js';
 const CONTROL = 'fleet_ctl';
 const QUEUE = `${CONTROL}_queue`;
 const LEASE_SECONDS = 3;
+const SUFFIX = Math.random().toString(36).slice(2, 8);
+const GROUP_READER = `fleet_group_${SUFFIX}`;
+const A_READER = `fleet_a_${SUFFIX}`;
 
 interface Site {
   name: string;
@@ -118,7 +121,14 @@ afterAll(async () => {
     await site.sim.close();
   }
   await db?.end();
-  await testDb?.drop();
+  await testDb?.drop(); // and with it every grant: the roles can go
+  const admin = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+  await admin.connect();
+  for (const role of [GROUP_READER, A_READER]) {
+    await admin.query(`DROP ROLE IF EXISTS ${role}_login`);
+    await admin.query(`DROP ROLE IF EXISTS ${role}`);
+  }
+  await admin.end();
   // SIGTERM: the runs in flight stop after their page, the worker exits 0 (the killed one excepted).
   for (const exit of exits.filter((e) => e.signal !== 'SIGKILL'))
     expect(exit.code, exit.stderr + exit.stdout.slice(-3000)).toBe(0);
@@ -150,6 +160,57 @@ describe('fleet workers', () => {
     const id = Number(sites.b.sim.exportState().clients[5]!.id);
     sites.b.sim.updateClient(id, { city: 'Tromsø' });
     await eventually(() => converged(sites.b), 20_000, 'the change at b to land');
+  });
+
+  it('provet_all has every mirrored installation, each row with its name; readers read what they were granted', async () => {
+    const counts = async () =>
+      (
+        await db.query<{ installation: string; n: string }>(
+          `SELECT installation, count(*) AS n FROM provet_all.clients GROUP BY 1 ORDER BY 1`,
+        )
+      ).rows.map((r) => [r.installation, Number(r.n)]);
+    const expected = [
+      ['a', sites.a.sim.exportState().clients.length],
+      ['b', sites.b.sim.exportState().clients.length],
+    ];
+    await eventually(async () => JSON.stringify(await counts()) === JSON.stringify(expected), 15_000, 'the views');
+    expect(await counts()).toEqual(expected); // c, paused before its first run, has no mirror yet
+
+    await cli('grant-reader', GROUP_READER, '--group');
+    await cli('grant-reader', A_READER, '--installation', 'a');
+    const login = async (role: string) => {
+      await db.query(`CREATE ROLE ${role}_login LOGIN PASSWORD 'x' IN ROLE ${role}`);
+      const url = new URL(testDb.url);
+      url.username = `${role}_login`;
+      url.password = 'x';
+      const client = new pg.Client({ connectionString: url.toString() });
+      await client.connect();
+      return client;
+    };
+    const groupReader = await login(GROUP_READER);
+    const aReader = await login(A_READER);
+    try {
+      const active = await groupReader.query<{ n: string }>(
+        'SELECT count(DISTINCT installation) AS n FROM provet_all.active_clients',
+      );
+      expect(Number(active.rows[0]!.n)).toBe(2);
+      await expect(groupReader.query('SELECT 1 FROM fleet_a.clients LIMIT 1')).rejects.toThrow(/permission denied/);
+      // The analysts' docs' queries across installations run as they are written there.
+      const docs = readFileSync(new URL('../../docs/analysts.md', import.meta.url), 'utf8');
+      const section = docs.slice(docs.indexOf('## Many installations'));
+      const queries = [...section.matchAll(/```sql\n([\s\S]*?)```/g)]
+        .flatMap((m) => m[1]!.split(';'))
+        .map((q) => q.replace(/--.*$/gm, '').trim())
+        .filter(Boolean);
+      expect(queries.length).toBe(3);
+      for (const q of queries) expect((await groupReader.query(q)).rowCount, q).toBeGreaterThan(0);
+      expect((await aReader.query('SELECT 1 FROM fleet_a.active_clients LIMIT 1')).rowCount).toBe(1);
+      await expect(aReader.query('SELECT 1 FROM fleet_b.clients LIMIT 1')).rejects.toThrow(/permission denied/);
+      await expect(aReader.query('SELECT 1 FROM provet_all.clients LIMIT 1')).rejects.toThrow(/permission denied/);
+    } finally {
+      await groupReader.end();
+      await aReader.end();
+    }
   });
 
   it('a worker killed with SIGKILL mid-run: the other gives its run back to the queue and lands what came after', async () => {
@@ -239,5 +300,7 @@ describe('fleet workers', () => {
     await new Promise((r) => setTimeout(r, 5_000));
     expect(requestsTo(sites.b)).toBe(0);
     expect(requestsTo(sites.c)).toBe(0);
+    const { rows } = await db.query<{ installation: string }>('SELECT DISTINCT installation FROM provet_all.clients');
+    expect(rows.map((r) => r.installation)).toEqual(['a']);
   });
 });
