@@ -10,12 +10,7 @@ import { MIRRORED_TABLES } from '../schema.js';
 export const GROUP_SCHEMA = 'provet_all';
 
 /** The relations the group schema has a view of: the mirrored tables, the analysts' views, the runs. */
-const GROUP_RELATIONS: readonly string[] = [
-  ...MIRRORED_TABLES,
-  'active_clients',
-  'active_patients',
-  'sync_runs',
-];
+const GROUP_RELATIONS: readonly string[] = [...MIRRORED_TABLES, 'active_clients', 'active_patients', 'sync_runs'];
 
 function literal(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
