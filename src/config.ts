@@ -54,7 +54,15 @@ export interface Config {
   daemon: DaemonConfig;
   sync: { schedule: string; lookbackSeconds: number };
   /** Fleet mode: the registry's schema, and the workers' settings. */
-  fleet: { controlSchema: string; concurrency: number; tickMs: number; leaseMs: number };
+  fleet: {
+    controlSchema: string;
+    concurrency: number;
+    tickMs: number;
+    leaseMs: number;
+    /** Webhooks of the installations that have a webhook secret: WEBHOOK_MAX_BODY_BYTES, WEBHOOK_DEBOUNCE_SECONDS. */
+    webhookMaxBodyBytes: number;
+    webhookDebounceMs: number;
+  };
   /** The API client's settings other than where and who: in fleet mode, the same for every installation. */
   provetTuning: Omit<ProvetConfig, 'baseUrl' | 'auth'>;
   logLevel: Settings['LOG_LEVEL'];
@@ -134,6 +142,8 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       concurrency: s.WORKER_CONCURRENCY,
       tickMs: s.WORKER_TICK_SECONDS * 1000,
       leaseMs: s.WORKER_LEASE_SECONDS * 1000,
+      webhookMaxBodyBytes: s.WEBHOOK_MAX_BODY_BYTES,
+      webhookDebounceMs: s.WEBHOOK_DEBOUNCE_SECONDS * 1000,
     },
     provetTuning: {
       pageSize: s.PROVET_PAGE_SIZE,

@@ -16,6 +16,16 @@ interface WebhookOptions {
   count?: (result: 'queued' | 'ignored' | 'refused' | 'invalid' | 'too_large' | 'queue_full') => void;
 }
 
+/**
+ * Fleet mode's webhooks, POST /webhooks/provet/<installation>/<secret>: `route` gets what follows
+ * the prefix and answers with where the hints go, or null when no installation has that path
+ * (404, as for a wrong secret). `accept` returns how many hints it queued.
+ */
+export interface WebhookRouter {
+  maxBodyBytes: number;
+  route: (rest: string) => Promise<{ accept: (hints: Hint[]) => Promise<number> } | null>;
+}
+
 export interface HttpServerOptions {
   host: string;
   port: number;
@@ -23,6 +33,7 @@ export interface HttpServerOptions {
   readiness: () => Promise<ReadinessReport>;
   metrics: Registry;
   webhook?: WebhookOptions;
+  webhookRouter?: WebhookRouter;
 }
 
 export interface HttpServer {
@@ -78,6 +89,8 @@ async function route(options: HttpServerOptions, req: IncomingMessage, res: Serv
   const method = req.method ?? 'GET';
   if (path.startsWith(WEBHOOK_PREFIX) && options.webhook)
     return webhook(options.webhook, options.logger, req, res, path.slice(WEBHOOK_PREFIX.length));
+  if (path.startsWith(WEBHOOK_PREFIX) && options.webhookRouter)
+    return routedWebhook(options.webhookRouter, options.logger, req, res, path.slice(WEBHOOK_PREFIX.length));
   const reading = method === 'GET' || method === 'HEAD';
   if (path === '/healthz') return reading ? send(res, 200, 'text/plain', 'ok\n') : notAllowed(res);
   if (path === '/readyz') {
@@ -93,6 +106,40 @@ async function route(options: HttpServerOptions, req: IncomingMessage, res: Serv
     return send(res, 200, options.metrics.contentType, await options.metrics.metrics());
   }
   return send(res, 404, 'text/plain', 'not found\n');
+}
+
+async function routedWebhook(
+  router: WebhookRouter,
+  logger: Logger,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rest: string,
+): Promise<void> {
+  const target = await router.route(decodeURIComponentSafe(rest));
+  if (!target) {
+    req.resume();
+    return send(res, 404, 'text/plain', 'not found\n');
+  }
+  if (req.method !== 'POST') return notAllowed(res, 'POST');
+  const body = await readBody(req, router.maxBodyBytes);
+  if (body === null) {
+    res.setHeader('connection', 'close');
+    return send(res, 413, 'text/plain', 'body too large\n');
+  }
+  let hints: Hint[];
+  try {
+    hints = parseHints(req.headers['content-type'], body);
+  } catch (err) {
+    if (!(err instanceof BadWebhookBodyError)) throw err;
+    return send(res, 400, 'text/plain', `${err.message}\n`);
+  }
+  const queued = hints.length === 0 ? 0 : await target.accept(hints);
+  if (queued < hints.length)
+    logger.warn(
+      { dropped: hints.length - queued },
+      'webhook hints over the waiting limit: dropped, the scheduled poll will bring the change',
+    );
+  return send(res, 200, 'application/json', `${JSON.stringify({ queued })}\n`);
 }
 
 async function webhook(

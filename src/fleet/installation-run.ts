@@ -13,8 +13,13 @@ import type { Failpoints } from '../failpoints.js';
 import type { Logger } from '../log.js';
 import { ProvetClient } from '../provet/client.js';
 import { runReconcile } from '../sync/reconcile.js';
+import { refetchRecords } from '../sync/refetch.js';
 import { runSync, type RunOutcome } from '../sync/run.js';
-import type { JobKind } from './queue.js';
+import { enqueueRefetch, queueSchemaOf, type JobKind } from './queue.js';
+import { takeHints } from './webhooks.js';
+
+/** Records re-fetched by one webhook run, as the daemon's batches (GET <kind>/<id>/ each). */
+const REFETCH_BATCH = 50;
 import type { InstallationRunReport } from './worker-metrics.js';
 
 export interface InstallationRunDeps {
@@ -128,10 +133,19 @@ export async function runInstallationJob(
       signal,
       ...(deps.failpoints ? { failpoints: deps.failpoints } : {}),
     };
-    const outcome =
-      kind === 'sync'
-        ? await runSync({ ...run, lookbackSeconds: installation.lookbackSeconds })
-        : await runReconcile(run);
+    let outcome: RunOutcome;
+    if (kind === 'refetch') {
+      const hints = await takeHints(deps.controlPool, deps.config.fleet.controlSchema, name, REFETCH_BATCH);
+      if (hints.clients.length + hints.patients.length === 0) return null;
+      outcome = await refetchRecords(run, hints);
+      // More waiting than one batch: the next batch right after this one, on any worker.
+      if (hints.more) await enqueueRefetch(deps.controlPool, queueSchemaOf(deps.config.fleet.controlSchema), name, 0);
+    } else {
+      outcome =
+        kind === 'sync'
+          ? await runSync({ ...run, lookbackSeconds: installation.lookbackSeconds })
+          : await runReconcile(run);
+    }
     if (outcome.status === 'failed' && outcome.stopped)
       throw new RunHandedBackError(`${kind} of ${name} stopped by the worker's shutdown; queued again`);
     if (outcome.status === 'locked') {

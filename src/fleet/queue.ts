@@ -12,8 +12,12 @@ import type pg from 'pg';
 import { quoteIdent } from '../db/connect.js';
 import type { Logger } from '../log.js';
 
-export type JobKind = 'sync' | 'reconcile';
-export const TASK_OF: Record<JobKind, string> = { sync: 'sync_installation', reconcile: 'reconcile_installation' };
+export type JobKind = 'sync' | 'reconcile' | 'refetch';
+export const TASK_OF: Record<JobKind, string> = {
+  sync: 'sync_installation',
+  reconcile: 'reconcile_installation',
+  refetch: 'refetch_installation',
+};
 
 export interface JobPayload {
   installation: string;
@@ -57,9 +61,28 @@ export async function enqueueRun(
   );
 }
 
+/**
+ * Queues a re-fetch of the installation's waiting webhook hints in `delayMs` (the debounce), unless
+ * one is queued: that one keeps its time and takes the new hints too. If one is running, a
+ * follow-up is queued (job_key_mode preserve_run_at), so hints that came in meanwhile are not left.
+ */
+export async function enqueueRefetch(db: pg.Pool, queueSchema: string, installation: string, delayMs: number) {
+  const payload: JobPayload = { installation };
+  await db.query(
+    `SELECT ${quoteIdent(queueSchema)}.add_job($1, $2::json, queue_name => $3, job_key => $4, job_key_mode => 'preserve_run_at', run_at => now() + make_interval(secs => $5), max_attempts => 1000)`,
+    [
+      TASK_OF.refetch,
+      JSON.stringify(payload),
+      queueNameOf(installation),
+      jobKeyOf('refetch', installation),
+      delayMs / 1000,
+    ],
+  );
+}
+
 /** Removes the queued (not running) jobs of an installation that is paused or gone. */
 export async function dequeueRuns(db: pg.PoolClient, queueSchema: string, installation: string): Promise<void> {
-  for (const kind of ['sync', 'reconcile'] as const)
+  for (const kind of ['sync', 'reconcile', 'refetch'] as const)
     await db.query(`SELECT ${quoteIdent(queueSchema)}.remove_job($1)`, [jobKeyOf(kind, installation)]);
 }
 

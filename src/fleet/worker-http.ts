@@ -6,7 +6,7 @@ import { quoteIdent } from '../db/connect.js';
 import { pingDatabase } from '../db/health.js';
 import type { Logger } from '../log.js';
 import type { ReadinessReport } from '../daemon/readiness.js';
-import { startHttpServer, type HttpServer } from '../daemon/server.js';
+import { startHttpServer, type HttpServer, type WebhookRouter } from '../daemon/server.js';
 import type { WorkerMetrics } from './worker-metrics.js';
 
 /** The queue's runner, as the worker sees it. */
@@ -67,7 +67,13 @@ async function checkWorkerReadiness(options: WorkerReadinessOptions): Promise<Re
 }
 
 export function startWorkerHttp(
-  options: WorkerReadinessOptions & { host: string; port: number; logger: Logger; metrics: WorkerMetrics },
+  options: WorkerReadinessOptions & {
+    host: string;
+    port: number;
+    logger: Logger;
+    metrics: WorkerMetrics;
+    webhookRouter: WebhookRouter;
+  },
 ): Promise<HttpServer> {
   return startHttpServer({
     host: options.host,
@@ -75,5 +81,6 @@ export function startWorkerHttp(
     logger: options.logger,
     metrics: options.metrics.registry,
     readiness: () => checkWorkerReadiness(options),
+    webhookRouter: options.webhookRouter,
   });
 }

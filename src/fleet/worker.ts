@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import { runInstallationJob, type InstallationRunDeps } from './installation-run.js';
 import { queueLogger, queueSchemaOf, TASK_OF, type JobKind, type JobPayload } from './queue.js';
 import { tick } from './schedule-tick.js';
+import { fleetWebhookRouter } from './webhooks.js';
 import { startWorkerHttp, type RunnerState } from './worker-http.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
@@ -67,6 +68,14 @@ export async function startWorker(
     processId,
     leaseMs,
     runner: () => ({ state: runnerState, concurrency, slotsLost: lostSlots.length }),
+    webhookRouter: fleetWebhookRouter({
+      pool: controlPool,
+      controlSchema,
+      queueSchema,
+      maxBodyBytes: config.fleet.webhookMaxBodyBytes,
+      debounceMs: config.fleet.webhookDebounceMs,
+      logger,
+    }),
   }).catch(async (err: unknown) => {
     await controlPool.end().catch(() => {});
     throw err;
@@ -122,7 +131,11 @@ export async function startWorker(
       logger: queueLogger(logger),
       events,
       forbiddenFlags: forbiddenFlags(running, concurrency),
-      taskList: { [TASK_OF.sync]: task('sync'), [TASK_OF.reconcile]: task('reconcile') },
+      taskList: {
+        [TASK_OF.sync]: task('sync'),
+        [TASK_OF.reconcile]: task('reconcile'),
+        [TASK_OF.refetch]: task('refetch'),
+      },
     });
   } catch (err) {
     await http.close();

@@ -7,7 +7,7 @@
 // of an environment variable, read by the process that runs the installation. No secret is ever
 // written to this table.
 import { sql } from 'drizzle-orm';
-import { boolean, check, integer, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { bigint, boolean, check, integer, pgTable, primaryKey, text, timestamp } from 'drizzle-orm/pg-core';
 
 const instant = (name: string) => timestamp(name, { withTimezone: true, precision: 6, mode: 'string' });
 
@@ -84,3 +84,21 @@ export const workerHeartbeats = pgTable('worker_heartbeats', {
     .notNull()
     .default(sql`now()`),
 });
+
+/**
+ * Webhook hints waiting for their installation's re-fetch job: which record to look at again,
+ * nothing else (the hint is never data). One row per record, so a burst for one record costs
+ * one fetch; the job takes them out as it re-fetches them.
+ */
+export const webhookHints = pgTable(
+  'webhook_hints',
+  {
+    installation: text('installation').notNull(),
+    kind: text('kind').$type<'client' | 'patient'>().notNull(),
+    recordId: bigint('record_id', { mode: 'number' }).notNull(),
+    receivedAt: instant('received_at')
+      .notNull()
+      .default(sql`now()`),
+  },
+  (t) => [primaryKey({ columns: [t.installation, t.kind, t.recordId] })],
+);
