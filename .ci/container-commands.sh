@@ -2,13 +2,16 @@
 # No Docker engine runs here, so this runs the image's command lines directly, the way the image
 # would: production dependencies only (npm ci --omit=dev --omit=optional, as the Dockerfile's deps
 # stage), NODE_ENV=production, secrets from *_FILE as docker-compose.yml mounts them, the
-# simulator as the demo profile starts it, the HEALTHCHECK's own command, and SIGTERM at the end.
+# simulator as the demo profile starts it, the HEALTHCHECK's own command, and SIGTERM at the end;
+# then the fleet profile's two commands: `installations apply` and a `worker` (until its first
+# run lands, bounded), its /healthz and /readyz, and SIGTERM.
 # Needs `npm run build` first and a PostgreSQL at $ADMIN_DATABASE_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADMIN_DATABASE_URL=${ADMIN_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 SIM_PORT=${SIM_PORT:-18000}
 HTTP_PORT=${HTTP_PORT:-18080}
+WORKER_HTTP_PORT=${WORKER_HTTP_PORT:-18081}
 work=$(mktemp -d)
 db="provet_sync_container_$$"
 pids=()
@@ -89,6 +92,42 @@ env "${container_env[@]}" "${entrypoint[@]}" grant-reader "analysts_ci_$$"
 echo "== readable log lines (LOG_FORMAT=pretty, as on a terminal): pino-pretty from the production install =="
 env "${container_env[@]}" LOG_FORMAT=pretty "${entrypoint[@]}" migrate > "$work/pretty.log"
 grep -E '^\[[0-9:.]+\] INFO: migrations applied' "$work/pretty.log" || { echo "LOG_FORMAT=pretty gave no readable log line" >&2; cat "$work/pretty.log" >&2; exit 1; }
+
+echo "== fleet: installations apply, then a worker (docker compose --profile fleet) =="
+cat > "$work/fleet.yaml" <<EOF
+installations:
+  - name: ci
+    baseUrl: http://127.0.0.1:$SIM_PORT/1234/api/0.1/
+    clientId: provet-sync-demo
+    clientSecretFile: $work/secrets/provet_client_secret
+EOF
+fleet_env=(DATABASE_URL_FILE="$work/secrets/database_url" LOG_LEVEL=info)
+env "${fleet_env[@]}" "${entrypoint[@]}" installations apply "$work/fleet.yaml"
+env "${fleet_env[@]}" HTTP_PORT="$WORKER_HTTP_PORT" "${entrypoint[@]}" worker > "$work/worker.log" 2>&1 &
+worker=$!
+pids+=("$worker")
+landed=""
+for _ in $(seq 1 120); do
+  metrics=$(curl -fsS "http://127.0.0.1:$WORKER_HTTP_PORT/metrics" 2>/dev/null || true)
+  if grep -qE '^provet_sync_installation_runs_total\{installation="ci",kind="full",status="succeeded"\} 1' <<< "$metrics"; then
+    landed=yes
+    break
+  fi
+  sleep 0.5
+done
+if [ -z "$landed" ]; then echo "the worker's first run never landed" >&2; tail -n 40 "$work/worker.log" >&2; exit 1; fi
+curl -fsS "http://127.0.0.1:$WORKER_HTTP_PORT/healthz" > /dev/null
+echo "worker readyz: $(curl -fsS "http://127.0.0.1:$WORKER_HTTP_PORT/readyz")"
+HTTP_PORT="$WORKER_HTTP_PORT" node -e "$health_js" && echo "HEALTHCHECK command against the worker: healthy"
+env "${fleet_env[@]}" "${entrypoint[@]}" status --all
+kill -TERM "$worker"
+status=0
+wait "$worker" || status=$?
+[ "$status" = 0 ] || { echo "worker exited $status after SIGTERM" >&2; tail -n 20 "$work/worker.log" >&2; exit 1; }
+echo "worker exited 0 after SIGTERM"
+
 psql -q "$ADMIN_DATABASE_URL" -c "DROP DATABASE $db WITH (FORCE)" -c "DROP ROLE analysts_ci_$$"
-if grep -q 'ci-webhook-secret\|demo-secret' "$work/daemon.log"; then echo "a secret reached the daemon log" >&2; exit 1; fi
+for log in daemon worker; do
+  if grep -q 'ci-webhook-secret\|demo-secret' "$work/$log.log"; then echo "a secret reached the $log log" >&2; exit 1; fi
+done
 echo "container command lines: ok"
