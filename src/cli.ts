@@ -50,6 +50,7 @@ Commands:
                      installations --help)
   demo [--serve]     simulator + full sync + a few clinic edits + incremental sync, on a local database;
                      --serve keeps the database and the simulator up until Ctrl-C, to look at the data
+  demo --fleet       fleet mode: three simulated installations, two workers, one killed, a query across all
 
 Logs: JSON lines, or readable lines when the log stream is a terminal (LOG_FORMAT=json|pretty to
 choose). sync, daemon and migrate log on stdout; status, reconcile, grant-reader and demo on stderr,
@@ -269,6 +270,8 @@ async function main(argv: string[]): Promise<number> {
       return runWorkerCommand(config, logger, stopSignal(logger), failpoints);
     }
     case 'demo': {
+      if (flags.fleet)
+        return (await import('./demo-fleet.js')).runFleetDemo({ config, logger, env: process.env, serve: flags.serve });
       const { runDemo } = await import('./demo.js');
       return runDemo({
         config,
@@ -303,6 +306,7 @@ function parseFlags(
   full: boolean;
   json: boolean;
   serve: boolean;
+  fleet: boolean;
   all: boolean;
   group: boolean;
   installation: string[];
@@ -313,7 +317,7 @@ function parseFlags(
     status: ['json', 'all'],
     daemon: [],
     migrate: [],
-    demo: ['serve'],
+    demo: ['serve', 'fleet'],
     reconcile: [],
     worker: [],
     'grant-reader': ['installation', 'group'],
@@ -325,6 +329,7 @@ function parseFlags(
         full: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         serve: { type: 'boolean', default: false },
+        fleet: { type: 'boolean', default: false },
         all: { type: 'boolean', default: false },
         installation: { type: 'string', multiple: true, default: [] },
         group: { type: 'boolean', default: false },
@@ -332,7 +337,7 @@ function parseFlags(
       strict: true,
       allowPositionals: true,
     });
-    for (const flag of ['full', 'json', 'serve', 'all', 'group', 'installation'] as const) {
+    for (const flag of ['full', 'json', 'serve', 'fleet', 'all', 'group', 'installation'] as const) {
       const given = flag === 'installation' ? values.installation.length > 0 : values[flag];
       if (given && !(allowed[command] ?? []).includes(flag))
         throw new UsageError(`--${flag} does not apply to '${command}'`);
@@ -353,6 +358,7 @@ function parseFlags(
       full: values.full === true,
       json: values.json === true,
       serve: values.serve === true,
+      fleet: values.fleet === true,
       all: values.all === true,
       group: values.group === true,
       installation: values.installation,
