@@ -22,6 +22,7 @@ export const SETTING_NAMES = [
   'DATABASE_CONNECT_DEADLINE_SECONDS',
   'PROVET_DB_SCHEMA',
   'PROVET_CONTROL_SCHEMA',
+  'PROVET_GROUP_SCHEMA',
   'WORKER_CONCURRENCY',
   'WORKER_TICK_SECONDS',
   'WORKER_LEASE_SECONDS',
@@ -80,6 +81,12 @@ export const schema = z.object({
     /^[a-z_][a-z0-9_]{0,62}$/,
     'a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters',
   ).default('provet_sync'),
+  // Fleet mode: the schema of the views across the registry's installations. One per registry:
+  // two registries in one database need two names.
+  PROVET_GROUP_SCHEMA: matching(
+    /^[a-z_][a-z0-9_]{0,62}$/,
+    'a lower-case SQL identifier: letters a-z, digits and _, not starting with a digit, at most 63 characters',
+  ).default('provet_all'),
   // Fleet workers: installations run at once per worker process (each run is mostly waiting on
   // Provet and PostgreSQL; 4 suits a 2-core machine).
   WORKER_CONCURRENCY: integer(1, 64, 'installations').default(4),

@@ -56,6 +56,8 @@ export interface Config {
   /** Fleet mode: the registry's schema, and the workers' settings. */
   fleet: {
     controlSchema: string;
+    /** PROVET_GROUP_SCHEMA: the views across installations. */
+    groupSchema: string;
     concurrency: number;
     tickMs: number;
     leaseMs: number;
@@ -139,6 +141,7 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
     fleet: {
       controlSchema: s.PROVET_CONTROL_SCHEMA,
+      groupSchema: s.PROVET_GROUP_SCHEMA,
       concurrency: s.WORKER_CONCURRENCY,
       tickMs: s.WORKER_TICK_SECONDS * 1000,
       leaseMs: s.WORKER_LEASE_SECONDS * 1000,

@@ -5,8 +5,7 @@
 // came after, a query runs across the installations, and the survivor stops on SIGTERM.
 //
 // Everything is in schemas of the demo's own (the registry in provet_demo_fleet, the mirrors in
-// provet_demo_<name>), recreated each time. The views across installations have one schema per
-// database (provet_all), so the demo refuses a database whose provet_all covers another registry.
+// provet_demo_<name>, the views across them in provet_demo_all), recreated each time.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +14,6 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Config } from './config.js';
 import { openDatabase, quoteIdent, type Database } from './db/connect.js';
-import { GROUP_SCHEMA } from './db/control/group-views.js';
 import { migrateControlSchema } from './db/migrate.js';
 import { EXIT } from './exit-codes.js';
 import { formatFleetStatus, readFleetStatus } from './fleet/fleet-status.js';
@@ -26,6 +24,8 @@ import type { Simulator } from './simulator/index.js';
 import { textTable } from './text-table.js';
 
 const CONTROL_SCHEMA = 'provet_demo_fleet';
+/** The demo's own views across its installations (PROVET_GROUP_SCHEMA), apart from a real fleet's. */
+const GROUP_SCHEMA = 'provet_demo_all';
 const QUEUE_SCHEMA = queueSchemaOf(CONTROL_SCHEMA);
 const SCHEDULE = '*/3 * * * * *'; // every three seconds
 const TICK_SECONDS = 1;
@@ -124,8 +124,7 @@ export async function runFleetDemo({
     );
 
     db = await openDatabase({ ...config.database, schema: CONTROL_SCHEMA }, logger);
-    await refuseOthersViews(db, sites);
-    for (const schema of [CONTROL_SCHEMA, QUEUE_SCHEMA, ...sites.map((s) => s.schema)])
+    for (const schema of [GROUP_SCHEMA, CONTROL_SCHEMA, QUEUE_SCHEMA, ...sites.map((s) => s.schema)])
       await db.pool.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
     await migrateControlSchema(db.pool, CONTROL_SCHEMA, logger);
 
@@ -150,6 +149,7 @@ export async function runFleetDemo({
     await runInstallationsCommand(parseInstallationsArgs(['apply', fleetFile]), {
       pool: db.pool,
       controlSchema: CONTROL_SCHEMA,
+      groupSchema: GROUP_SCHEMA,
       out: applied.stream,
       err,
     });
@@ -342,33 +342,12 @@ async function failover(
   if (rows[0]) say(`   The killed run (${site.name}'s run ${rows[0].id}) is recorded as failed: ${rows[0].error}`);
 }
 
-/** provet_all is the database's, not the registry's: refuse to rebuild views that cover another registry's mirrors. */
-async function refuseOthersViews(db: Database, sites: readonly Site[]): Promise<void> {
-  const { rows } = await db.pool.query<{ schema: string }>(
-    `SELECT DISTINCT tn.nspname AS schema
-     FROM pg_namespace vn
-     JOIN pg_class v ON v.relnamespace = vn.oid AND v.relkind = 'v'
-     JOIN pg_rewrite r ON r.ev_class = v.oid
-     JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass
-     JOIN pg_class t ON t.oid = d.refobjid
-     JOIN pg_namespace tn ON tn.oid = t.relnamespace
-     WHERE vn.nspname = $1 AND tn.nspname <> $1 ORDER BY 1`,
-    [GROUP_SCHEMA],
-  );
-  const others = rows.map((r) => r.schema).filter((s) => !sites.some((site) => site.schema === s));
-  if (others.length > 0)
-    throw new FleetDemoError(
-      `this database's views across installations (${GROUP_SCHEMA}) cover another registry's mirrors (${others.join(', ')}); ` +
-        `the demo's workers would rebuild them over the demo's installations. Run it on another database ` +
-        `(without DATABASE_URL it uses the embedded PostgreSQL).`,
-    );
-}
-
 /** The environment of a worker: the demo's, with the database, the registry and short intervals set over it. */
 function workerEnvironment(env: NodeJS.ProcessEnv, databaseUrl: string, logLevelExplicit: boolean) {
   const settings: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     PROVET_CONTROL_SCHEMA: CONTROL_SCHEMA,
+    PROVET_GROUP_SCHEMA: GROUP_SCHEMA,
     WORKER_CONCURRENCY: '2',
     WORKER_TICK_SECONDS: String(TICK_SECONDS),
     WORKER_LEASE_SECONDS: String(LEASE_SECONDS),

@@ -4,7 +4,7 @@
 // touches a mirror's schema except through the runs a worker starts.
 import { loadConfig, type Config } from '../config.js';
 import { openDatabase, withTransaction, type Database } from '../db/connect.js';
-import { GROUP_SCHEMA, grantGroupReader } from '../db/control/group-views.js';
+import { grantGroupReader } from '../db/control/group-views.js';
 import { listInstallations } from '../db/control/registry.js';
 import { ensureReaderRole, grantReader } from '../db/roles.js';
 import { migrateControlSchema, migrateSchema } from '../db/migrate.js';
@@ -46,6 +46,7 @@ export async function runInstallationsCommandLine(args: string[], env: NodeJS.Pr
       runInstallationsCommand(parsed, {
         pool: db.pool,
         controlSchema: config.fleet.controlSchema,
+        groupSchema: config.fleet.groupSchema,
         out: process.stdout,
         err: process.stderr,
       }),
@@ -142,9 +143,9 @@ export async function runFleetGrantReaderCommand(
     if (options.group) {
       await withTransaction(db.pool, async (client) => {
         await ensureReaderRole(client, role);
-        await grantGroupReader(client, role);
+        await grantGroupReader(client, role, config.fleet.groupSchema);
       });
-      lines.push(`${role} may read the views across every installation (schema ${GROUP_SCHEMA})`);
+      lines.push(`${role} may read the views across every installation (schema ${config.fleet.groupSchema})`);
     }
     process.stdout.write(
       `${lines.join('\n')}\nLog in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n`,

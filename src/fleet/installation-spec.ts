@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { cron, httpUrl, integer, matching } from '../config-parsers.js';
 import { schema as settingsSchema } from '../config-schema.js';
-import { GROUP_SCHEMA } from '../db/control/group-views.js';
+import { DEFAULT_GROUP_SCHEMA } from '../db/control/group-views.js';
 import type { Installation } from '../db/control/registry.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,39}$/;
@@ -75,6 +75,7 @@ export async function checkInstallations(
   inputs: ReadonlyArray<{ label: string; input: unknown }>,
   others: readonly Installation[],
   controlSchema: string,
+  groupSchema: string = DEFAULT_GROUP_SCHEMA,
 ): Promise<CheckedSpecs> {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -140,7 +141,7 @@ export async function checkInstallations(
 
     const mirrorSchema = spec.schema ?? (spec.name === undefined ? undefined : defaultSchemaOf(spec.name));
     if (mirrorSchema !== undefined) {
-      const reserved = reservedBecause(mirrorSchema, controlSchema);
+      const reserved = reservedBecause(mirrorSchema, controlSchema, groupSchema);
       if (reserved) problem(`schema ${mirrorSchema} ${reserved}`);
       const owner = schemaOwners.get(mirrorSchema);
       if (owner !== undefined && owner !== spec.name) problem(`schema ${mirrorSchema} is already used by ${owner}`);
@@ -172,9 +173,9 @@ function orNull(schedule: string): string | null {
   return schedule === 'off' ? null : schedule;
 }
 
-function reservedBecause(schema: string, controlSchema: string): string | undefined {
+function reservedBecause(schema: string, controlSchema: string, groupSchema: string): string | undefined {
   if (schema === controlSchema) return 'is the registry’s own (PROVET_CONTROL_SCHEMA)';
-  if (schema === GROUP_SCHEMA) return 'holds the views across installations';
+  if (schema === groupSchema) return 'holds the views across installations';
   if (schema === 'public' || schema === 'information_schema' || schema.startsWith('pg_'))
     return 'belongs to PostgreSQL';
   return undefined;

@@ -52,6 +52,8 @@ export class InstallationsInputError extends Error {
 export interface InstallationsContext {
   pool: pg.Pool;
   controlSchema: string;
+  /** PROVET_GROUP_SCHEMA: reserved, and rebuilt after removals. */
+  groupSchema: string;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
 }
@@ -150,7 +152,7 @@ async function add(ctx: InstallationsContext, name: string, values: ParsedInstal
   await withTransaction(ctx.pool, async (client) => {
     await lockRegistry(client, ctx.controlSchema);
     const existing = await listInstallations(client, ctx.controlSchema);
-    const checked = await checkInstallations([{ label: 'add', input }], existing, ctx.controlSchema);
+    const checked = await checkInstallations([{ label: 'add', input }], existing, ctx.controlSchema, ctx.groupSchema);
     if (existing.some((i) => i.name === name))
       checked.problems.unshift(`add (${name}): an installation named ${name} exists (change it with apply)`);
     report(ctx, checked.warnings);
@@ -218,7 +220,7 @@ async function remove(ctx: InstallationsContext, name: string, dropSchema: boole
     if (!removed) throw new InstallationsInputError([`no installation named ${name}`]);
     // The views across installations let go of its schema first, so dropping it cascades to
     // nothing but its own tables.
-    await refreshGroupViews(client, ctx.controlSchema);
+    await refreshGroupViews(client, ctx.controlSchema, ctx.groupSchema);
     if (dropSchema) await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(removed.mirrorSchema)} CASCADE`);
     ctx.out.write(
       `removed ${name}; ${dropSchema ? `schema ${removed.mirrorSchema} dropped` : `its mirror stays in schema ${removed.mirrorSchema} (--drop-schema drops it)`}\n`,
@@ -274,6 +276,7 @@ async function apply(ctx: InstallationsContext, path: string, dryRun: boolean) {
       entries.map((input, i) => ({ label: `${path}: installations[${i}]`, input })),
       [],
       ctx.controlSchema,
+      ctx.groupSchema,
     );
     report(ctx, checked.warnings);
     if (checked.problems.length > 0) throw new InstallationsInputError(checked.problems);
@@ -307,7 +310,7 @@ async function apply(ctx: InstallationsContext, path: string, dryRun: boolean) {
       if (!dryRun) await updateInstallation(client, ctx.controlSchema, row);
     }
     if (dryRun) lines.push('dry run: nothing changed');
-    else await refreshGroupViews(client, ctx.controlSchema);
+    else await refreshGroupViews(client, ctx.controlSchema, ctx.groupSchema);
     ctx.out.write(`${lines.join('\n')}\n`);
   });
 }

@@ -5,7 +5,7 @@
 import { createTask } from 'node-cron';
 import type pg from 'pg';
 import { quoteIdent, withTransaction } from '../db/connect.js';
-import { GROUP_SCHEMA, refreshGroupViews } from '../db/control/group-views.js';
+import { refreshGroupViews } from '../db/control/group-views.js';
 import type { Logger } from '../log.js';
 import { dequeueRuns, enqueueRun } from './queue.js';
 
@@ -24,6 +24,8 @@ async function nextOccurrence(cron: string): Promise<Date> {
 export interface TickContext {
   pool: pg.Pool;
   controlSchema: string;
+  /** PROVET_GROUP_SCHEMA: the views across installations, rebuilt here when they must be. */
+  groupSchema: string;
   queueSchema: string;
   leaseMs: number;
   logger: Logger;
@@ -103,8 +105,8 @@ export async function tick(ctx: TickContext): Promise<TickReport> {
   });
   const reclaimedWorkers = await reclaimDeadWorkers(ctx);
   // A first run made an installation's tables, or one was removed: the fleet-wide views follow.
-  const covered = await withTransaction(ctx.pool, (db) => refreshGroupViews(db, ctx.controlSchema));
-  if (covered) ctx.logger.info({ installations: covered }, `views across installations rebuilt in ${GROUP_SCHEMA}`);
+  const covered = await withTransaction(ctx.pool, (db) => refreshGroupViews(db, ctx.controlSchema, ctx.groupSchema));
+  if (covered) ctx.logger.info({ installations: covered }, `views across installations rebuilt in ${ctx.groupSchema}`);
   if (queued.length > 0) ctx.logger.debug({ queued }, 'runs queued');
   return { queued, reclaimedWorkers };
 }

@@ -166,7 +166,14 @@ export async function startWorker(
       tickMs,
       signal,
       async () => {
-        await tick({ pool: controlPool, controlSchema, queueSchema, leaseMs, logger });
+        await tick({
+          pool: controlPool,
+          controlSchema,
+          groupSchema: config.fleet.groupSchema,
+          queueSchema,
+          leaseMs,
+          logger,
+        });
       },
       logger,
       'schedule tick',
@@ -232,16 +239,17 @@ async function every(
     } catch (err) {
       logger.warn({ err: { message: (err as Error).message } }, `${what} failed; trying again`);
     }
+    // The listener goes with each wait: one added per pass and never removed would pile up.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 }

@@ -54,8 +54,8 @@ describe('demo --fleet', () => {
     try {
       const { rows } = await db.query<{ installation: string; clients: string; patients: string }>(
         `SELECT c.installation, c.clients, p.patients
-         FROM (SELECT installation, count(*) AS clients FROM provet_all.active_clients GROUP BY 1) c
-         JOIN (SELECT installation, count(*) AS patients FROM provet_all.active_patients GROUP BY 1) p USING (installation)
+         FROM (SELECT installation, count(*) AS clients FROM provet_demo_all.active_clients GROUP BY 1) c
+         JOIN (SELECT installation, count(*) AS patients FROM provet_demo_all.active_patients GROUP BY 1) p USING (installation)
          ORDER BY 1`,
       );
       expect(printed).toEqual(rows.map((r) => [r.installation, String(r.clients), String(r.patients)]));

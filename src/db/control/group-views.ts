@@ -1,4 +1,4 @@
-// The group schema (provet_all): one view per mirrored relation over every installation's schema,
+// The group schema (PROVET_GROUP_SCHEMA, default provet_all): one view per mirrored relation over every installation's schema,
 // each row with an `installation` column, so that analysts can query the whole fleet in plain SQL
 // (SELECT installation, count(*) FROM provet_all.active_clients GROUP BY 1). Rebuilt when the
 // set of installations with a mirror changes (added, removed, first run) or their columns do (an
@@ -7,7 +7,7 @@ import type pg from 'pg';
 import { quoteIdent } from '../connect.js';
 import { MIRRORED_TABLES } from '../schema.js';
 
-export const GROUP_SCHEMA = 'provet_all';
+export const DEFAULT_GROUP_SCHEMA = 'provet_all';
 
 /** The relations the group schema has a view of: the mirrored tables, the analysts' views, the runs. */
 const GROUP_RELATIONS: readonly string[] = [...MIRRORED_TABLES, 'active_clients', 'active_patients', 'sync_runs'];
@@ -21,7 +21,11 @@ function literal(text: string): string {
  * depend on changed (a fingerprint of installations, schemas and column count is kept as the
  * schema's comment). Returns the installations the views now cover, or null when unchanged.
  */
-export async function refreshGroupViews(db: pg.PoolClient, controlSchema: string): Promise<string[] | null> {
+export async function refreshGroupViews(
+  db: pg.PoolClient,
+  controlSchema: string,
+  groupSchema: string,
+): Promise<string[] | null> {
   await db.query(`SELECT pg_advisory_xact_lock(hashtext('provet-sync:group-views'), hashtext($1))`, [controlSchema]);
   const { rows: mirrors } = await db.query<{ name: string; schema: string }>(
     `SELECT name, mirror_schema AS schema FROM ${quoteIdent(controlSchema)}.installations
@@ -34,11 +38,11 @@ export async function refreshGroupViews(db: pg.PoolClient, controlSchema: string
   const fingerprint = `provet-sync group views over ${mirrors.map((m) => `${m.name}=${m.schema}`).join(',') || 'no installation'} (${columns.rows[0]!.n} columns)`;
   const current = await db.query<{ comment: string | null }>(
     `SELECT obj_description(oid, 'pg_namespace') AS comment FROM pg_namespace WHERE nspname = $1`,
-    [GROUP_SCHEMA],
+    [groupSchema],
   );
   if (current.rows[0]?.comment === fingerprint) return null;
 
-  const group = quoteIdent(GROUP_SCHEMA);
+  const group = quoteIdent(groupSchema);
   await db.query(`CREATE SCHEMA IF NOT EXISTS ${group}`);
   for (const relation of GROUP_RELATIONS) {
     const view = `${group}.${quoteIdent(relation)}`;
@@ -75,8 +79,8 @@ export async function refreshGroupViews(db: pg.PoolClient, controlSchema: string
  * Lets `role` (which grant-reader has made) read the group views, and the ones rebuilt later:
  * views run with their owner's rights, so the role needs nothing in the installations' schemas.
  */
-export async function grantGroupReader(db: pg.PoolClient, role: string): Promise<void> {
-  const group = quoteIdent(GROUP_SCHEMA);
+export async function grantGroupReader(db: pg.PoolClient, role: string, groupSchema: string): Promise<void> {
+  const group = quoteIdent(groupSchema);
   const r = quoteIdent(role);
   await db.query(`CREATE SCHEMA IF NOT EXISTS ${group}`);
   await db.query(`GRANT USAGE ON SCHEMA ${group} TO ${r}`);
