@@ -6,7 +6,6 @@
 //
 // Everything is in schemas of the demo's own (the registry in provet_demo_fleet, the mirrors in
 // provet_demo_<name>, the views across them in provet_demo_all), recreated each time.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import { migrateControlSchema } from './db/migrate.js';
 import { EXIT } from './exit-codes.js';
 import { formatFleetStatus, readFleetStatus } from './fleet/fleet-status.js';
 import { parseInstallationsArgs, runInstallationsCommand } from './fleet/installations-command.js';
+import { FleetDemoError, spawnWorker, waitFor, within, type WorkerChild } from './fleet/worker-children.js';
 import { queueSchemaOf } from './fleet/queue.js';
 import type { Logger } from './log.js';
 import type { Simulator } from './simulator/index.js';
@@ -52,18 +52,6 @@ interface Site {
   schema: string;
   sim: Simulator;
 }
-
-interface WorkerChild {
-  n: number;
-  child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** The last lines it wrote, for the message when it fails. */
-  tail: string[];
-  /** Killed or stopped by the demo: its exit is not a failure. */
-  stopping: boolean;
-}
-
-class FleetDemoError extends Error {}
 
 interface FleetDemoOptions {
   config: Config;
@@ -362,92 +350,6 @@ function workerEnvironment(env: NodeJS.ProcessEnv, databaseUrl: string, logLevel
   for (const name of Object.keys(settings)) merged[`${name}_FILE`] = '';
   if (!logLevelExplicit) merged.LOG_LEVEL = 'warn';
   return merged;
-}
-
-/**
- * A `provet-sync worker` child, started the way this process was (node, its flags, e.g. tsx's
- * loader in the tests, and the same entry script). Its log lines are passed on to `err`.
- */
-function spawnWorker(n: number, env: NodeJS.ProcessEnv, err: Writable): WorkerChild {
-  const entry = process.argv[1];
-  if (!entry) throw new FleetDemoError('cannot tell how provet-sync was started (no entry script in process.argv)');
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--inspect'));
-  const child = spawn(process.execPath, [...execArgv, entry, 'worker'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const worker: WorkerChild = {
-    n,
-    child,
-    tail: [],
-    stopping: false,
-    exited: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
-  };
-  const onLine = (line: string) => {
-    if (!line.trim()) return;
-    worker.tail.push(line);
-    if (worker.tail.length > 40) worker.tail.shift();
-    let text = line;
-    try {
-      const parsed = JSON.parse(line) as { level?: number; msg?: string };
-      text = `${LEVELS[parsed.level ?? 30] ?? 'LOG'} ${parsed.msg ?? line}`;
-    } catch {
-      // not a log line: passed on as it is
-    }
-    err.write(`[worker ${n}] ${text}\n`);
-  };
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffered = '';
-    stream.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) onLine(line);
-    });
-    stream.on('end', () => onLine(buffered));
-  }
-  return worker;
-}
-
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-
-/**
- * Polls `check` until it returns something truthy; fails after `timeoutMs`, when a worker the demo
- * did not stop has exited (with its last lines), or when the demo is stopped.
- */
-async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  signal: AbortSignal,
-  workers: readonly WorkerChild[],
-  check: () => Promise<T | undefined | null | false>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (signal.aborted) throw signal.reason;
-    for (const w of workers) {
-      if (!w.stopping && (w.child.exitCode !== null || w.child.signalCode !== null))
-        throw new FleetDemoError(
-          `worker ${w.n} exited (${w.child.exitCode ?? w.child.signalCode}) while waiting for ${what}:\n${w.tail.join('\n')}`,
-        );
-    }
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new FleetDemoError(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new FleetDemoError(`timed out after ${timeoutMs / 1000} s waiting for ${what}`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Rows of the mirror's clients and patients (0 before its first run made the tables). */
