@@ -80,8 +80,7 @@ export async function runWorkerCommand(
       },
       signal,
     );
-    await worker.done;
-    return EXIT.ok;
+    return (await worker.done) === 'slots lost' ? EXIT.failed : EXIT.ok;
   });
 }
 

@@ -21,8 +21,12 @@ import { startWorkerHttp, type RunnerState } from './worker-http.js';
 import { WorkerMetrics } from './worker-metrics.js';
 
 export interface WorkerHandle {
-  /** Resolves when the worker has stopped (after `signal` aborted, or when the queue's runner failed). */
-  done: Promise<void>;
+  /**
+   * Resolves when the worker has stopped: after `signal` aborted ('stopped'), or by itself when
+   * every queue slot had stopped after an error ('slots lost': exit non-zero, to be restarted).
+   * Rejects when the queue's runner failed.
+   */
+  done: Promise<'stopped' | 'slots lost'>;
 }
 
 /** A backfill may take hours; with more than one slot, one is always kept for the small runs. */
@@ -32,8 +36,11 @@ function forbiddenFlags(running: { backfills: number }, concurrency: number): ()
 
 export async function startWorker(
   deps: Omit<InstallationRunDeps, 'controlPool' | 'observe'> & { http: { host: string; port: number } },
-  signal: AbortSignal,
+  outerSignal: AbortSignal,
 ): Promise<WorkerHandle> {
+  // The worker also stops itself when the queue has no slot left to run anything with.
+  const selfStop = new AbortController();
+  const signal = AbortSignal.any([outerSignal, selfStop.signal]);
   const { config, logger, http: httpAt, ...runOptions } = deps;
   const { controlSchema, concurrency, tickMs, leaseMs } = config.fleet;
   const queueSchema = queueSchemaOf(controlSchema);
@@ -105,6 +112,10 @@ export async function startWorker(
       { err: { message: (error as Error).message }, slotsLost: lostSlots.length },
       `a queue slot stopped after an error; ${concurrency - lostSlots.length} of ${concurrency} left until the worker restarts`,
     );
+    if (lostSlots.length >= concurrency && !selfStop.signal.aborted) {
+      logger.error('no queue slot left: the worker stops, and exits non-zero so that its supervisor starts it again');
+      selfStop.abort();
+    }
   });
 
   const task = (kind: JobKind) => async (payload: unknown, helpers: JobHelpers) => {
@@ -196,6 +207,7 @@ export async function startWorker(
       .catch(() => {});
     await controlPool.end().catch(() => {});
     logger.info('worker stopped');
+    return selfStop.signal.aborted && !outerSignal.aborted ? ('slots lost' as const) : ('stopped' as const);
   })();
   return { done };
 }

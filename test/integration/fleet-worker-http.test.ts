@@ -15,6 +15,8 @@ import { eventually, sample } from '../support/daemon-process.js';
 const NAME = 'east';
 const LISTENING = /"port":(\d+)[^\n]*"msg":"HTTP server listening"/;
 
+/** The database's URL through the proxy the test cuts. */
+let proxied: URL;
 let sim: Simulator;
 let testDb: TestDatabase;
 let proxy: TcpProxy;
@@ -56,7 +58,7 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   const direct = new URL(testDb.url);
   proxy = await TcpProxy.start(direct.hostname, Number(direct.port || 5432));
-  const proxied = new URL(testDb.url);
+  proxied = new URL(testDb.url);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
   env = {
@@ -238,5 +240,40 @@ describe('fleet worker HTTP server', () => {
     expect(exit.code, exit.stderr + exit.stdout.slice(-3000)).toBe(0);
     expect(exit.stdout).toContain('"msg":"worker stopped"');
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+
+  it('a worker left with no queue slot stops by itself and exits non-zero, for its supervisor to restart it', async () => {
+    const single = startCli(['worker'], {
+      ...env,
+      DATABASE_URL: proxied.toString(),
+      DATABASE_CONNECT_DEADLINE_SECONDS: '5',
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      WORKER_CONCURRENCY: '1',
+      WORKER_TICK_SECONDS: '0.5',
+      WORKER_LEASE_SECONDS: '3',
+      PROVET_RETRY_DEADLINE_SECONDS: '5',
+    });
+    try {
+      await waitForOutput(single, /"msg":"worker started/, 30_000);
+      sim.setFaults('GET client/', { latencyMs: 1_500 });
+      for (const c of sim.exportState().clients.slice(20, 40)) sim.updateClient(Number(c.id), { city: 'Tartu' });
+      await waitForOutput(single, /"msg":"sync run \d+ started/, 15_000);
+      proxy.mode = 'refuse';
+      proxy.dropAll();
+      sim.setFaults('GET client/', null);
+      try {
+        await waitForOutput(single, /"msg":"no queue slot left/, 15_000);
+      } finally {
+        proxy.mode = 'pass';
+      }
+      const exit = await single.exited;
+      expect(exit.code, exit.stdout.slice(-3000)).toBe(1);
+      expect(exit.stdout).toContain('"msg":"worker stopped"');
+    } finally {
+      if (single.child.exitCode === null && single.child.signalCode === null) single.child.kill('SIGKILL');
+    }
   });
 });
