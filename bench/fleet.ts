@@ -607,9 +607,9 @@ for (const t of throughput) {
   });
   if (gain !== null && prev) {
     // A step from a count at which the cores were already the limit has nothing left to gain:
-    // not judged (null). A step that takes the cores to the limit is judged met. Else >= 0.7.
+    // not judged (null). Any other step: >= 0.7, even one that takes the cores to the limit.
     const before = prev.machineBusy >= 0.9;
-    const met = before ? null : gain >= 0.7 || saturated;
+    const met = before ? null : gain >= 0.7;
     scaling.push(met);
     rows.push({
       scenario,
@@ -618,7 +618,7 @@ for (const t of throughput) {
         before
           ? ` (not judged: the cores were already the limit with ${prev.workers})`
           : saturated
-            ? ' (the cores became the limit here)'
+            ? ` (the cores became the limit here; with ${prev.workers} the machine was ${(prev.machineBusy * 100).toFixed(0)}% busy)`
             : ''
       }`,
       target: '>= 0.70 until the cores are the limit',
