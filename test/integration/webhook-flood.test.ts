@@ -26,6 +26,7 @@ let sim: Simulator;
 let testDb: TestDatabase;
 let daemon: DaemonProcess;
 let db: pg.Pool;
+let afterFirstRun = 0;
 
 beforeAll(async () => {
   sim = await startSimulator({ clients: 150, seed: 44 });
@@ -46,6 +47,9 @@ beforeAll(async () => {
     WEBHOOK_MAX_REFETCHES_PER_MINUTE: String(CAP),
   });
   await eventually(async () => (await fetch(`${daemon.url}/readyz`)).status === 200, 30_000, 'the first run to land');
+  // A minute's tick can fall during the run at start (the daemon started just before a minute
+  // boundary) and is skipped then, flood or not: what counts is the log after the first run.
+  afterFirstRun = daemon.output().length;
 });
 
 afterAll(async () => {
@@ -161,7 +165,9 @@ describe('a webhook flood', () => {
           ).toBeLessThan(tick + MINUTE);
         }
       }
-      expect(daemon.output()).not.toMatch(/skipping this tick|skipped this tick|reconcile skipped/);
+      expect(daemon.output().slice(afterFirstRun)).not.toMatch(
+        /skipping this tick|skipped this tick|reconcile skipped/,
+      );
 
       // The flood kept the webhook runs going: they landed before and after the tick.
       const webhookRuns = await db.query<Run>(
