@@ -18,7 +18,7 @@ import { checkReadiness, scheduleIntervalSeconds } from './readiness.js';
 import { scheduleReconcile } from './reconcile-schedule.js';
 import { RunGate } from './run-gate.js';
 import { runDaemon } from './scheduler.js';
-import { startHttpServer } from './server.js';
+import { singleSecretRouter, startHttpServer } from './server.js';
 
 export async function runDaemonCommand(
   config: Config,
@@ -74,12 +74,12 @@ export async function runDaemonCommand(
       checkReadiness({ pool: db.pool, maxRunAgeSeconds, maxRunningSeconds: settings.readyMaxRunningSeconds }),
     ...(webhook && hints
       ? {
-          webhook: {
+          webhook: singleSecretRouter({
             secret: webhook.secret,
             maxBodyBytes: webhook.maxBodyBytes,
             onHint: (h) => hints.add(h),
             count: (result) => metrics.webhookHints.inc({ result }),
-          },
+          }),
         }
       : {}),
   });

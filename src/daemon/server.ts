@@ -1,5 +1,6 @@
 // The daemon's one small HTTP server: /healthz, /readyz, /metrics, and, when WEBHOOK_SECRET is
-// set, POST /webhooks/provet/<secret>. It only reports on runs or asks for one; it writes nothing.
+// set, POST /webhooks/provet/<secret> (in fleet mode <installation>/<secret>, see WebhookRouter). It
+// only reports on runs or asks for one; it writes nothing.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -7,23 +8,35 @@ import type { Logger } from '../log.js';
 import type { ReadinessReport } from './readiness.js';
 import { BadWebhookBodyError, parseHints, secretMatches, type Hint } from './webhook.js';
 
-interface WebhookOptions {
-  secret: string;
-  maxBodyBytes: number;
-  /** Queues a hint; false when the queue is full (the poll will catch the change). */
-  onHint: (hint: Hint) => boolean;
-  /** Counts each request by result, for the metrics. */
-  count?: (result: 'queued' | 'ignored' | 'refused' | 'invalid' | 'too_large' | 'queue_full') => void;
-}
+type WebhookResult = 'queued' | 'ignored' | 'refused' | 'invalid' | 'too_large' | 'queue_full';
 
 /**
- * Fleet mode's webhooks, POST /webhooks/provet/<installation>/<secret>: `route` gets what follows
- * the prefix and answers with where the hints go, or null when no installation has that path
- * (404, as for a wrong secret). `accept` returns how many hints it queued.
+ * POST /webhooks/provet/<rest>: `route` gets what follows the prefix and answers with where the
+ * hints go, or null when the path names no endpoint (404, the same for a wrong secret, whatever
+ * the method). `accept` returns how many hints it queued (fewer: the rest wait for the poll).
+ * The daemon has one route, its secret (singleSecretRouter); fleet mode one per installation.
  */
 export interface WebhookRouter {
   maxBodyBytes: number;
   route: (rest: string) => Promise<{ accept: (hints: Hint[]) => Promise<number> } | null>;
+  /** Counts each request by result, for the metrics. */
+  count?: (result: WebhookResult) => void;
+}
+
+/** The daemon's webhook: POST /webhooks/provet/<WEBHOOK_SECRET>, hints queued by `onHint`. */
+export function singleSecretRouter(options: {
+  secret: string;
+  maxBodyBytes: number;
+  /** Queues a hint; false when the queue is full (the poll will catch the change). */
+  onHint: (hint: Hint) => boolean;
+  count?: (result: WebhookResult) => void;
+}): WebhookRouter {
+  const target = { accept: (hints: Hint[]) => Promise.resolve(hints.filter((h) => options.onHint(h)).length) };
+  return {
+    maxBodyBytes: options.maxBodyBytes,
+    route: (rest) => Promise.resolve(secretMatches(rest, options.secret) ? target : null),
+    ...(options.count ? { count: options.count } : {}),
+  };
 }
 
 export interface HttpServerOptions {
@@ -32,8 +45,7 @@ export interface HttpServerOptions {
   logger: Logger;
   readiness: () => Promise<ReadinessReport>;
   metrics: Registry;
-  webhook?: WebhookOptions;
-  webhookRouter?: WebhookRouter;
+  webhook?: WebhookRouter;
 }
 
 export interface HttpServer {
@@ -89,8 +101,6 @@ async function route(options: HttpServerOptions, req: IncomingMessage, res: Serv
   const method = req.method ?? 'GET';
   if (path.startsWith(WEBHOOK_PREFIX) && options.webhook)
     return webhook(options.webhook, options.logger, req, res, path.slice(WEBHOOK_PREFIX.length));
-  if (path.startsWith(WEBHOOK_PREFIX) && options.webhookRouter)
-    return routedWebhook(options.webhookRouter, options.logger, req, res, path.slice(WEBHOOK_PREFIX.length));
   const reading = method === 'GET' || method === 'HEAD';
   if (path === '/healthz') return reading ? send(res, 200, 'text/plain', 'ok\n') : notAllowed(res);
   if (path === '/readyz') {
@@ -108,21 +118,24 @@ async function route(options: HttpServerOptions, req: IncomingMessage, res: Serv
   return send(res, 404, 'text/plain', 'not found\n');
 }
 
-async function routedWebhook(
+async function webhook(
   router: WebhookRouter,
   logger: Logger,
   req: IncomingMessage,
   res: ServerResponse,
   rest: string,
 ): Promise<void> {
+  // Without the right path the endpoint does not exist, whatever the method.
   const target = await router.route(decodeURIComponentSafe(rest));
   if (!target) {
+    router.count?.('refused');
     req.resume();
     return send(res, 404, 'text/plain', 'not found\n');
   }
   if (req.method !== 'POST') return notAllowed(res, 'POST');
   const body = await readBody(req, router.maxBodyBytes);
   if (body === null) {
+    router.count?.('too_large');
     res.setHeader('connection', 'close');
     return send(res, 413, 'text/plain', 'body too large\n');
   }
@@ -131,52 +144,16 @@ async function routedWebhook(
     hints = parseHints(req.headers['content-type'], body);
   } catch (err) {
     if (!(err instanceof BadWebhookBodyError)) throw err;
-    return send(res, 400, 'text/plain', `${err.message}\n`);
-  }
-  const queued = hints.length === 0 ? 0 : await target.accept(hints);
-  if (queued < hints.length)
-    logger.warn(
-      { dropped: hints.length - queued },
-      'webhook hints over the waiting limit: dropped, the scheduled poll will bring the change',
-    );
-  return send(res, 200, 'application/json', `${JSON.stringify({ queued })}\n`);
-}
-
-async function webhook(
-  options: WebhookOptions,
-  logger: Logger,
-  req: IncomingMessage,
-  res: ServerResponse,
-  secret: string,
-): Promise<void> {
-  // Without the right secret the endpoint does not exist, whatever the method.
-  if (!secretMatches(decodeURIComponentSafe(secret), options.secret)) {
-    options.count?.('refused');
-    req.resume();
-    return send(res, 404, 'text/plain', 'not found\n');
-  }
-  if (req.method !== 'POST') return notAllowed(res, 'POST');
-  const body = await readBody(req, options.maxBodyBytes);
-  if (body === null) {
-    options.count?.('too_large');
-    res.setHeader('connection', 'close');
-    return send(res, 413, 'text/plain', 'body too large\n');
-  }
-  let hints: Hint[];
-  try {
-    hints = parseHints(req.headers['content-type'], body);
-  } catch (err) {
-    if (!(err instanceof BadWebhookBodyError)) throw err;
-    options.count?.('invalid');
+    router.count?.('invalid');
     return send(res, 400, 'text/plain', `${err.message}\n`);
   }
   if (hints.length === 0) {
     // A trigger this mirror does not follow: 200, so Provet does not retry it ten times.
-    options.count?.('ignored');
+    router.count?.('ignored');
     return send(res, 200, 'application/json', '{"queued":0}\n');
   }
-  const queued = hints.filter((h) => options.onHint(h)).length;
-  options.count?.(queued === hints.length ? 'queued' : 'queue_full');
+  const queued = await target.accept(hints);
+  router.count?.(queued === hints.length ? 'queued' : 'queue_full');
   if (queued < hints.length)
     logger.warn(
       { dropped: hints.length - queued },

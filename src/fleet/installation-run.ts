@@ -2,7 +2,6 @@
 // lifecycle as the single-installation daemon's (sync/run-lifecycle.ts), so every watermark and
 // invariant rule holds unchanged. Its credentials are read here, from the file or environment
 // variable the registry names, and live only in this run's API client.
-import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import type { Config, ProvetAuthConfig } from '../config.js';
 import { deriveTokenUrl } from '../config.js';
@@ -16,6 +15,7 @@ import { runReconcile } from '../sync/reconcile.js';
 import { refetchRecords } from '../sync/refetch.js';
 import { runSync, type RunOutcome } from '../sync/run.js';
 import { enqueueRefetch, queueSchemaOf, type JobKind } from './queue.js';
+import { CredentialsUnavailableError, readSecretRef } from './secret-refs.js';
 import { takeHints } from './webhooks.js';
 
 /** Records re-fetched by one webhook run, as the daemon's batches (GET <kind>/<id>/ each). */
@@ -42,31 +42,9 @@ class RunHandedBackError extends Error {
   readonly code = 'FLEET_RUN_HANDED_BACK';
 }
 
-class CredentialsUnavailableError extends Error {
-  readonly code = 'FLEET_CREDENTIALS_UNAVAILABLE';
-}
-
-async function secretOf(file: string | null, env: string | null, what: string): Promise<string> {
-  if (file !== null) {
-    try {
-      const text = (await readFile(file, 'utf8')).trim();
-      if (text) return text;
-      throw new CredentialsUnavailableError(`${what} file ${file} is empty`);
-    } catch (err) {
-      if (err instanceof CredentialsUnavailableError) throw err;
-      throw new CredentialsUnavailableError(
-        `${what} file ${file} cannot be read by this worker (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
-    }
-  }
-  const value = env === null ? undefined : process.env[env];
-  if (!value) throw new CredentialsUnavailableError(`${what} variable ${env} is not set in this worker`);
-  return value;
-}
-
 async function authOf(installation: Installation): Promise<ProvetAuthConfig> {
   if (installation.authMethod === 'token')
-    return { kind: 'token', token: await secretOf(installation.secretFile, installation.secretEnv, 'API token') };
+    return { kind: 'token', token: await readSecretRef(installation.secretFile, installation.secretEnv, 'API token') };
   const tokenUrl = installation.tokenUrl ?? deriveTokenUrl(installation.baseUrl);
   if (!tokenUrl)
     throw new CredentialsUnavailableError(
@@ -75,7 +53,7 @@ async function authOf(installation: Installation): Promise<ProvetAuthConfig> {
   return {
     kind: 'oauth',
     clientId: installation.clientId!,
-    clientSecret: await secretOf(installation.secretFile, installation.secretEnv, 'client secret'),
+    clientSecret: await readSecretRef(installation.secretFile, installation.secretEnv, 'client secret'),
     tokenUrl,
   };
 }

@@ -3,7 +3,6 @@
 // debounce later, so any worker may run it, one at a time with the installation's other runs.
 // Each installation's webhook secret is read from its file or variable, as its credentials are,
 // and kept for a short while; without one, the installation has no webhook endpoint.
-import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import type { Hint } from '../daemon/webhook.js';
 import { secretMatches } from '../daemon/webhook.js';
@@ -12,6 +11,7 @@ import { quoteIdent } from '../db/connect.js';
 import { getInstallation } from '../db/control/registry.js';
 import type { Logger } from '../log.js';
 import { enqueueRefetch } from './queue.js';
+import { readSecretRef } from './secret-refs.js';
 
 /** Hints waiting per installation beyond this are dropped (200, queued 0): the poll brings the change. */
 const MAX_WAITING_HINTS = 10_000;
@@ -34,15 +34,12 @@ export function fleetWebhookRouter(options: FleetWebhookOptions): WebhookRouter 
     if (cached && cached.until > Date.now()) return cached.secret;
     const installation = await getInstallation(options.pool, options.controlSchema, name);
     let secret: string | null = null;
-    if (installation?.webhookSecretFile) {
-      secret = (await readFile(installation.webhookSecretFile, 'utf8').catch(() => '')).trim() || null;
-      if (!secret)
-        options.logger.warn(
-          { installation: name },
-          `webhook secret file of ${name} cannot be read here: its webhooks answer 404`,
-        );
-    } else if (installation?.webhookSecretEnv) {
-      secret = process.env[installation.webhookSecretEnv] || null;
+    if (installation && (installation.webhookSecretFile ?? installation.webhookSecretEnv) !== null) {
+      try {
+        secret = await readSecretRef(installation.webhookSecretFile, installation.webhookSecretEnv, 'webhook secret');
+      } catch (err) {
+        options.logger.warn({ installation: name }, `${(err as Error).message}: the webhooks of ${name} answer 404`);
+      }
     }
     secrets.set(name, { secret, until: Date.now() + SECRET_TTL_MS });
     return secret;

@@ -81,6 +81,6 @@ export function startWorkerHttp(
     logger: options.logger,
     metrics: options.metrics.registry,
     readiness: () => checkWorkerReadiness(options),
-    webhookRouter: options.webhookRouter,
+    webhook: options.webhookRouter,
   });
 }
