@@ -282,6 +282,8 @@ function parseFlags(
   fleet: boolean;
   all: boolean;
   group: boolean;
+  dryRun: boolean;
+  noIdentities: boolean;
   installation: string[];
   positionals: string[];
 } {
@@ -293,7 +295,8 @@ function parseFlags(
     demo: ['serve', 'fleet'],
     reconcile: [],
     worker: [],
-    'grant-reader': ['installation', 'group'],
+    'grant-reader': ['installation', 'group', 'no-identities'],
+    purge: ['dry-run'],
   };
   try {
     const { values, positionals } = parseArgs({
@@ -306,11 +309,23 @@ function parseFlags(
         all: { type: 'boolean', default: false },
         installation: { type: 'string', multiple: true, default: [] },
         group: { type: 'boolean', default: false },
+        'dry-run': { type: 'boolean', default: false },
+        'no-identities': { type: 'boolean', default: false },
       },
       strict: true,
       allowPositionals: true,
     });
-    for (const flag of ['full', 'json', 'serve', 'fleet', 'all', 'group', 'installation'] as const) {
+    for (const flag of [
+      'full',
+      'json',
+      'serve',
+      'fleet',
+      'all',
+      'group',
+      'dry-run',
+      'no-identities',
+      'installation',
+    ] as const) {
       const given = flag === 'installation' ? values.installation.length > 0 : values[flag];
       if (given && !(allowed[command] ?? []).includes(flag))
         throw new UsageError(`--${flag} does not apply to '${command}'`);
@@ -334,6 +349,8 @@ function parseFlags(
       fleet: values.fleet === true,
       all: values.all === true,
       group: values.group === true,
+      dryRun: values['dry-run'] === true,
+      noIdentities: values['no-identities'] === true,
       installation: values.installation,
       positionals,
     };

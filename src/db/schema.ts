@@ -5,7 +5,7 @@
 // There are deliberately no foreign keys between mirrored tables: Provet hands records over in
 // whatever order its pages come, a patient may land before its client, and the mirror must keep
 // what Provet says even when it is inconsistent for a moment.
-import { getTableName, sql } from 'drizzle-orm';
+import { getTableColumns, getTableName, sql } from 'drizzle-orm';
 import {
   bigint,
   bigserial,
@@ -17,6 +17,7 @@ import {
   jsonb,
   numeric,
   pgTable,
+  type PgTable,
   primaryKey,
   text,
   timestamp,
@@ -52,6 +53,9 @@ export const clients = pgTable(
     // Set by reconciliation or a webhook re-fetch when Provet no longer has the record (a hard
     // delete, which polling by modified cannot see); cleared when it is seen again. Never dropped.
     deletedAt: instant('deleted_at'),
+    // Set when the purge erased the deleted record's personal data (DELETED_RETENTION_DAYS, see
+    // db/purge.ts): the row stays as a tombstone, so historical counts keep their meaning.
+    purgedAt: instant('purged_at'),
     created: instant('created'),
     modified: instant('modified').notNull(),
     raw: jsonb('raw').notNull(),
@@ -82,6 +86,9 @@ export const patients = pgTable(
     // Set by reconciliation or a webhook re-fetch when Provet no longer has the record (a hard
     // delete, which polling by modified cannot see); cleared when it is seen again. Never dropped.
     deletedAt: instant('deleted_at'),
+    // Set when the purge erased the deleted record's personal data (DELETED_RETENTION_DAYS, see
+    // db/purge.ts): the row stays as a tombstone, so historical counts keep their meaning.
+    purgedAt: instant('purged_at'),
     created: instant('created'),
     modified: instant('modified').notNull(),
     raw: jsonb('raw').notNull(),
@@ -162,6 +169,132 @@ export const MIRRORED_TABLES: readonly string[] = [
   species,
   breeds,
 ].map((table) => getTableName(table));
+
+/**
+ * What each column of a mirrored table says about a person: the one declaration of personal data
+ * (GDPR), read by the identity-free views of `grant-reader --no-identities` (db/roles.ts) and by
+ * the purge of deleted records (db/purge.ts). A column added to a mirrored table is a compile
+ * error here until it is classified, and test/unit/personal-data.test.ts checks the same at run time.
+ * - 'identity': names a person or reaches one directly: people's and organisations' names, emails,
+ *   street addresses, phone numbers, microchip numbers (registries map them to owners), free text
+ *   (phone descriptions, custom values) and `raw`, which holds every field Provet sends
+ *   (id_number, remarks, critical_notes, ...). Hidden from the identity-free views; erased by the purge.
+ * - 'personal': about a person or their animal without naming them (zip code, city, a pet's name).
+ *   Shown in the identity-free views, where counts by place need them; erased by the purge.
+ * - 'none': not about a person: ids, codes, flags, timestamps, codelists. Shown, and kept.
+ */
+export type PersonalDataClass = 'identity' | 'personal' | 'none';
+
+type Classification<T extends PgTable> = Record<keyof T['_']['columns'], PersonalDataClass>;
+
+const keptFields = { syncedAt: 'none' } as const;
+
+export const PERSONAL_DATA = {
+  clients: {
+    id: 'none',
+    title: 'identity',
+    firstname: 'identity',
+    lastname: 'identity',
+    organizationName: 'identity',
+    email: 'identity',
+    customerType: 'none',
+    streetAddress: 'identity',
+    zipCode: 'personal',
+    city: 'personal',
+    country: 'personal',
+    homeDepartmentId: 'none',
+    noSms: 'none',
+    noEmail: 'none',
+    archived: 'none',
+    archivedSeenAt: 'none',
+    deletedAt: 'none',
+    purgedAt: 'none',
+    created: 'none',
+    modified: 'none',
+    raw: 'identity',
+    ...keptFields,
+  } satisfies Classification<typeof clients>,
+  patients: {
+    id: 'none',
+    clientId: 'none',
+    name: 'personal',
+    species: 'none',
+    speciesCode: 'none',
+    breed: 'none',
+    breedCode: 'none',
+    gender: 'none',
+    weight: 'none',
+    dateOfBirth: 'none',
+    deceased: 'none',
+    microchip: 'identity',
+    color: 'none',
+    homeDepartmentId: 'none',
+    archived: 'none',
+    archivedSeenAt: 'none',
+    deletedAt: 'none',
+    purgedAt: 'none',
+    created: 'none',
+    modified: 'none',
+    raw: 'identity',
+    ...keptFields,
+  } satisfies Classification<typeof patients>,
+  phone_numbers: {
+    id: 'none',
+    clientId: 'none',
+    phoneNumber: 'identity',
+    typeCode: 'none',
+    description: 'identity',
+    raw: 'identity',
+    ...keptFields,
+  } satisfies Classification<typeof phoneNumbers>,
+  custom_fields: {
+    id: 'none',
+    label: 'none',
+    type: 'none',
+    model: 'none',
+    raw: 'none',
+    ...keptFields,
+  } satisfies Classification<typeof customFields>,
+  custom_field_values: {
+    objectType: 'none',
+    id: 'none',
+    fieldId: 'none',
+    objectId: 'none',
+    label: 'none',
+    value: 'identity',
+    raw: 'identity',
+    ...keptFields,
+  } satisfies Classification<typeof customFieldValues>,
+  species: { id: 'none', name: 'none', raw: 'none', ...keptFields } satisfies Classification<typeof species>,
+  breeds: {
+    id: 'none',
+    name: 'none',
+    speciesId: 'none',
+    raw: 'none',
+    ...keptFields,
+  } satisfies Classification<typeof breeds>,
+} as const;
+
+const TABLES_BY_NAME = {
+  clients,
+  patients,
+  phone_numbers: phoneNumbers,
+  custom_fields: customFields,
+  custom_field_values: customFieldValues,
+  species,
+  breeds,
+};
+
+/** A mirrored table's columns (SQL names, in the table's order) with their classification. */
+export function classifiedColumns(
+  table: keyof typeof PERSONAL_DATA,
+): Array<{ name: string; class: PersonalDataClass }> {
+  const classes: Record<string, PersonalDataClass> = PERSONAL_DATA[table];
+  return Object.entries(getTableColumns(TABLES_BY_NAME[table])).map(([key, column]) => ({
+    name: column.name,
+    class: classes[key]!,
+  }));
+}
 
 export const syncState = pgTable('sync_state', {
   stream: text('stream').primaryKey(),

@@ -54,6 +54,7 @@ function versionedMergeSql(table: string, staging: Staging<never>): string {
       SELECT ${select.join(', ')}, CASE WHEN archived THEN now() END, now() FROM ${staging.table}
       ON CONFLICT (id) DO UPDATE SET ${updates.join(', ')},
         archived_seen_at = CASE WHEN excluded.archived THEN coalesce(t.archived_seen_at, now()) END,
+        purged_at = NULL,
         synced_at = now()
       WHERE t.modified < excluded.modified
          OR (t.modified = excluded.modified AND t.raw IS DISTINCT FROM excluded.raw)

@@ -8,10 +8,11 @@ import type pg from 'pg';
 import { copyRows, type CopyColumns, type CopyValue } from '../copy-encoding.js';
 
 /**
- * Columns no record fills: the merge sets synced_at and archived_seen_at itself, and deleted_at is
+ * Columns no record fills: the merge sets synced_at and archived_seen_at itself (and clears
+ * purged_at: a record Provet has again is whole again), and deleted_at is
  * set and cleared by reconciliation and webhook re-fetches (db/reconcile.ts).
  */
-const NOT_WRITTEN = ['archivedSeenAt', 'deletedAt', 'syncedAt'] as const;
+const NOT_WRITTEN = ['archivedSeenAt', 'deletedAt', 'purgedAt', 'syncedAt'] as const;
 
 type Columns<T extends PgTable> = T['_']['columns'];
 
