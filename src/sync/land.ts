@@ -13,6 +13,21 @@ function isDataError(err: unknown): err is Error & { code: string } {
   return typeof code === 'string' && /^(22|23|54)/.test(code);
 }
 
+/**
+ * Why PostgreSQL refused a record, without the refused value: its messages quote the value
+ * (`value "…" is out of range for type integer`), and a reason is logged as well as kept in
+ * sync_rejects beside the payload, which still holds it. Quoted names of tables, constraints and
+ * the like stay; the column, when PostgreSQL names it (in COPY's context), is added.
+ */
+function refusal(err: Error & { column?: string; where?: string }): string {
+  const message = err.message.replace(
+    /(?<!\b(?:relation|constraint|index|column|table|type|schema|encoding) )"(?:[^"]|"")*"/g,
+    '"…"',
+  );
+  const column = err.column ?? /\bcolumn (\w+)/.exec(err.where ?? '')?.[1];
+  return `database refused the record: ${message}${column === undefined ? '' : ` (column ${column})`}`;
+}
+
 function sqlState(err: unknown): unknown {
   return (err as { code?: unknown }).code;
 }
@@ -73,7 +88,7 @@ async function landPageOnce<Row>(
           } catch (rowErr) {
             if (!isDataError(rowErr)) throw rowErr;
             await db.query('ROLLBACK TO SAVEPOINT one_row');
-            rejects.push({ ...options.describe(row), reason: `database refused the record: ${rowErr.message}` });
+            rejects.push({ ...options.describe(row), reason: refusal(rowErr) });
           }
         }
       }
