@@ -28,7 +28,7 @@ export { EXIT };
  * so that `status --json | jq .` reads JSON only. The others log on stdout: a container's log
  * collector reads it, and `sync` and `daemon` have nothing else to say there.
  */
-const LOGS_ON_STDERR = new Set(['status', 'reconcile', 'grant-reader', 'demo']);
+const LOGS_ON_STDERR = new Set(['status', 'reconcile', 'purge', 'grant-reader', 'demo']);
 
 class UsageError extends Error {}
 
@@ -210,6 +210,30 @@ async function main(argv: string[]): Promise<number> {
         if (outcome.status === 'failed')
           process.stderr.write(`provet-sync: reconcile failed: ${outcome.error?.message}\n`);
         return outcome.status === 'failed' ? EXIT.failed : EXIT.ok;
+      });
+    }
+    case 'purge': {
+      const [{ dryRunPurge, runPurge }, { describePurge }] = await Promise.all([
+        import('./sync/purge.js'),
+        import('./purge-report.js'),
+      ]);
+      return withDatabase(config, logger, async (db) => {
+        if (flags.dryRun) {
+          const counts = await dryRunPurge({ pool: db.pool }, config.retention);
+          process.stdout.write(describePurge(counts, config.retention, { dryRun: true }));
+          return EXIT.ok;
+        }
+        const outcome = await runPurge({ pool: db.pool, schema: db.schema, logger }, config.retention);
+        if (outcome.status === 'locked') {
+          process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+          return EXIT.locked;
+        }
+        if (outcome.status === 'failed') {
+          process.stderr.write(`provet-sync: purge failed: ${outcome.error?.message}\n`);
+          return EXIT.failed;
+        }
+        process.stdout.write(describePurge(outcome.counts!, config.retention, { dryRun: false, runId: outcome.runId }));
+        return EXIT.ok;
       });
     }
     case 'grant-reader': {

@@ -42,6 +42,8 @@ export const SETTING_NAMES = [
   'WEBHOOK_DEBOUNCE_SECONDS',
   'WEBHOOK_MAX_REFETCHES_PER_MINUTE',
   'RECONCILE_SCHEDULE',
+  'DELETED_RETENTION_DAYS',
+  'REJECTS_RETENTION_DAYS',
 ] as const;
 export type SettingName = (typeof SETTING_NAMES)[number];
 
@@ -138,6 +140,12 @@ export const schema = z.object({
   WEBHOOK_MAX_REFETCHES_PER_MINUTE: integer(1, 500, 're-fetches').default(120),
   // When the daemon reconciles (cron), or 'off'. Default daily at 03:17.
   RECONCILE_SCHEDULE: cron(true).default('17 3 * * *'),
+  // Days a client or patient deleted in Provet keeps its personal data in the mirror before the
+  // purge erases it (the row stays as a tombstone); 0: at the next purge. The daemon purges after
+  // each reconciliation (daily at 03:17 when reconciliation is off); `provet-sync purge` at will.
+  DELETED_RETENTION_DAYS: integer(0, 3650, 'days').default(30),
+  // Days a refused record's row (its payload, which is personal data) stays in sync_rejects.
+  REJECTS_RETENTION_DAYS: integer(0, 3650, 'days').default(30),
 });
 
 export type Settings = z.infer<typeof schema>;

@@ -53,6 +53,8 @@ export interface Config {
   database: DatabaseConfig;
   daemon: DaemonConfig;
   sync: { schedule: string; lookbackSeconds: number };
+  /** How long personal data of deleted records and refused payloads are kept (the purge). */
+  retention: { deletedRetentionDays: number; rejectsRetentionDays: number };
   /** Fleet mode: the registry's schema, and the workers' settings. */
   fleet: {
     controlSchema: string;
@@ -139,6 +141,10 @@ export function loadConfig(env: Env, options: LoadOptions): Config {
       },
     },
     sync: { schedule: s.SYNC_SCHEDULE, lookbackSeconds: s.SYNC_LOOKBACK_SECONDS },
+    retention: {
+      deletedRetentionDays: s.DELETED_RETENTION_DAYS,
+      rejectsRetentionDays: s.REJECTS_RETENTION_DAYS,
+    },
     fleet: {
       controlSchema: s.PROVET_CONTROL_SCHEMA,
       groupSchema: s.PROVET_GROUP_SCHEMA,

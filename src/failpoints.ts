@@ -7,7 +7,7 @@
 export const FAILPOINT_NAMES = ['before-upsert', 'after-upsert', 'after-commit', 'in-watermark'] as const;
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];
 /** The run kinds a failpoint may be limited to. */
-const FAILPOINT_RUN_KINDS = ['full', 'incremental', 'reconcile', 'webhook'] as const;
+const FAILPOINT_RUN_KINDS = ['full', 'incremental', 'reconcile', 'webhook', 'purge'] as const;
 type FailpointRunKind = (typeof FAILPOINT_RUN_KINDS)[number];
 
 /** Called at each named place of a run of `kind`; kills the process when the spec says so. */

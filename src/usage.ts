@@ -6,6 +6,8 @@ Commands:
   daemon             scheduled sync runs (SYNC_SCHEDULE) and reconciliation (RECONCILE_SCHEDULE) until
                      SIGTERM, with /healthz, /readyz, /metrics and webhooks on HTTP_PORT
   reconcile          compare the whole mirror with Provet by id ranges; mark hard deletes, repair drift
+  purge [--dry-run]  erase personal data of records deleted more than DELETED_RETENTION_DAYS ago and
+                     refused payloads older than REJECTS_RETENTION_DAYS (--dry-run: count only)
   grant-reader ROLE  let ROLE read the mirror's tables and views (not its bookkeeping); safe to repeat;
                      fleet mode: --installation NAME (repeatable) and/or --group (the provet_all views)
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
@@ -21,8 +23,8 @@ Commands:
   demo --fleet       fleet mode: three simulated installations, two workers, one killed, a query across all
 
 Logs: JSON lines, or readable lines when the log stream is a terminal (LOG_FORMAT=json|pretty to
-choose). sync, daemon and migrate log on stdout; status, reconcile, grant-reader and demo on stderr,
-since their stdout is their answer (status --json | jq . reads JSON only).
+choose). sync, daemon and migrate log on stdout; status, reconcile, purge, grant-reader and demo
+on stderr, since their stdout is their answer (status --json | jq . reads JSON only).
 
 Configuration comes from environment variables (see README); without DATABASE_URL an embedded
 PostgreSQL is started with its data in .provet-sync/postgres.`;

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/connect.js';
 import type { Logger } from '../log.js';
 import type { ProvetClient } from '../provet/client.js';
+import { runPurge } from '../sync/purge.js';
 import { runReconcile } from '../sync/reconcile.js';
 import { refetchRecords } from '../sync/refetch.js';
 import { runSync } from '../sync/run.js';
@@ -19,6 +20,9 @@ import { scheduleReconcile } from './reconcile-schedule.js';
 import { RunGate } from './run-gate.js';
 import { runDaemon } from './scheduler.js';
 import { singleSecretRouter, startHttpServer } from './server.js';
+
+/** When the daemon purges if RECONCILE_SCHEDULE is off: the reconciliation's default time. */
+const PURGE_SCHEDULE_WITHOUT_RECONCILE = '17 3 * * *';
 
 export async function runDaemonCommand(
   config: Config,
@@ -83,14 +87,22 @@ export async function runDaemonCommand(
         }
       : {}),
   });
-  const reconcile = settings.reconcileSchedule
-    ? scheduleReconcile({
-        schedule: settings.reconcileSchedule,
-        logger,
-        signal,
-        runOnce: () => gate.scheduled('reconcile', () => metrics.time('reconcile', () => runReconcile(side)), signal),
-      })
-    : null;
+  // The purge follows each reconciliation, which is what finds hard deletes; with reconciliation
+  // off it still runs daily, so that records deleted through webhooks are not kept forever.
+  const reconcile = scheduleReconcile({
+    schedule: settings.reconcileSchedule ?? PURGE_SCHEDULE_WITHOUT_RECONCILE,
+    label: settings.reconcileSchedule ? 'reconcile and purge' : 'purge (reconciliation is off)',
+    logger,
+    signal,
+    runOnce: async () => {
+      const outcome = settings.reconcileSchedule
+        ? await gate.scheduled('reconcile', () => metrics.time('reconcile', () => runReconcile(side)), signal)
+        : { status: 'skipped' };
+      if (outcome.status === 'locked' || outcome.status === 'stopped') return outcome;
+      // A failed purge is logged by its run and tried again at the next tick.
+      return gate.scheduled('purge', () => metrics.time('purge', () => runPurge(side, config.retention)), signal);
+    },
+  });
   try {
     await runDaemon({
       schedule: config.sync.schedule,
@@ -116,7 +128,7 @@ export async function runDaemonCommand(
         ),
     });
   } finally {
-    await reconcile?.stop();
+    await reconcile.stop();
     await server.close();
     await hints?.stop();
     metrics.close();

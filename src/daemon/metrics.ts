@@ -48,7 +48,7 @@ export class DaemonMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'provet_sync_process_' });
     this.runs = new Counter({
       name: 'provet_sync_runs_total',
-      help: 'Runs finished, by kind (full, incremental, reconcile, webhook) and status.',
+      help: 'Runs finished, by kind (full, incremental, reconcile, webhook, purge) and status.',
       labelNames: ['kind', 'status'],
       registers,
     });
@@ -149,7 +149,8 @@ export class DaemonMetrics {
     if (run.status === 'succeeded' || run.status === 'partial')
       this.lastLanded.set({ kind: run.kind }, Date.now() / 1000);
     for (const [stream, counts] of Object.entries(run.streams ?? {})) {
-      if (counts.written) this.upserted.inc({ stream }, counts.written);
+      // A purge's `written` are rows it erased or deleted, not rows Provet sent.
+      if (counts.written && run.kind !== 'purge') this.upserted.inc({ stream }, counts.written);
       if (counts.rejected) this.rejected.inc({ stream }, counts.rejected);
       if (counts.markedDeleted) this.markedDeleted.inc({ stream }, counts.markedDeleted);
     }

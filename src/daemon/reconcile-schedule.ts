@@ -1,4 +1,5 @@
-// Reconciliation on its own cron (RECONCILE_SCHEDULE, daily by default), beside the poll's. In
+// Reconciliation on its own cron (RECONCILE_SCHEDULE, daily by default), beside the poll's, and the
+// purge after it (the daemon's runOnce runs both; with reconciliation off, the purge alone). In
 // the daemon, runOnce waits its turn at the run gate (run-gate.ts) behind this process's own
 // runs, ahead of webhook re-fetches, so only another process holding the run lock makes a tick
 // find it taken; such a tick tries again a minute later, a bounded number of times, then waits
@@ -8,6 +9,8 @@ import type { Logger } from '../log.js';
 
 export interface ReconcileScheduleOptions {
   schedule: string;
+  /** What the tick runs, as the log says it (default 'reconcile'). */
+  label?: string;
   logger: Logger;
   signal: AbortSignal;
   /** One reconcile run; 'locked' when another run holds the lock. */
@@ -18,6 +21,7 @@ export interface ReconcileScheduleOptions {
 
 export function scheduleReconcile(options: ReconcileScheduleOptions): { stop(): Promise<void> } {
   const { logger, signal } = options;
+  const label = options.label ?? 'reconcile';
   let inFlight: Promise<void> | null = null;
   let retryTimer: NodeJS.Timeout | null = null;
 
@@ -28,16 +32,13 @@ export function scheduleReconcile(options: ReconcileScheduleOptions): { stop(): 
       .then((outcome) => {
         if (outcome.status !== 'locked') return;
         if (retriesLeft <= 0) {
-          logger.warn('reconcile skipped: the run lock stayed busy; next try at the next tick');
+          logger.warn(`${label} skipped: the run lock stayed busy; next try at the next tick`);
           return;
         }
         retryTimer = setTimeout(() => attempt(retriesLeft - 1), options.retryMs ?? 60_000);
       })
       .catch((err: unknown) =>
-        logger.error(
-          { err: { message: (err as Error).message } },
-          'reconcile could not run; next try at the next tick',
-        ),
+        logger.error({ err: { message: (err as Error).message } }, `${label} could not run; next try at the next tick`),
       )
       .finally(() => {
         inFlight = null;
@@ -48,7 +49,7 @@ export function scheduleReconcile(options: ReconcileScheduleOptions): { stop(): 
     name: 'provet-sync-reconcile',
     noOverlap: true,
   });
-  logger.info({ schedule: options.schedule }, 'reconcile scheduled');
+  logger.info({ schedule: options.schedule }, `${label} scheduled`);
   return {
     async stop() {
       if (retryTimer) clearTimeout(retryTimer);

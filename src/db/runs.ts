@@ -17,8 +17,11 @@ export async function closeInterruptedRuns(db: Queryable): Promise<number> {
   return result.rowCount ?? 0;
 }
 
-/** kind: 'full' or 'incremental' for the poll; 'reconcile' or 'webhook' for side runs. */
-export async function startRun(db: Queryable, kind: 'full' | 'incremental' | 'reconcile' | 'webhook'): Promise<number> {
+/** kind: 'full' or 'incremental' for the poll; 'reconcile', 'webhook' or 'purge' for side runs. */
+export async function startRun(
+  db: Queryable,
+  kind: 'full' | 'incremental' | 'reconcile' | 'webhook' | 'purge',
+): Promise<number> {
   const result = await db.query<{ id: string }>(
     `INSERT INTO sync_runs (kind, status) VALUES ($1, 'running') RETURNING id`,
     [kind],

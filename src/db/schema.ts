@@ -285,14 +285,22 @@ const TABLES_BY_NAME = {
   breeds,
 };
 
-/** A mirrored table's columns (SQL names, in the table's order) with their classification. */
-export function classifiedColumns(
-  table: keyof typeof PERSONAL_DATA,
-): Array<{ name: string; class: PersonalDataClass }> {
+export interface ClassifiedColumn {
+  /** The column's SQL name. */
+  name: string;
+  class: PersonalDataClass;
+  notNull: boolean;
+  isJson: boolean;
+}
+
+/** A mirrored table's columns, in the table's order, with their classification. */
+export function classifiedColumns(table: keyof typeof PERSONAL_DATA): ClassifiedColumn[] {
   const classes: Record<string, PersonalDataClass> = PERSONAL_DATA[table];
   return Object.entries(getTableColumns(TABLES_BY_NAME[table])).map(([key, column]) => ({
     name: column.name,
     class: classes[key]!,
+    notNull: column.notNull,
+    isJson: column.dataType === 'json',
   }));
 }
 

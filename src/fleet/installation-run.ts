@@ -11,6 +11,7 @@ import { migrateSchema } from '../db/migrate.js';
 import type { Failpoints } from '../failpoints.js';
 import type { Logger } from '../log.js';
 import { ProvetClient } from '../provet/client.js';
+import { runPurge } from '../sync/purge.js';
 import { runReconcile } from '../sync/reconcile.js';
 import { refetchRecords } from '../sync/refetch.js';
 import { runSync, type RunOutcome } from '../sync/run.js';
@@ -27,7 +28,7 @@ export interface InstallationRunDeps {
   controlPool: pg.Pool;
   /** For the pools of the installations' mirrors. */
   connectionString: string;
-  config: Pick<Config, 'fleet' | 'provetTuning'>;
+  config: Pick<Config, 'fleet' | 'provetTuning' | 'retention'>;
   logger: Logger;
   failpoints?: Failpoints;
   /**
@@ -141,6 +142,12 @@ export async function runInstallationJob(
     });
     if (kind === 'sync')
       await recordFinished(deps, name, outcome.status === 'failed' ? (outcome.error?.message ?? 'failed') : null);
+    // The purge follows each reconciliation (what finds hard deletes), as in the daemon.
+    if (kind === 'reconcile') {
+      const purge = await runPurge(run, deps.config.retention);
+      // Counted as a run of its own; its streams are rows erased, not rows written from Provet.
+      if (purge.status !== 'locked') observe({ kind: purge.kind, status: purge.status });
+    }
     return outcome;
   } catch (err) {
     // Thrown before the run's row existed (the database unreachable, the schema's migration

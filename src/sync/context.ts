@@ -20,7 +20,7 @@ export interface StreamCounts {
   rejected: number;
 }
 
-export type RunKind = 'full' | 'incremental' | 'reconcile' | 'webhook';
+export type RunKind = 'full' | 'incremental' | 'reconcile' | 'webhook' | 'purge';
 
 /** What a kind of run found besides the counts, per stream (reconcile's ranges, rows marked deleted). */
 export type Findings = Record<string, number>;

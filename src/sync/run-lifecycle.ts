@@ -1,5 +1,5 @@
 // One run's life, whatever its kind (a scheduled or one-off sync, reconciliation, a webhook
-// re-fetch): the schema's run lock (or 'locked' at once), runs a crash left 'running' closed, the
+// re-fetch, a purge): the schema's run lock (or 'locked' at once), runs a crash left 'running' closed, the
 // sync_runs row, the fencing lease, the context every step shares, and at the end the outcome:
 // recorded in sync_runs, logged once, returned. What a kind does in between is its own `body`.
 import type pg from 'pg';
@@ -43,10 +43,47 @@ export type RunOutcome =
  * An error from `body` fails the run (what landed is kept); an error before the run row exists
  * (the database unreachable) is thrown to the caller.
  */
-export async function withRun<Plan>(
+export function withRun<Plan>(
   deps: RunDependencies,
   plan: (pool: pg.Pool) => Promise<{ kind: RunKind; plan: Plan }>,
   body: (ctx: RunContext, plan: Plan) => Promise<void>,
+): Promise<RunOutcome> {
+  return lifecycle(
+    deps,
+    () => deps.provet.stats(),
+    plan,
+    (base) => ({ ...base, provet: deps.provet, pageSize: deps.pageSize }),
+    body,
+  );
+}
+
+/** What a run that does not talk to Provet (the purge) is given: the same lock, row and lease. */
+export type LocalRunDependencies = Omit<RunDependencies, 'provet' | 'pageSize'>;
+export type LocalRunContext = Omit<RunContext, 'provet' | 'pageSize'>;
+
+/** Runs `body` as one run of `kind` that makes no request to Provet (its request counts are 0). */
+export function withLocalRun(
+  deps: LocalRunDependencies,
+  kind: RunKind,
+  body: (ctx: LocalRunContext) => Promise<void>,
+): Promise<RunOutcome> {
+  return lifecycle(
+    deps,
+    () => ({ requests: 0, throttled: 0 }),
+    () => Promise.resolve({ kind, plan: undefined }),
+    (base) => base,
+    body,
+  );
+}
+
+type RequestCounts = Pick<RequestStats, 'requests' | 'throttled'>;
+
+async function lifecycle<Plan, Ctx extends LocalRunContext>(
+  deps: LocalRunDependencies,
+  stats: () => RequestCounts,
+  plan: (pool: pg.Pool) => Promise<{ kind: RunKind; plan: Plan }>,
+  context: (base: LocalRunContext) => Ctx,
+  body: (ctx: Ctx, plan: Plan) => Promise<void>,
 ): Promise<RunOutcome> {
   const lock = await tryAcquireRunLock(deps.pool, deps.schema);
   if (!lock) {
@@ -64,44 +101,40 @@ export async function withRun<Plan>(
     const runId = await startRun(deps.pool, kind);
     await takeLease(deps.pool, runId);
     const failpoints = deps.failpoints ?? noFailpoints;
-    const ctx: RunContext = {
+    const ctx = context({
       runId,
       kind,
-      provet: deps.provet,
       pool: deps.pool,
       logger: deps.logger.child({ runId, kind }),
-      pageSize: deps.pageSize,
       signal: deps.signal,
       providerStartedAt: null,
       localStartedAt: Date.now(),
       streams: {},
       findings: {},
       failpoint: (point) => failpoints(point, kind),
-    };
-    ctx.logger.info(
-      { kind },
-      `${runName(kind, runId)} started${kind === 'full' || kind === 'incremental' ? ` (${kind})` : ''}`,
-    );
-    const before = deps.provet.stats();
+    });
+    // The child logger already carries the kind.
+    ctx.logger.info(`${runName(kind, runId)} started${kind === 'full' || kind === 'incremental' ? ` (${kind})` : ''}`);
+    const before = stats();
     let error: Error | undefined;
     try {
       await body(ctx, planned);
     } catch (err) {
       error = err instanceof Error ? err : new Error(String(err));
     }
-    return await finish(deps, ctx, before, error);
+    return await finish(deps, ctx, before, stats(), error);
   } finally {
     await lock.release();
   }
 }
 
 async function finish(
-  deps: RunDependencies,
-  ctx: RunContext,
-  before: RequestStats,
+  deps: LocalRunDependencies,
+  ctx: LocalRunContext,
+  before: RequestCounts,
+  after: RequestCounts,
   error: Error | undefined,
 ): Promise<RunOutcome> {
-  const after = deps.provet.stats();
   const requests = after.requests - before.requests;
   const throttled = after.throttled - before.throttled;
   const streams: Record<string, StreamReport> = {};
@@ -162,7 +195,7 @@ async function finish(
   };
 }
 
-/** "sync run 12" (full or incremental), "reconcile run 13", "webhook run 14": as logs and messages say it. */
+/** "sync run 12" (full or incremental), "reconcile run 13", "purge run 15": as logs and messages say it. */
 function runName(kind: RunKind, runId: number): string {
   return `${kind === 'full' || kind === 'incremental' ? 'sync' : kind} run ${runId}`;
 }

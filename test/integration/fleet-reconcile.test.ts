@@ -98,12 +98,18 @@ describe('fleet reconciliation', () => {
       20_000,
       'the deletion to be found by reconciliation',
     );
+    // The purge follows the reconciliation in the same job (nothing old enough to erase yet).
+    await eventually(
+      async () => (await db.query(`SELECT 1 FROM checked.sync_runs WHERE kind = 'purge'`)).rowCount,
+      20_000,
+      'a purge after the reconciliation',
+    );
     const runs = await db.query<{ kind: string }>(`SELECT DISTINCT kind FROM checked.sync_runs ORDER BY 1`);
-    expect(runs.rows.map((r) => r.kind)).toEqual(['full', 'reconcile']);
+    expect(runs.rows.map((r) => r.kind)).toEqual(['full', 'purge', 'reconcile']);
     // The other installation, reconciliation off: its deleted client is still there, unflagged.
     const other = await db.query(`SELECT deleted_at FROM unchecked.clients WHERE id = $1`, [gone[1]]);
     expect(other.rows).toEqual([{ deleted_at: null }]);
-    const otherRuns = await db.query(`SELECT 1 FROM unchecked.sync_runs WHERE kind = 'reconcile'`);
+    const otherRuns = await db.query(`SELECT 1 FROM unchecked.sync_runs WHERE kind IN ('reconcile', 'purge')`);
     expect(otherRuns.rowCount).toBe(0);
   });
 });
