@@ -63,11 +63,11 @@ async function wholeMirror(): Promise<string> {
   return parts.join(',');
 }
 
-/** A client that has phone numbers, custom values and patients with custom values. */
+/** A client that has an email, phone numbers, custom values and patients with custom values. */
 async function richClient(exclude: number[] = []): Promise<number> {
   const result = await h.db.pool.query<{ id: string }>(
     `SELECT c.id FROM clients c
-     WHERE c.deleted_at IS NULL AND NOT c.archived AND c.id <> ALL($1::bigint[])
+     WHERE c.deleted_at IS NULL AND NOT c.archived AND c.email IS NOT NULL AND c.id <> ALL($1::bigint[])
        AND EXISTS (SELECT 1 FROM phone_numbers p WHERE p.client_id = c.id)
        AND EXISTS (SELECT 1 FROM custom_field_values v WHERE v.object_type = 'client' AND v.object_id = c.id)
        AND EXISTS (SELECT 1 FROM patients pa JOIN custom_field_values v
@@ -116,14 +116,19 @@ beforeAll(async () => {
 });
 afterAll(async () => h?.close());
 
+let victimId = 0;
+let archivedClientId = 0;
+const victim = () => victimId;
+const archivedId = () => archivedClientId;
+
 describe('purge of deleted records', () => {
   let victim: number;
   let archived: number;
   let before: Record<string, string>;
 
   it('keeps a client deleted in Provet whole until its retention period has passed', async () => {
-    victim = await richClient();
-    archived = await richClient([victim]);
+    victim = victimId = await richClient();
+    archived = archivedClientId = await richClient([victim]);
     h.sim.updateClient(archived, { archived: true });
     expectLanded(await h.sync());
     // Archived is not deleted: Provet keeps the record, and so does the mirror.
@@ -256,6 +261,56 @@ describe('purge of deleted records', () => {
       lastname: string;
     };
     expect(restored.rows[0]).toEqual({ lastname: source.lastname, purged_at: null, deleted_at: null });
+  });
+});
+
+describe('an anonymisation in Provet', () => {
+  it('reaches the mirror with the next sync: the old identity is nowhere in the mirrored tables', async () => {
+    const id = await richClient([victim(), archivedId()]);
+    const before = await h.db.pool.query<{ firstname: string; lastname: string; email: string | null }>(
+      'SELECT firstname, lastname, email FROM clients WHERE id = $1',
+      [id],
+    );
+    const email = before.rows[0]!.email!;
+    expect(email).toContain('@');
+    const phones = await h.db.pool.query<{ id: string; phone_number: string }>(
+      'SELECT id, phone_number FROM phone_numbers WHERE client_id = $1',
+      [id],
+    );
+    const values = await h.db.pool.query<{ field_id: string }>(
+      `SELECT field_id FROM custom_field_values WHERE object_type = 'client' AND object_id = $1`,
+      [id],
+    );
+    expect(phones.rowCount).toBeGreaterThan(0);
+    // What a clinic's anonymisation does: the person's fields overwritten, contact rows removed.
+    for (const phone of phones.rows) h.sim.removePhoneNumber(Number(phone.id));
+    for (const value of values.rows) h.sim.removeCustomFieldValue('client', id, Number(value.field_id));
+    h.sim.updateClient(id, {
+      firstname: 'Anonymised',
+      lastname: 'Anonymised',
+      email: '',
+      street_address: '',
+    });
+    expectLanded(await h.sync());
+
+    const row = await h.db.pool.query<{ firstname: string; lastname: string; raw: string }>(
+      'SELECT firstname, lastname, raw::text AS raw FROM clients WHERE id = $1',
+      [id],
+    );
+    expect(row.rows[0]).toMatchObject({ firstname: 'Anonymised', lastname: 'Anonymised' });
+    expect(row.rows[0]!.raw).not.toContain(before.rows[0]!.lastname);
+    expect(await counts(id)).toMatchObject({ phones: 0, clientValues: 0 });
+    for (const table of ['clients', 'patients', 'phone_numbers', 'custom_field_values']) {
+      const found = await h.db.pool.query(`SELECT 1 FROM ${table} t WHERE t::text ILIKE '%' || $1 || '%'`, [email]);
+      expect(found.rowCount, `${email} in ${table}`).toBe(0);
+    }
+    for (const phone of phones.rows) {
+      const found = await h.db.pool.query(`SELECT 1 FROM phone_numbers WHERE phone_number = $1 AND client_id = $2`, [
+        phone.phone_number,
+        id,
+      ]);
+      expect(found.rowCount).toBe(0);
+    }
   });
 });
 
