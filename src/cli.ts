@@ -237,16 +237,43 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case 'grant-reader': {
-      const { grantReader, ROLE_NAME } = await import('./db/roles.js');
+      const { grantIdentityFreeReader, grantReader, ROLE_NAME } = await import('./db/roles.js');
       const role = flags.positionals[0]!;
       if (!ROLE_NAME.test(role))
         throw new UsageError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+      if (flags.noIdentities && flags.group)
+        throw new UsageError(
+          '--no-identities does not apply to --group: the views across installations show every column; ' +
+            'grant --no-identities per installation with --installation NAME',
+        );
       if (flags.installation.length > 0 || flags.group) {
         const { runFleetGrantReaderCommand } = await import('./fleet/commands.js');
         return runFleetGrantReaderCommand(config, logger, role, {
           installations: flags.installation,
           group: flags.group,
+          noIdentities: flags.noIdentities,
         });
+      }
+      if (flags.noIdentities) {
+        const { describeIdentityFreeGrant, identityFreeSchemaName } = await import('./db/identity-free-views.js');
+        try {
+          identityFreeSchemaName(config.database.schema);
+        } catch (err) {
+          process.stderr.write(`provet-sync: ${(err as Error).message}\n`);
+          return EXIT.usage;
+        }
+        return withDatabase(
+          config,
+          logger,
+          async (db) => {
+            const grant = await grantIdentityFreeReader(db.pool, db.schema, role);
+            const { out, warning } = describeIdentityFreeGrant(role, [{ mirror: db.schema, ...grant }]);
+            process.stdout.write(out);
+            if (warning) process.stderr.write(warning);
+            return EXIT.ok;
+          },
+          { writesMirror: false },
+        );
       }
       return withDatabase(
         config,

@@ -9,7 +9,10 @@ Commands:
   purge [--dry-run]  erase personal data of records deleted more than DELETED_RETENTION_DAYS ago and
                      refused payloads older than REJECTS_RETENTION_DAYS (--dry-run: count only)
   grant-reader ROLE  let ROLE read the mirror's tables and views (not its bookkeeping); safe to repeat;
-                     fleet mode: --installation NAME (repeatable) and/or --group (the provet_all views)
+                     --no-identities: only views without names, contact details, free text or raw
+                     records (in schema <PROVET_DB_SCHEMA>_no_identities); run it again after an upgrade;
+                     fleet mode: --installation NAME (repeatable) and/or --group (the provet_all views;
+                     not with --no-identities)
   migrate            create or update the mirror's tables in PROVET_DB_SCHEMA
   status [--json]    watermarks, lag, last run, row counts and rejects
   status NAME|--all  fleet mode: one installation of the registry, or a table of all (--json too)

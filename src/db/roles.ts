@@ -2,8 +2,11 @@
 // tables, the views and the run history, and nothing else: not sync_rejects (raw payloads of
 // refused records), not sync_state, the lease or the queues, and it can write nowhere.
 // Safe to run again (after an upgrade, say): GRANT and REVOKE are idempotent.
+// With --no-identities the role reads identity-free views of the mirror instead (see
+// identity-free-views.ts) and nothing in the mirror's own schema.
 import type pg from 'pg';
 import { quoteIdent } from './connect.js';
+import { rebuildIdentityFreeViews } from './identity-free-views.js';
 import { MIRRORED_TABLES } from './schema.js';
 
 /**
@@ -52,6 +55,51 @@ export async function grantReader(pool: pg.Pool, schema: string, role: string): 
     await client.query(`GRANT SELECT ON ${readable} TO ${r}`);
     await client.query('COMMIT');
     return { created };
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * `grant-reader ROLE --no-identities`: creates the role unless it exists, (re)builds the mirror's
+ * identity-free views and lets the role read them, and takes away whatever it had in the mirror's
+ * own schema (a role once granted full read loses it). Returns the views' schema and the mirror's
+ * relations the role can still read through PUBLIC or another role it is a member of, which this
+ * cannot revoke (empty unless someone granted them by hand or the role belongs to a full reader).
+ */
+export async function grantIdentityFreeReader(
+  pool: pg.Pool,
+  schema: string,
+  role: string,
+): Promise<{ created: boolean; viewSchema: string; stillReadable: string[] }> {
+  if (!ROLE_NAME.test(role))
+    throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
+  const r = quoteIdent(role);
+  const s = quoteIdent(schema);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { created } = await ensureReaderRole(client, role);
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`);
+    await client.query(`REVOKE ALL ON SCHEMA ${s} FROM ${r}`);
+    const viewSchema = await rebuildIdentityFreeViews(client, schema);
+    const v = quoteIdent(viewSchema);
+    await client.query(`GRANT USAGE ON SCHEMA ${v} TO ${r}`);
+    await client.query(`REVOKE CREATE ON SCHEMA ${v} FROM ${r}`);
+    await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${v} FROM ${r}`);
+    await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${v} TO ${r}`);
+    const { rows } = await client.query<{ relation: string }>(
+      `SELECT c.relname AS relation FROM pg_class c
+       WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+         AND has_schema_privilege($2, c.relnamespace, 'USAGE') AND has_any_column_privilege($2, c.oid, 'SELECT')
+       ORDER BY 1`,
+      [schema, role],
+    );
+    await client.query('COMMIT');
+    return { created, viewSchema, stillReadable: rows.map((row) => row.relation) };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => {});
     throw err;

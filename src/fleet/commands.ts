@@ -6,7 +6,8 @@ import { loadConfig, type Config } from '../config.js';
 import { openDatabase, withTransaction, type Database } from '../db/connect.js';
 import { grantGroupReader } from '../db/control/group-views.js';
 import { listInstallations } from '../db/control/registry.js';
-import { ensureReaderRole, grantReader } from '../db/roles.js';
+import { describeIdentityFreeGrant, identityFreeSchemaName } from '../db/identity-free-views.js';
+import { ensureReaderRole, grantIdentityFreeReader, grantReader } from '../db/roles.js';
 import { migrateControlSchema, migrateSchema } from '../db/migrate.js';
 import { EXIT } from '../exit-codes.js';
 import type { Failpoints } from '../failpoints.js';
@@ -117,12 +118,14 @@ export async function runFleetStatusCommand(
  * `grant-reader ROLE --installation NAME ... [--group]`: read access to those installations'
  * mirrors (each as `grant-reader` gives a single mirror), and with --group to the views across
  * every installation (provet_all), which show every installation's rows whatever else is granted.
+ * With --no-identities (not with --group, which the CLI refuses) each installation's identity-free
+ * views instead, as `grant-reader --no-identities` gives them for a single mirror.
  */
 export async function runFleetGrantReaderCommand(
   config: Config,
   logger: Logger,
   role: string,
-  options: { installations: string[]; group: boolean },
+  options: { installations: string[]; group: boolean; noIdentities: boolean },
 ): Promise<number> {
   return withControlDatabase(config, logger, async (db) => {
     const registered = await listInstallations(db.pool, config.fleet.controlSchema);
@@ -131,9 +134,34 @@ export async function runFleetGrantReaderCommand(
       process.stderr.write(`provet-sync: no installation named ${unknown.join(', ')}\n`);
       return EXIT.usage;
     }
+    const schemaOf = (name: string) => registered.find((i) => i.name === name)!.mirrorSchema;
+    if (options.noIdentities) {
+      const invalid = options.installations.flatMap((name) => {
+        try {
+          identityFreeSchemaName(schemaOf(name));
+          return [];
+        } catch (err) {
+          return [`${name}: ${(err as Error).message}`];
+        }
+      });
+      if (invalid.length > 0) {
+        process.stderr.write(invalid.map((line) => `provet-sync: ${line}\n`).join(''));
+        return EXIT.usage;
+      }
+      const grants = [];
+      for (const name of options.installations) {
+        const mirror = schemaOf(name);
+        await migrateSchema(db.pool, mirror, logger, { writesMirror: false });
+        grants.push({ mirror, ...(await grantIdentityFreeReader(db.pool, mirror, role)) });
+      }
+      const { out, warning } = describeIdentityFreeGrant(role, grants);
+      process.stdout.write(out);
+      if (warning) process.stderr.write(warning);
+      return EXIT.ok;
+    }
     const lines: string[] = [];
     for (const name of options.installations) {
-      const schema = registered.find((i) => i.name === name)!.mirrorSchema;
+      const schema = schemaOf(name);
       // Its tables exist before the first run does (the grant names them).
       await migrateSchema(db.pool, schema, logger, { writesMirror: false });
       await grantReader(db.pool, schema, role);
