@@ -7,7 +7,11 @@
 //
 // The views run with their owner's rights (the user that migrates the mirror), so a role reading
 // them needs nothing in the mirror's schema itself. They list their columns as they were when
-// built: grant-reader rebuilds them, so it is run again after an upgrade.
+// built: grant-reader rebuilds them, so it is run again after an upgrade. Like the group views
+// (control/group-views.ts), they depend on the mirror's columns: a migration that drops or retypes
+// a column they show fails while they exist, so it drops the views first (not their schema, whose
+// USAGE grants say who reads them), and the next grant-reader --no-identities makes them again
+// for every such reader.
 import type pg from 'pg';
 import { quoteIdent } from './connect.js';
 import { classifiedColumns, MIRRORED_TABLES, PERSONAL_DATA } from './schema.js';
@@ -152,14 +156,15 @@ export function describeIdentityFreeGrant(
     .filter((t) => t.columns.length > 0)
     .map((t) => `${t.table} (${t.columns.join(', ')})`)
     .join(', ');
-  const paths = grants.map((g) => g.viewSchema).join(', ');
+  // The views have the same names in every installation's schema: one schema on the path at a time.
+  const searchPath = grants[0]!.viewSchema;
   const out =
-    `${created ? `created role ${role} (NOLOGIN). ` : ''}${lines.join('\n')}\n` +
+    `${created ? `created role ${role} (NOLOGIN).\n` : ''}${lines.join('\n')}\n` +
     `Hidden columns: ${hidden}.\n` +
-    `Queries that name none of them run unchanged with search_path = ${paths}, e.g. for the login role: ` +
-    `ALTER ROLE metabase SET search_path = ${paths}; (Metabase: choose the schema ${grants[0]?.viewSchema ?? paths}).\n` +
-    `Log in as a member of it, e.g.: CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n` +
-    `Run this again after an upgrade: it rebuilds the views from the mirror's columns.\n`;
+    `Log in as a member of it, with search_path = ${searchPath} so that queries naming no hidden column run unchanged, e.g.:\n` +
+    `  CREATE ROLE metabase LOGIN PASSWORD '...' IN ROLE ${role};\n` +
+    `  ALTER ROLE metabase SET search_path = ${searchPath};\n` +
+    `In Metabase, choose the schema ${searchPath}. Run this again after an upgrade: it rebuilds the views.\n`;
   const leaks = grants.flatMap((g) => g.stillReadable.map((relation) => `${g.mirror}.${relation}`));
   const warning =
     leaks.length > 0

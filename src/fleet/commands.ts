@@ -4,7 +4,7 @@
 // touches a mirror's schema except through the runs a worker starts.
 import { loadConfig, type Config } from '../config.js';
 import { openDatabase, withTransaction, type Database } from '../db/connect.js';
-import { grantGroupReader } from '../db/control/group-views.js';
+import { grantGroupReader, revokeGroupReader } from '../db/control/group-views.js';
 import { listInstallations } from '../db/control/registry.js';
 import { describeIdentityFreeGrant, identityFreeSchemaName } from '../db/identity-free-views.js';
 import { ensureReaderRole, grantIdentityFreeReader, grantReader } from '../db/roles.js';
@@ -154,8 +154,15 @@ export async function runFleetGrantReaderCommand(
         await migrateSchema(db.pool, mirror, logger, { writesMirror: false });
         grants.push({ mirror, ...(await grantIdentityFreeReader(db.pool, mirror, role)) });
       }
+      // The views across installations show every column: a role that had them loses them.
+      const group = config.fleet.groupSchema;
+      const hadGroup = await withTransaction(db.pool, async (client) => {
+        await ensureReaderRole(client, role);
+        return revokeGroupReader(client, role, group);
+      });
       const { out, warning } = describeIdentityFreeGrant(role, grants);
       process.stdout.write(out);
+      if (hadGroup) process.stdout.write(`${role} may not read the views across installations (schema ${group}).\n`);
       if (warning) process.stderr.write(warning);
       return EXIT.ok;
     }

@@ -304,9 +304,13 @@ describe('grant-reader --no-identities in fleet mode', () => {
       secretFile,
     );
     expect(added.code, added.err).toBe(0);
+    // First the views across installations, which show every column: --no-identities takes them away.
+    const group = await cli('grant-reader', FLEET_ROLE, '--group');
+    expect(group.code, group.err).toBe(0);
     const granted = await cli('grant-reader', FLEET_ROLE, '--no-identities', '--installation', 'north');
     expect(granted.code, granted.err).toBe(0);
     expect(granted.out).toContain('in schema provet_north_no_identities, and nothing in schema provet_north itself');
+    expect(granted.out).toContain(`${FLEET_ROLE} may not read the views across installations (schema provet_all)`);
     const privileges = await h.db.pool.query<{
       views: boolean;
       mirror: boolean;
@@ -316,10 +320,19 @@ describe('grant-reader --no-identities in fleet mode', () => {
       `SELECT has_table_privilege($1, 'provet_north_no_identities.active_clients', 'SELECT') AS views,
               has_table_privilege($1, 'provet_north.clients', 'SELECT') AS mirror,
               has_column_privilege($1, 'provet_north.clients', 'email', 'SELECT') AS email,
-              has_schema_privilege($1, 'provet_north', 'USAGE') AS "mirrorSchema"`,
+              has_schema_privilege($1, 'provet_north', 'USAGE') AS "mirrorSchema",
+              has_schema_privilege($1, 'provet_all', 'USAGE') AS "groupSchema",
+              (SELECT count(*) FROM pg_default_acl d WHERE array_to_string(d.defaclacl, ',') LIKE '%' || $1 || '=%')::int AS "groupDefaults"`,
       [FLEET_ROLE],
     );
-    expect(privileges.rows[0]).toEqual({ views: true, mirror: false, email: false, mirrorSchema: false });
+    expect(privileges.rows[0]).toEqual({
+      views: true,
+      mirror: false,
+      email: false,
+      mirrorSchema: false,
+      groupSchema: false,
+      groupDefaults: 0,
+    });
     const unknown = await cli('grant-reader', FLEET_ROLE, '--no-identities', '--installation', 'south');
     expect(unknown.code).toBe(2);
   });

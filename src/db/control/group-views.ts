@@ -88,3 +88,19 @@ export async function grantGroupReader(db: pg.PoolClient, role: string, groupSch
   await db.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${group} TO ${r}`);
   await db.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${group} GRANT SELECT ON TABLES TO ${r}`);
 }
+
+/**
+ * Takes the group views away from `role` again (grant-reader --no-identities: they show every
+ * column of every installation), including the SELECT grantGroupReader set for views made later.
+ * Returns whether the group schema exists, i.e. whether there was anything to take away.
+ */
+export async function revokeGroupReader(db: pg.PoolClient, role: string, groupSchema: string): Promise<boolean> {
+  const exists = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [groupSchema]);
+  if (exists.rowCount === 0) return false;
+  const group = quoteIdent(groupSchema);
+  const r = quoteIdent(role);
+  await db.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${group} FROM ${r}`);
+  await db.query(`REVOKE ALL ON SCHEMA ${group} FROM ${r}`);
+  await db.query(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${group} REVOKE SELECT ON TABLES FROM ${r}`);
+  return true;
+}
