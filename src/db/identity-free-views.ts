@@ -173,3 +173,14 @@ export function describeIdentityFreeGrant(
       : undefined;
   return { out, warning };
 }
+
+/**
+ * Drops the identity-free views of the mirror in `mirror` with their schema, for when the mirror
+ * itself is dropped (installations remove --drop-schema): they would be empty names otherwise.
+ */
+export async function dropIdentityFreeViews(client: pg.PoolClient, mirror: string): Promise<void> {
+  const schema = `${mirror}${SUFFIX}`;
+  // A name grant-reader refuses was never made.
+  if (!SCHEMA_NAME.test(schema)) return;
+  await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+}

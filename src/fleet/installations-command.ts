@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { withTransaction, quoteIdent } from '../db/connect.js';
 import { refreshGroupViews } from '../db/control/group-views.js';
+import { dropIdentityFreeViews } from '../db/identity-free-views.js';
 import {
   columnOf,
   deleteInstallation,
@@ -221,7 +222,11 @@ async function remove(ctx: InstallationsContext, name: string, dropSchema: boole
     // The views across installations let go of its schema first, so dropping it cascades to
     // nothing but its own tables.
     await refreshGroupViews(client, ctx.controlSchema, ctx.groupSchema);
-    if (dropSchema) await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(removed.mirrorSchema)} CASCADE`);
+    if (dropSchema) {
+      // Its identity-free views (grant-reader --no-identities) go with it, schema and all.
+      await dropIdentityFreeViews(client, removed.mirrorSchema);
+      await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(removed.mirrorSchema)} CASCADE`);
+    }
     ctx.out.write(
       `removed ${name}; ${dropSchema ? `schema ${removed.mirrorSchema} dropped` : `its mirror stays in schema ${removed.mirrorSchema} (--drop-schema drops it)`}\n`,
     );

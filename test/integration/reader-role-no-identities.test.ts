@@ -335,5 +335,10 @@ describe('grant-reader --no-identities in fleet mode', () => {
     });
     const unknown = await cli('grant-reader', FLEET_ROLE, '--no-identities', '--installation', 'south');
     expect(unknown.code).toBe(2);
+    // Removing the installation with its mirror removes its identity-free views too.
+    const removed = await cli('installations', 'remove', 'north', '--drop-schema');
+    expect(removed.code, removed.err).toBe(0);
+    const left = await h.db.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'provet_north%'`);
+    expect(left.rows).toEqual([]);
   });
 });
