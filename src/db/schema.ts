@@ -17,6 +17,7 @@ import {
   jsonb,
   numeric,
   pgTable,
+  type PgColumn,
   type PgTable,
   primaryKey,
   text,
@@ -296,7 +297,8 @@ export interface ClassifiedColumn {
 /** A mirrored table's columns, in the table's order, with their classification. */
 export function classifiedColumns(table: keyof typeof PERSONAL_DATA): ClassifiedColumn[] {
   const classes: Record<string, PersonalDataClass> = PERSONAL_DATA[table];
-  return Object.entries(getTableColumns(TABLES_BY_NAME[table])).map(([key, column]) => ({
+  const columns: Record<string, PgColumn> = getTableColumns(TABLES_BY_NAME[table]);
+  return Object.entries(columns).map(([key, column]) => ({
     name: column.name,
     class: classes[key]!,
     notNull: column.notNull,
