@@ -57,7 +57,11 @@ async function withDatabase<T>(
 ): Promise<T> {
   const db = await openDatabase(config.database, logger);
   try {
-    if (db.publicUrl) logger.info({ database: db.publicUrl }, `embedded PostgreSQL ready: psql ${db.publicUrl}`);
+    if (db.publicUrl)
+      logger.info(
+        { database: db.publicUrl, passwordFile: db.embeddedPasswordFile },
+        `embedded PostgreSQL ready: PGPASSFILE=${db.embeddedPasswordFile} psql ${db.publicUrl}`,
+      );
     await migrateSchema(db.pool, db.schema, logger, options);
     return await fn(db);
   } finally {

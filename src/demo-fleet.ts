@@ -233,7 +233,8 @@ ORDER BY 1`;
     say(
       `The registry stays in schema ${CONTROL_SCHEMA}, the mirrors in ${sites.map((s) => s.schema).join(', ')}, the views in ${GROUP_SCHEMA}` +
         (db.embeddedDataDir
-          ? `;\nthe embedded PostgreSQL has stopped with the demo, its data in ${db.embeddedDataDir}.`
+          ? `;\nthe embedded PostgreSQL has stopped with the demo, its data in ${db.embeddedDataDir}` +
+            ` (its password in ${db.embeddedPasswordFile}).`
           : '.'),
     );
     return EXIT.ok;

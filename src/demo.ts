@@ -99,7 +99,9 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
       if (db.publicUrl) {
         say(`The embedded PostgreSQL has stopped with the demo; its data stays in ${dataDir}.`);
         say('To look at the mirror with psql or Metabase, run `provet-sync demo --serve` (`npm run demo -- --serve`):');
-        say('it keeps the database and the simulated clinic up until Ctrl-C.');
+        say('it keeps the database and the simulated clinic up until Ctrl-C, for');
+        say(`   psql ${db.connectionString}`);
+        say(`(the password is kept in ${db.embeddedPasswordFile}, readable by its owner only).`);
       } else {
         say(`The mirror stays in ${db.description}, schema ${DEMO_SCHEMA}.`);
       }
@@ -107,8 +109,7 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
     }
     // Listening for the stop signal before saying how to connect: a signal sent on reading that is not missed.
     const stopped = serve();
-    for (const line of serveInstructions(db.publicUrl ?? config.database.url!, db.publicUrl !== undefined, sim))
-      say(line);
+    for (const line of serveInstructions(db.connectionString, db.publicUrl !== undefined, sim)) say(line);
     const signal = await stopped;
     say();
     say(
@@ -124,7 +125,11 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
   }
 }
 
-/** How to reach the mirror (and the simulated clinic) while the demo serves: never a password. */
+/**
+ * How to reach the mirror (and the simulated clinic) while the demo serves. The embedded server's
+ * password is shown: it is the local user's own, generated for this data folder. A DATABASE_URL's
+ * password never is.
+ */
 function serveInstructions(
   url: string,
   embedded: boolean,
@@ -135,8 +140,9 @@ function serveInstructions(
   const port = u.port || '5432';
   const database = decodeURIComponent(u.pathname.slice(1)) || 'postgres';
   const user = decodeURIComponent(u.username) || 'postgres';
-  const password = embedded ? 'none' : u.password ? 'the one in DATABASE_URL' : 'none';
-  const psqlUrl = `postgres://${encodeURIComponent(user)}@${host}:${port}/${encodeURIComponent(database)}`;
+  const password = embedded ? decodeURIComponent(u.password) : u.password ? 'the one in DATABASE_URL' : 'none';
+  const credentials = embedded ? `${encodeURIComponent(user)}:${u.password}` : encodeURIComponent(user);
+  const psqlUrl = `postgres://${credentials}@${host}:${port}/${encodeURIComponent(database)}`;
   return [
     '7. Serving until Ctrl-C: the mirror and the simulated clinic stay up.',
     '',

@@ -50,7 +50,7 @@ export async function startBenchDatabase(): Promise<BenchDatabase> {
         max_wal_size: '8GB',
       },
     });
-    url = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    url = server.url;
     description = `embedded PostgreSQL (fsync off) in ${dir}`;
     stopServer = async () => {
       await server.stop();

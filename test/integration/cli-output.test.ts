@@ -3,7 +3,7 @@
 // `status --json` must print JSON only on stdout (`| jq .` works), its logs on stderr; the demo's
 // --serve must keep the database up for psql or Metabase until Ctrl-C, then exit 0.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,9 +85,13 @@ describe('answers on stdout, logs on stderr', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { msg: string; service: string });
+    // How to connect, without the password: psql reads it from the file PGPASSFILE names.
+    const passwordFile = join(embeddedEnv.EMBEDDED_PG_DIR!, 'provet-sync.pgpass');
     expect(logs.map((l) => l.msg)).toContain(
-      'embedded PostgreSQL ready: psql postgres://postgres@127.0.0.1:' + embeddedEnv.EMBEDDED_PG_PORT + '/provet',
+      `embedded PostgreSQL ready: PGPASSFILE=${passwordFile} psql postgres://postgres@127.0.0.1:${embeddedEnv.EMBEDDED_PG_PORT}/provet`,
     );
+    const password = /:([^:\n]+)\n$/.exec(await readFile(passwordFile, 'utf8'))![1]!;
+    expect(result.stderr).not.toContain(password);
   });
 
   it('status (the table) with LOG_FORMAT=pretty: the table on stdout, readable log lines on stderr', async () => {
@@ -97,7 +101,7 @@ describe('answers on stdout, logs on stderr', () => {
     expect(result.stdout).not.toMatch(/INFO|"level"/);
     // "[12:34:56.789] INFO: embedded PostgreSQL ready: ...", no colours (stderr is a pipe), no JSON.
     expect(result.stderr).toMatch(
-      /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: embedded PostgreSQL ready: psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/provet/m,
+      /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: embedded PostgreSQL ready: PGPASSFILE=\S+ psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/provet/m,
     );
     expect(result.stderr).not.toMatch(/"level"/);
     expect(result.stderr).not.toContain('\u001b['); // an ANSI colour
@@ -112,6 +116,9 @@ describe('demo', () => {
     expect(result.stdout).not.toMatch(/Connect with/);
     expect(result.stdout).toMatch(/The embedded PostgreSQL has stopped with the demo; its data stays in .*pg\.\n/);
     expect(result.stdout).toMatch(/run `provet-sync demo --serve`/);
+    // The connection string it would answer to, password included: the tour is for the local user.
+    expect(result.stdout).toMatch(/^ {3}psql postgres:\/\/postgres:[A-Za-z0-9_-]{43}@127\.0\.0\.1:\d+\/provet$/m);
+    expect(result.stdout).toMatch(/the password is kept in .*provet-sync\.pgpass/);
     // Its log lines (the embedded database's start) are on stderr, not in the tour.
     expect(result.stdout).not.toMatch(/"level"/);
     expect(result.stderr).toMatch(/"msg":"starting the embedded PostgreSQL"|"msg":"embedded PostgreSQL ready/);
@@ -152,13 +159,13 @@ describe('demo', () => {
 
       // Metabase's form: host, port, database name, username, password, schema.
       const metabase =
-        /host (\S+), port (\d+), database name (\S+), username (\S+), password none,\n +and under "Schemas", "Only these…": (\w+)/.exec(
+        /host (\S+), port (\d+), database name (\S+), username (\S+), password (\S+),\n +and under "Schemas", "Only these…": (\w+)/.exec(
           printed,
         );
       expect(metabase).not.toBeNull();
-      const [, host, port, database, user, schema] = metabase!;
+      const [, host, port, database, user, password, schema] = metabase!;
       expect({ host, port }).toEqual({ host: '127.0.0.1', port: embeddedEnv.EMBEDDED_PG_PORT });
-      const viaMetabaseDetails = new pg.Client({ host, port: Number(port), database, user });
+      const viaMetabaseDetails = new pg.Client({ host, port: Number(port), database, user, password });
       await viaMetabaseDetails.connect();
       try {
         // What an analyst would look at: the demo's archived client, through the mirror's view.

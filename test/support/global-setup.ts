@@ -61,7 +61,7 @@ async function startEmbedded(): Promise<{ url: string; stop: () => Promise<void>
     settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_connections: '200' },
   });
   return {
-    url: `postgres://postgres@127.0.0.1:${server.port}/postgres`,
+    url: server.url,
     stop: async () => {
       await server.stop();
       await rm(dir, { recursive: true, force: true });
