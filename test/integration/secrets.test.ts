@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startSimulator, type Simulator } from '../../src/simulator/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { cliEnv, eventually, startDaemon } from '../support/daemon-process.js';
@@ -16,6 +16,8 @@ const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const CLIENT_SECRET = 'canary-client-secret-5e0c1b';
 const WEBHOOK_SECRET = 'canary-webhook-secret-7a44d2f1';
 const DB_PASSWORD = 'canary-db-password-93ff';
+// A login of this file's own with the canary as its password: the test server checks passwords.
+const DB_ROLE = `secrets_canary_${process.pid}`;
 const CANARIES = [CLIENT_SECRET, WEBHOOK_SECRET, DB_PASSWORD];
 
 let sim: Simulator;
@@ -36,9 +38,19 @@ function runCli(args: string[], extra: Record<string, string> = {}): Promise<num
 beforeAll(async () => {
   sim = await startSimulator({ clients: 40, seed: 8, clientSecret: CLIENT_SECRET });
   testDb = await createTestDatabase();
+  const admin = new pg.Client({ connectionString: testDb.url });
+  await admin.connect();
+  try {
+    await admin.query(`DROP ROLE IF EXISTS ${DB_ROLE}`);
+    await admin.query(`CREATE ROLE ${DB_ROLE} LOGIN PASSWORD '${DB_PASSWORD}'`);
+    await admin.query(`ALTER DATABASE ${testDb.name} OWNER TO ${DB_ROLE}`);
+  } finally {
+    await admin.end();
+  }
   dir = mkdtempSync(join(tmpdir(), 'provet-sync-secrets-'));
   const url = new URL(testDb.url);
-  url.password = DB_PASSWORD; // the test server trusts loopback, so the password is never checked
+  url.username = DB_ROLE;
+  url.password = DB_PASSWORD;
   writeFileSync(join(dir, 'client_secret'), `${CLIENT_SECRET}\n`);
   writeFileSync(join(dir, 'webhook_secret'), WEBHOOK_SECRET);
   writeFileSync(join(dir, 'database_url'), url.toString());
@@ -55,6 +67,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await testDb?.drop();
+  if (testDb) {
+    const admin = new pg.Client({ connectionString: inject('adminDatabaseUrl') });
+    await admin.connect();
+    await admin.query(`DROP ROLE IF EXISTS ${DB_ROLE}`).finally(() => admin.end());
+  }
   await sim?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
