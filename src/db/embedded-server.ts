@@ -421,28 +421,34 @@ function refusedPassword(err: unknown): boolean {
 }
 
 /**
- * Waits until the server accepts the password, while `gone()` (why it will never answer, if so)
- * says null. A refused password fails at once, with the server's error.
+ * Waits until the server of `dataDir` whose process is `pid` accepts the password on `port`,
+ * while `gone()` (why it will never answer, if so) says null. Nothing is sent to the port before
+ * the data folder's lock file names that process and port: a program that took the port first is
+ * never asked. A refused password fails at once, with the server's error.
  */
 async function waitUntilReady(
-  port: number,
+  server: { dataDir: string; pid: number; port: number },
   password: string,
   gone: () => string | null,
   seconds: number,
 ): Promise<void> {
   const deadline = Date.now() + seconds * 1000;
-  for (;;) {
+  for (let attempt = 0; ; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 100));
     const reason = gone();
     if (reason !== null) throw new EmbeddedServerError(reason);
+    const lock = await livePostmaster(server.dataDir);
+    const named = lock?.pid === server.pid && lock.port === server.port;
     try {
-      await (await connectEmbedded(port, password, 'postgres')).end();
-      return;
+      if (named) {
+        await (await connectEmbedded(server.port, password, 'postgres')).end();
+        return;
+      }
     } catch (err) {
       if (refusedPassword(err)) throw err;
-      if (Date.now() > deadline)
-        throw new EmbeddedServerError(`PostgreSQL did not accept connections within ${seconds} s`, { cause: err });
-      await new Promise((r) => setTimeout(r, 100));
     }
+    if (Date.now() > deadline)
+      throw new EmbeddedServerError(`PostgreSQL did not accept connections within ${seconds} s`);
   }
 }
 
@@ -472,7 +478,12 @@ export async function runningEmbeddedServer(options: {
       `the embedded PostgreSQL of ${dataDir} (process ${postmaster.pid}) was started by an earlier provet-sync, without a password: stop that process, and the next start sets one`,
     );
   try {
-    await waitUntilReady(port, password, () => (processAlive(postmaster.pid) ? null : 'stopped'), 30);
+    await waitUntilReady(
+      { dataDir, pid: postmaster.pid, port },
+      password,
+      () => (processAlive(postmaster.pid) ? null : 'stopped'),
+      30,
+    );
   } catch (err) {
     // It stopped while we waited (a daemon shutting down, say): the caller starts it again.
     if (!processAlive(postmaster.pid)) return null;
@@ -526,7 +537,7 @@ export async function startEmbeddedServer(options: {
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
   const passwordFile = join(dataDir, PASSWORD_FILE);
   try {
-    await waitUntilReady(port, password, () => exitedEarly(child, log), 60);
+    await waitUntilReady({ dataDir, pid: child.pid ?? -1, port }, password, () => exitedEarly(child, log), 60);
   } catch (err) {
     if (child.exitCode === null) {
       child.kill('SIGINT');

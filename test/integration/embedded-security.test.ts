@@ -265,21 +265,25 @@ describe('a program on the embedded PostgreSQL port that is not its server', () 
   });
 });
 
+/** What earlier versions made: a cluster made with initdb --auth=trust. */
+async function trustEraCluster(dataDir: string): Promise<void> {
+  await mkdir(dataDir, { mode: 0o700 });
+  const user = await serverUser();
+  if (user) await chown(dataDir, user.uid, user.gid);
+  await runAsServerUser(nativeBin('initdb'), [
+    '--pgdata',
+    dataDir,
+    '--auth=trust',
+    '--username=postgres',
+    '--encoding=UTF8',
+    '--no-sync',
+  ]);
+}
+
 describe('a data folder made when the embedded PostgreSQL trusted every local connection', () => {
   it('gets a password on its next start, keeps its data, and then refuses connections without it', async () => {
     const dataDir = join(root, 'trust-era');
-    await mkdir(dataDir, { mode: 0o700 });
-    const user = await serverUser();
-    if (user) await chown(dataDir, user.uid, user.gid);
-    // What earlier versions made: initdb --auth=trust, then some data.
-    await runAsServerUser(nativeBin('initdb'), [
-      '--pgdata',
-      dataDir,
-      '--auth=trust',
-      '--username=postgres',
-      '--encoding=UTF8',
-      '--no-sync',
-    ]);
+    await trustEraCluster(dataDir);
     const single = await runAsServerUser(
       nativeBin('postgres'),
       ['--single', '-D', dataDir, 'postgres'],
@@ -322,6 +326,25 @@ describe('a data folder made when the embedded PostgreSQL trusted every local co
     servers.push(again);
     expect(again.password).toBe(new URL(db.url).password);
     await again.stop();
+  }, 60_000);
+
+  it('gets the password of an upgrade that was cut short, which may already be set', async () => {
+    const dataDir = join(root, 'trust-era-interrupted');
+    await trustEraCluster(dataDir);
+    // The upgrade had written its password, under the pending name, and then stopped.
+    const password = 'p'.repeat(43);
+    const pending = join(dataDir, 'provet-sync.pgpass.pending');
+    await writeFile(pending, `127.0.0.1:*:*:postgres:${password}\n`, { mode: 0o600 });
+    const user = await serverUser();
+    if (user) await chown(pending, user.uid, user.gid);
+
+    const server = await startEmbeddedServer({ dataDir, port: await freePort() });
+    servers.push(server);
+    expect(server.password).toBe(password);
+    await expect(stat(pending)).rejects.toMatchObject({ code: 'ENOENT' });
+    const client = await connect({ port: server.port, password });
+    await client.end();
+    await server.stop();
   }, 60_000);
 });
 
