@@ -1,6 +1,8 @@
-// One sync run: read the definitions and codelists, then the four documented steps in order, and
-// move each stream's watermark only once all of it has landed. The lock, the run row and the
-// outcome are the run lifecycle's (run-lifecycle.ts), as for every kind of run.
+// One sync run: read the custom field definitions, then the codelists, the clients (step 1, with
+// their phone numbers and custom values) and the patients (step 2) side by side, then the
+// archive cascade's re-reads (step 3), and move each stream's watermark only once all of that
+// stream has landed. The lock, the run row and the outcome are the run lifecycle's
+// (run-lifecycle.ts), as for every kind of run.
 //
 // The watermark rules, in one place:
 // - The next run's watermark is Provet's clock at this run's first response (its Date header),
@@ -44,34 +46,67 @@ export function runSync(deps: SyncDependencies, options: { full?: boolean } = {}
 async function syncSteps(ctx: RunContext, deps: SyncDependencies, watermarks: Map<string, string>): Promise<void> {
   const kind = ctx.kind === 'full' ? 'full' : 'incremental';
   const logger = ctx.logger;
+  // The first request tells Provet's time, from which every since and watermark of the run follow.
   await syncCustomFieldDefinitions(ctx);
   const startedAt = providerStartTime(ctx, logger);
-  await syncCodelists(ctx);
-  await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
-
   const stepBackMs = await clockStepBack(deps.pool, ctx.runId, startedAt, logger);
-  const clientsSince = sinceFor(
-    'clients',
-    watermarks,
-    startedAt,
-    deps.lookbackSeconds + stepBackMs / 1000,
-    kind,
-    logger,
-  );
-  await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
-  await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
+  const since = (stream: StreamName) =>
+    sinceFor(stream, watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
+  const clientsSince = since('clients');
+  const patientsSince = since('patients');
 
-  const patientsSince = sinceFor(
-    'patients',
-    watermarks,
-    startedAt,
-    deps.lookbackSeconds + stepBackMs / 1000,
-    kind,
-    logger,
+  // Provet's rate limits are per endpoint and add up: the client and patient lists (and the
+  // codelists) are read side by side, each at the pace of its own endpoint's budget, so that the
+  // slowest endpoint alone bounds the run. Each stream's watermark moves once that stream has
+  // landed, whatever the other does; one that fails leaves its own where it was, lets the other
+  // finish, then fails the run.
+  const [codelists, clientStream, patientStream] = await Promise.allSettled([
+    (async () => {
+      await syncCodelists(ctx);
+      await advanceWatermarks(ctx, ['custom_fields', 'species', 'breeds'], startedAt);
+    })(),
+    (async () => {
+      await syncClients(ctx, clientsSince.since, { queueRereads: clientsSince.since !== null });
+      await advanceWatermarks(ctx, ['clients'], startedAt, clientsSince.repair);
+    })(),
+    syncPatients(ctx, patientsSince.since),
+  ]);
+  let cascade: PromiseSettledResult<void> = { status: 'fulfilled', value: undefined };
+  if (patientStream.status === 'fulfilled') {
+    // The archive cascade (step 3): the patients of clients whose archived state flipped are read
+    // again, then the patients watermark moves. After the client stream has settled, since it is
+    // what queues the flips (with its pages: a failure loses none, and flips queued by an earlier
+    // run that failed are read here too); after the patient stream, so that none of its pages, read
+    // earlier, lands over a re-read (same `modified`, other content: the later commit wins). It
+    // spends the patient endpoint's budget either way, so waiting costs the run no time. A flip the
+    // client stream did not reach (it failed) is still ahead of the clients watermark: the next
+    // run's client read queues it.
+    [cascade] = await Promise.allSettled([
+      (async () => {
+        await rereadPatientsOfFlippedClients(ctx);
+        await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
+      })(),
+    ]);
+  }
+  throwFirstFailure(
+    [clientStream, patientStream, cascade, codelists],
+    ['clients', 'patients', 'patient re-reads', 'codelists'],
   );
-  await syncPatients(ctx, patientsSince.since);
-  await rereadPatientsOfFlippedClients(ctx);
-  await advanceWatermarks(ctx, ['patients'], startedAt, patientsSince.repair);
+}
+
+/** Rethrows the first failure of streams that ran side by side, naming the others that failed. */
+function throwFirstFailure(results: PromiseSettledResult<void>[], names: string[]): void {
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [{ name: names[i]!, error: r.reason as unknown }] : [],
+  );
+  const first = failed[0];
+  if (!first) return;
+  const error = first.error instanceof Error ? first.error : new Error(String(first.error));
+  if (failed.length > 1) {
+    const others = failed.slice(1).map((f) => `${f.name}: ${(f.error as Error).message}`);
+    error.message = `${error.message} (also failed: ${others.join('; ')})`;
+  }
+  throw error;
 }
 
 /** Two clocks read a second apart at best (Date headers have whole seconds), plus request time. */

@@ -54,6 +54,39 @@ async function watermarks(): Promise<unknown[]> {
   ).rows;
 }
 
+/** As the pool returns them: text in one format, so that text order is time order. */
+type Watermark = { stream: string; watermark: string };
+
+/** The run that last stored each stream's watermark (Date headers have whole seconds: two runs
+ *  within one second store the same value, so the value alone cannot show a move). */
+async function storedBy(): Promise<Record<string, number>> {
+  const rows = (
+    await h.db.pool.query<{ stream: string; run: number }>(
+      `SELECT stream, last_run_id::int AS run FROM sync_state WHERE stream IN ('clients', 'patients')`,
+    )
+  ).rows;
+  return Object.fromEntries(rows.map((r) => [r.stream, r.run]));
+}
+
+/**
+ * After run `runId`, which failed in the `failing` stream: that stream's watermark is where it
+ * was, and the other stream, read side by side with it, landed and stored its own.
+ */
+async function expectOnlyOtherStreamMoved(
+  before: unknown[],
+  runId: number,
+  failing: 'clients' | 'patients' = 'clients',
+): Promise<void> {
+  const landing = failing === 'clients' ? 'patients' : 'clients';
+  const find = (list: unknown[], stream: string) => (list as Watermark[]).find((w) => w.stream === stream)!;
+  const after = await watermarks();
+  expect(find(after, failing)).toEqual(find(before, failing));
+  expect(find(after, landing).watermark >= find(before, landing).watermark).toBe(true);
+  const by = await storedBy();
+  expect(by[failing]).not.toBe(runId);
+  expect(by[landing]).toBe(runId);
+}
+
 describe('transient faults: the run lands anyway', () => {
   it.each([
     ['a 429 storm', {}, { rateLimits: { 'GET client/': 10_000, 'GET patient/': 10_000 } }],
@@ -89,7 +122,8 @@ describe('lasting faults: the run fails clearly and claims nothing', () => {
     expect(outcome.status).toBe('failed');
     if (outcome.status === 'failed') expect(outcome.error?.message).toMatch(/client\//);
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(await watermarks()).toEqual(before);
+    // The failing stream's watermark stays; the patient stream, read side by side, landed and moved its own.
+    if (outcome.status === 'failed') await expectOnlyOtherStreamMoved(before, outcome.runId);
     await expectInvariants(h, history);
   });
 
@@ -153,7 +187,59 @@ describe('a misbehaving front end', () => {
         which === 'loop' ? /next link loops back/ : /redirect to http:\/\/elsewhere\.example/,
       );
     h.sim.setQuirks({});
-    expect(await watermarks()).toEqual(before);
+    // A redirect of the client list fails the client stream alone; a loop, every list.
+    if (which === 'redirect' && outcome.status === 'failed') await expectOnlyOtherStreamMoved(before, outcome.runId);
+    else expect(await watermarks()).toEqual(before);
     await expectInvariants(h, history);
   });
+});
+
+describe('one stream failing while the other lands', () => {
+  it.each([
+    ['clients', 'GET client/', 'patients'],
+    ['patients', 'GET patient/', 'clients'],
+  ] as const)(
+    'the %s endpoint answering 5xx until the retry deadline: its watermark stays, the other stream lands and moves its own; the next run completes both',
+    async (failing, endpoint, landing) => {
+      // Work for both streams: clients and patients changed at the source.
+      change(5, `one stream failing: ${failing}`);
+      const patientIds = h.sim
+        .exportState()
+        .patients.slice(0, 5)
+        .map((p) => Number(p.id));
+      const weight = failing === 'clients' ? '41.5' : '42.5';
+      for (const id of patientIds) h.sim.updatePatient(id, { weight });
+      history.record('patient', patientIds);
+      const before = await watermarks();
+
+      h.sim.setFaults(endpoint, { errorRate: 1 });
+      const outcome = await syncWith({ retryDeadlineMs: 1_500 });
+      h.sim.setFaults(endpoint, null);
+
+      expect(outcome.status).toBe('failed');
+      if (outcome.status !== 'failed') return;
+      expect(outcome.error?.message).toContain(endpoint.slice(4));
+      const run = await h.db.pool.query<{ status: string; error: string }>(
+        'SELECT status, error FROM sync_runs WHERE id = $1',
+        [outcome.runId],
+      );
+      expect(run.rows[0]).toEqual({ status: 'failed', error: outcome.error?.message });
+      await expectOnlyOtherStreamMoved(before, outcome.runId, failing);
+      // The other stream's work landed in the failed run.
+      expect(outcome.streams[landing]?.written).toBeGreaterThanOrEqual(5);
+      if (landing === 'patients') {
+        const weights = await h.db.pool.query<{ weight: string }>(
+          'SELECT weight::text FROM patients WHERE id = ANY($1::bigint[])',
+          [patientIds],
+        );
+        expect(weights.rows.map((r) => Number(r.weight))).toEqual(patientIds.map(() => Number(weight)));
+      }
+
+      // The next run completes both, and every invariant holds.
+      const next = await syncWith({});
+      expect(next.status).toBe('succeeded');
+      expect((await storedBy())[failing]).toBe(next.status === 'succeeded' ? next.runId : -1);
+      await expectInvariants(h, history);
+    },
+  );
 });
