@@ -105,6 +105,7 @@ export async function rebuildIdentityFreeViews(client: pg.PoolClient, mirror: st
   const schema = identityFreeSchemaName(mirror);
   const s = quoteIdent(schema);
   const definitions = viewDefinitions(mirror, schema);
+  await refuseForeignSchema(client, schema, mirror);
   await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
   // CREATE OR REPLACE keeps the views' grants and whatever an analyst built on them; it refuses
   // when a view's columns are not the old ones followed by new ones (a column classified
@@ -124,9 +125,7 @@ export async function rebuildIdentityFreeViews(client: pg.PoolClient, mirror: st
       `COMMENT ON VIEW ${s}.${quoteIdent(d.name)} IS ${literal(`${mirror}.${d.name} without the columns that identify a person (names, contact details, free text, raw)`)}`,
     );
   }
-  await client.query(
-    `COMMENT ON SCHEMA ${s} IS ${literal(`The mirror in ${mirror} without direct identifiers: provet-sync grant-reader ROLE --no-identities (re)builds these views`)}`,
-  );
+  await client.query(`COMMENT ON SCHEMA ${s} IS ${literal(marker(mirror))}`);
   const readers = await client.query<{ role: string }>(
     `SELECT r.rolname AS role FROM pg_namespace n, aclexplode(n.nspacl) a JOIN pg_roles r ON r.oid = a.grantee
      WHERE n.nspname = $1 AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner`,
@@ -182,5 +181,46 @@ export async function dropIdentityFreeViews(client: pg.PoolClient, mirror: strin
   const schema = `${mirror}${SUFFIX}`;
   // A name grant-reader refuses was never made.
   if (!SCHEMA_NAME.test(schema)) return;
+  // Only ours: a schema of that name made otherwise (another installation's mirror, say) stays.
+  if ((await schemaState(client, schema, mirror)) !== 'ours') return;
   await client.query(`DROP SCHEMA IF EXISTS ${quoteIdent(schema)} CASCADE`);
+}
+
+/** The comment grant-reader puts on the schema it makes: how it knows the schema is its own. */
+function marker(mirror: string): string {
+  return `The mirror in ${mirror} without direct identifiers: provet-sync grant-reader ROLE --no-identities (re)builds these views`;
+}
+
+class ForeignSchemaError extends Error {
+  readonly code = 'IDENTITY_FREE_SCHEMA_TAKEN';
+}
+
+/** Whether `schema` is absent, the identity-free views of `mirror`, or something else. */
+async function schemaState(
+  client: pg.PoolClient,
+  schema: string,
+  mirror: string,
+): Promise<'absent' | 'ours' | 'empty' | 'foreign'> {
+  const found = await client.query<{ comment: string | null; relations: number }>(
+    `SELECT obj_description(n.oid, 'pg_namespace') AS comment,
+            (SELECT count(*)::int FROM pg_class c WHERE c.relnamespace = n.oid) AS relations
+     FROM pg_namespace n WHERE n.nspname = $1`,
+    [schema],
+  );
+  const row = found.rows[0];
+  if (!row) return 'absent';
+  if (row.comment === marker(mirror)) return 'ours';
+  return row.relations === 0 ? 'empty' : 'foreign';
+}
+
+/**
+ * The views' schema is named after the mirror's, and nothing stops another mirror (or anything
+ * else) from having that name already: such a schema is neither written into nor dropped.
+ */
+async function refuseForeignSchema(client: pg.PoolClient, schema: string, mirror: string): Promise<void> {
+  if ((await schemaState(client, schema, mirror)) !== 'foreign') return;
+  throw new ForeignSchemaError(
+    `schema ${schema} already exists and holds tables or views that are not provet-sync's identity-free views of ${mirror}; ` +
+      `rename it or the mirror's schema (PROVET_DB_SCHEMA) for --no-identities`,
+  );
 }

@@ -178,6 +178,8 @@ function reservedBecause(schema: string, controlSchema: string, groupSchema: str
   if (schema === groupSchema) return 'holds the views across installations';
   if (schema === 'public' || schema === 'information_schema' || schema.startsWith('pg_'))
     return 'belongs to PostgreSQL';
+  // grant-reader --no-identities names its views' schema <mirror>_no_identities.
+  if (schema.endsWith('_no_identities')) return 'ends in _no_identities, the name of a mirror’s identity-free views';
   return undefined;
 }
 

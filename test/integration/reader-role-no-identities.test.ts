@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { inject, afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IDENTITY_FREE_RELATIONS, hiddenColumns, identityFreeSchemaName } from '../../src/db/identity-free-views.js';
+import {
+  IDENTITY_FREE_RELATIONS,
+  dropIdentityFreeViews,
+  hiddenColumns,
+  identityFreeSchemaName,
+} from '../../src/db/identity-free-views.js';
 import { grantIdentityFreeReader, grantReader } from '../../src/db/roles.js';
 import { classifiedColumns, MIRRORED_TABLES, PERSONAL_DATA } from '../../src/db/schema.js';
 import { cliEnv } from '../support/daemon-process.js';
@@ -285,6 +290,30 @@ describe('grant-reader --no-identities', () => {
     expect(group.code).toBe(2);
     expect(group.err).toMatch(/--no-identities does not apply to --group/);
     expect(hiddenColumns().find((t) => t.table === 'phone_numbers')?.columns).toContain('phone_number');
+  });
+});
+
+describe("a schema of the views' name that is not theirs", () => {
+  it('is neither written into nor dropped: another mirror named <mirror>_no_identities stays whole', async () => {
+    // A mirror called "clinic" and an unrelated schema called "clinic_no_identities" holding data.
+    await h.db.pool.query(`CREATE SCHEMA clinic; CREATE SCHEMA clinic_no_identities;
+      CREATE TABLE clinic_no_identities.clients (id bigint PRIMARY KEY, lastname text);
+      INSERT INTO clinic_no_identities.clients VALUES (1, 'Keep me')`);
+    try {
+      await expect(grantIdentityFreeReader(h.db.pool, 'clinic', OTHER)).rejects.toThrow(
+        /schema clinic_no_identities already exists and holds tables or views that are not provet-sync's/,
+      );
+      const client = await h.db.pool.connect();
+      try {
+        await dropIdentityFreeViews(client, 'clinic');
+      } finally {
+        client.release();
+      }
+      const kept = await h.db.pool.query('SELECT lastname FROM clinic_no_identities.clients');
+      expect(kept.rows).toEqual([{ lastname: 'Keep me' }]);
+    } finally {
+      await h.db.pool.query('DROP SCHEMA clinic_no_identities CASCADE; DROP SCHEMA clinic CASCADE');
+    }
   });
 });
 
