@@ -30,6 +30,8 @@ export interface Database {
   embeddedDataDir: string | undefined;
   /** Embedded only: the file holding its password, for libpq (`PGPASSFILE=<it> psql <publicUrl>`). */
   embeddedPasswordFile: string | undefined;
+  /** The client class every further pool of it must use (embedded: the one that answers SCRAM only). */
+  clientClass: typeof pg.Client | undefined;
   close(): Promise<void>;
 }
 
@@ -55,7 +57,8 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
   }
   const description = describeDatabaseUrl(url);
   // The embedded server's password goes to no server but the one that proves it holds it.
-  const pool = createPool(url, config.schema, logger, 5, publicUrl === undefined ? undefined : ScramOnlyClient);
+  const clientClass = publicUrl === undefined ? undefined : ScramOnlyClient;
+  const pool = createPool(url, config.schema, logger, 5, clientClass);
   try {
     await waitForDatabase(pool, description, config.connectDeadlineMs, logger);
   } catch (err) {
@@ -67,6 +70,7 @@ export async function openDatabase(config: DatabaseConfig, logger: Logger): Prom
     pool,
     schema: config.schema,
     connectionString: url,
+    clientClass,
     description,
     publicUrl,
     embeddedDataDir,

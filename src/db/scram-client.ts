@@ -20,6 +20,11 @@ export class ScramOnlyClient extends pg.Client {
     this.connection.on('authenticationSASLFinal', () => {
       this.#serverProved = true;
     });
+    // A server that lets us in without any exchange has proved nothing: a stranger that took the
+    // port (the embedded server stopped meanwhile) would then be sent every query of the pool.
+    this.connection.on('authenticationOk', () => {
+      if (!this.#serverProved) this.refuse('let us in without proving that it holds the password');
+    });
   }
 
   /** The server proved, by SCRAM, that it holds this password's verifier (and not just let us in). */

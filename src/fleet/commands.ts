@@ -74,6 +74,7 @@ export async function runWorkerCommand(
     const worker = await startWorker(
       {
         connectionString: db.connectionString,
+        ...(db.clientClass ? { clientClass: db.clientClass } : {}),
         config,
         logger,
         failpoints,

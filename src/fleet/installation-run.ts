@@ -28,6 +28,8 @@ export interface InstallationRunDeps {
   controlPool: pg.Pool;
   /** For the pools of the installations' mirrors. */
   connectionString: string;
+  /** The client class the database's pools must use (the embedded server's SCRAM-only one). */
+  clientClass?: typeof pg.Client;
   config: Pick<Config, 'fleet' | 'provetTuning' | 'retention'>;
   logger: Logger;
   failpoints?: Failpoints;
@@ -90,7 +92,7 @@ export async function runInstallationJob(
     await recordFinished(deps, name, (err as Error).message);
     return null;
   }
-  const pool = createPool(deps.connectionString, installation.mirrorSchema, logger);
+  const pool = createPool(deps.connectionString, installation.mirrorSchema, logger, undefined, deps.clientClass);
   const tuning = deps.config.provetTuning;
   const provet = new ProvetClient({
     baseUrl: installation.baseUrl,

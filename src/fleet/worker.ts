@@ -44,7 +44,7 @@ export async function startWorker(
   const { config, logger, http: httpAt, ...runOptions } = deps;
   const { controlSchema, concurrency, tickMs, leaseMs } = config.fleet;
   const queueSchema = queueSchemaOf(controlSchema);
-  const controlPool = createPool(deps.connectionString, controlSchema, logger, concurrency + 4);
+  const controlPool = createPool(deps.connectionString, controlSchema, logger, concurrency + 4, deps.clientClass);
   const processId = randomUUID();
   const slotIds: string[] = [];
   const running = { jobs: 0, backfills: 0 };

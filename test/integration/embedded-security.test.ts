@@ -10,6 +10,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
+import { ScramOnlyClient } from '../../src/db/scram-client.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedDatabase } from '../../src/db/embedded.js';
@@ -248,6 +249,26 @@ describe('a program on the embedded PostgreSQL port that is not its server', () 
         expect(sent.subarray(startupLength).toString('latin1')).not.toMatch(/p/);
       } finally {
         await rm(lockFile, { force: true });
+        await fake.close();
+      }
+    },
+  );
+
+  it.each(['cleartext', 'md5', 'ok'] as const)(
+    'a pool of it sends no query to a stranger that took its port and answers %s (the server stopped meanwhile)',
+    async (answer) => {
+      const fake = await fakeServer(answer);
+      const url = new URL(`postgres://postgres@127.0.0.1:${fake.port}/provet`);
+      url.password = password;
+      const pool = new pg.Pool({ connectionString: url.toString(), Client: ScramOnlyClient, max: 1 });
+      pool.on('error', () => {});
+      try {
+        await expect(pool.query("SELECT 'personal data'")).rejects.toThrow(/answers SCRAM only/);
+        const sent = fake.received();
+        expect(sent.includes(Buffer.from(password))).toBe(false);
+        expect(sent.includes(Buffer.from('personal data'))).toBe(false);
+      } finally {
+        await pool.end().catch(() => {});
         await fake.close();
       }
     },
