@@ -18,6 +18,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import {
   chmod,
   chown,
+  lchown,
   cp,
   lstat,
   mkdir,
@@ -271,6 +272,33 @@ host all all ::1/128 scram-sha-256
 `;
 
 /**
+ * As root, the data folder is handed to the 'postgres' user (chown): a folder on its way that
+ * others can change, or a data folder that is a symlink or another user's (planted under /tmp,
+ * say), could make root hand over something else, so such a place is refused before anything is
+ * made there.
+ */
+async function refuseForeignDataDir(dataDir: string, runAs: RunAs): Promise<void> {
+  const refuse = (why: string) => {
+    throw new EmbeddedServerError(
+      `the embedded PostgreSQL's data folder ${dataDir} is not safe to hand to the 'postgres' user: ${why}; ` +
+        'choose a folder under one only root can change (EMBEDDED_PG_DIR), or set DATABASE_URL',
+    );
+  };
+  const writable = await writableAncestor(dataDir);
+  if (writable) refuse(writable);
+  const info = await lstat(dataDir).catch(() => undefined);
+  if (info?.isSymbolicLink()) refuse(`${dataDir} is a symbolic link`);
+  // Root's or the server user's own, and so is every folder above it (another user could rename
+  // an entry of a folder of theirs, and swap what root makes next).
+  for (let path = dataDir; ; path = dirname(path)) {
+    const above = await lstat(path).catch(() => undefined);
+    if (above && !above.isSymbolicLink() && above.uid !== 0 && above.uid !== runAs.uid)
+      refuse(`${path} belongs to another user (uid ${above.uid})`);
+    if (dirname(path) === path) return;
+  }
+}
+
+/**
  * The superuser's password, making the cluster first if the folder holds none yet. A new cluster
  * gets it from initdb. A cluster without a password file (made by a provet-sync that trusted
  * loopback connections, or whose file was deleted to reset the password) gets a new one, set
@@ -282,9 +310,11 @@ host all all ::1/128 scram-sha-256
 async function clusterPassword(binaries: Binaries, dataDir: string, runAs: RunAs | null): Promise<string> {
   const passwordFile = join(dataDir, PASSWORD_FILE);
   if (!(await stat(join(dataDir, 'PG_VERSION')).catch(() => undefined))) {
+    if (runAs) await refuseForeignDataDir(dataDir, runAs);
     await mkdir(dirname(dataDir), { recursive: true });
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    if (runAs) await chown(dataDir, runAs.uid, runAs.gid);
+    // lchown: should the folder have become a symlink meanwhile, its target is not handed over.
+    if (runAs) await lchown(dataDir, runAs.uid, runAs.gid);
     const password = newPassword();
     // initdb wants an empty data folder, so its password file waits in a private one meanwhile.
     const staging = await mkdtemp(join(tmpdir(), 'provet-sync-initdb-'));

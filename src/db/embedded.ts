@@ -98,7 +98,7 @@ async function usableDataDir(dataDir: string, chosen: boolean, logger: Logger): 
   if (chosen) {
     throw new EmbeddedServerError(
       `the embedded PostgreSQL runs as the 'postgres' user, which cannot enter ${blocked}; ` +
-        'set EMBEDDED_PG_DIR to a folder it can reach (for example under /tmp), or set DATABASE_URL',
+        "set EMBEDDED_PG_DIR to a folder it can reach that only root can change (a new folder of root's under /tmp, say), or set DATABASE_URL",
     );
   }
   const fallback = join(

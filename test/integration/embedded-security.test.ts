@@ -405,4 +405,29 @@ describe('the folders under the temp folder', () => {
     await symlink('/etc/passwd', join(tree, 'bin', 'escape'));
     expect(await unsafeTree(tree)).toMatch(/escape is a symlink leading out of its folder/);
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    'as root, a chosen data folder that is a symlink, or under another user, is refused before anything is handed over',
+    async () => {
+      const base = join(root, 'chosen');
+      await mkdir(base, { mode: 0o755 });
+      await chmod(base, 0o755);
+      // Another user's planted symlink, leading to a folder root would otherwise give to 'postgres'.
+      const target = join(base, 'target');
+      await mkdir(target, { mode: 0o700 });
+      const planted = join(base, 'planted');
+      await symlink(target, planted);
+      await expect(startEmbeddedServer({ dataDir: planted, port: await freePort() })).rejects.toThrow(
+        /planted is a symbolic link/,
+      );
+      expect((await stat(target)).uid).toBe(0);
+      // A folder of another user on the way.
+      const theirs = join(base, 'theirs');
+      await mkdir(theirs, { mode: 0o755 });
+      await chown(theirs, 65534, 65534);
+      await expect(startEmbeddedServer({ dataDir: join(theirs, 'pg'), port: await freePort() })).rejects.toThrow(
+        /theirs belongs to another user \(uid 65534\)/,
+      );
+    },
+  );
 });
