@@ -16,14 +16,24 @@ function isDataError(err: unknown): err is Error & { code: string } {
 /**
  * Why PostgreSQL refused a record, without the refused value: its messages quote the value
  * (`value "…" is out of range for type integer`), and a reason is logged as well as kept in
- * sync_rejects beside the payload, which still holds it. Quoted names of tables, constraints and
- * the like stay; the column, when PostgreSQL names it (in COPY's context), is added.
+ * sync_rejects beside the payload, which still holds it. Quoted names after a word that says what
+ * they name (type "…", column "…") stay. Anything else from the first other quote to the end of
+ * the message goes: a value may itself hold quotes, so its end cannot be told from the text, only
+ * the message's form after it (kept for the forms known to end so: "is out of range for type x").
+ * Byte values (0x..) go too. The column, when PostgreSQL names it (in COPY's context), is added.
  */
 function refusal(err: Error & { column?: string; where?: string }): string {
-  const message = err.message.replace(
-    /(?<!\b(?:relation|constraint|index|column|table|type|schema|encoding) )"(?:[^"]|"")*"/g,
-    '"…"',
-  );
+  const NAME = /\b(?:relation|constraint|index|column|table|type|schema|encoding) "[^"]*"/g;
+  const names: string[] = [];
+  let message = err.message.replace(NAME, (name) => `\uE000${names.push(name) - 1}\uE000`);
+  const firstValue = message.indexOf('"');
+  if (firstValue >= 0) {
+    const tail = / is out of range for type \w+(?: \w+)*$/.exec(message.slice(firstValue))?.[0] ?? '';
+    message = `${message.slice(0, firstValue)}"…"${tail}`;
+  }
+  message = message
+    .replace(/\uE000(\d+)\uE000/g, (_, i: string) => names[Number(i)]!)
+    .replace(/0x[0-9a-f]{2}(?: 0x[0-9a-f]{2})*/gi, '0x…');
   const column = err.column ?? /\bcolumn (\w+)/.exec(err.where ?? '')?.[1];
   return `database refused the record: ${message}${column === undefined ? '' : ` (column ${column})`}`;
 }
