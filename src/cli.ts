@@ -223,7 +223,11 @@ async function main(argv: string[]): Promise<number> {
       ]);
       return withDatabase(config, logger, async (db) => {
         if (flags.dryRun) {
-          const counts = await dryRunPurge({ pool: db.pool }, config.retention);
+          const counts = await dryRunPurge({ pool: db.pool, schema: db.schema }, config.retention);
+          if (counts === 'locked') {
+            process.stderr.write('provet-sync: another run holds the lock for this schema; nothing done\n');
+            return EXIT.locked;
+          }
           process.stdout.write(describePurge(counts, config.retention, { dryRun: true }));
           return EXIT.ok;
         }

@@ -100,8 +100,10 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
         say(`The embedded PostgreSQL has stopped with the demo; its data stays in ${dataDir}.`);
         say('To look at the mirror with psql or Metabase, run `provet-sync demo --serve` (`npm run demo -- --serve`):');
         say('it keeps the database and the simulated clinic up until Ctrl-C, for');
-        say(`   psql ${db.connectionString}`);
-        say(`(the password is kept in ${db.embeddedPasswordFile}, readable by its owner only).`);
+        say(`   PGPASSFILE=${db.embeddedPasswordFile} psql ${db.publicUrl}`);
+        say(
+          `(connection string ${db.connectionString}; the password is kept in that file, readable by its owner only).`,
+        );
       } else {
         say(`The mirror stays in ${db.description}, schema ${DEMO_SCHEMA}.`);
       }
@@ -109,7 +111,7 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
     }
     // Listening for the stop signal before saying how to connect: a signal sent on reading that is not missed.
     const stopped = serve();
-    for (const line of serveInstructions(db.connectionString, db.publicUrl !== undefined, sim)) say(line);
+    for (const line of serveInstructions(db.connectionString, db.embeddedPasswordFile, sim)) say(line);
     const signal = await stopped;
     say();
     say(
@@ -127,14 +129,15 @@ export async function runDemo({ config, logger, buildProvetClient, out, serve }:
 
 /**
  * How to reach the mirror (and the simulated clinic) while the demo serves. The embedded server's
- * password is shown: it is the local user's own, generated for this data folder. A DATABASE_URL's
- * password never is.
+ * password is shown, in its connection string: it is the local user's own, generated for this data
+ * folder (`passwordFile`, unset with DATABASE_URL). A DATABASE_URL's password never is.
  */
 function serveInstructions(
   url: string,
-  embedded: boolean,
+  passwordFile: string | undefined,
   sim: { baseUrl: string; clientId: string; clientSecret: string },
 ): string[] {
+  const embedded = passwordFile !== undefined;
   const u = new URL(url);
   const host = u.hostname;
   const port = u.port || '5432';
@@ -146,7 +149,9 @@ function serveInstructions(
   return [
     '7. Serving until Ctrl-C: the mirror and the simulated clinic stay up.',
     '',
-    `   psql:      psql ${embedded ? psqlUrl : '"$DATABASE_URL"'}`,
+    // The password stays off psql's command line, which every local user can read (ps).
+    `   psql:      ${embedded ? `PGPASSFILE=${passwordFile} psql postgres://${encodeURIComponent(user)}@${host}:${port}/${encodeURIComponent(database)}` : 'psql "$DATABASE_URL"'}`,
+    ...(embedded ? [`              (connection string ${psqlUrl})`] : []),
     `              then: SET search_path TO ${DEMO_SCHEMA};`,
     '   Metabase:  Admin → Databases → Add → PostgreSQL, with',
     `              host ${host}, port ${port}, database name ${database}, username ${user}, password ${password},`,

@@ -3,7 +3,7 @@
 // rolled back, so its counts are exactly what a purge now would do. What it erases: db/purge.ts.
 import { withTransaction } from '../db/connect.js';
 import { purgeExpired, type PurgeCounts, type RetentionSettings } from '../db/purge.js';
-import { withLeasedTransaction } from '../db/run-lock.js';
+import { tryAcquireRunLock, withLeasedTransaction } from '../db/run-lock.js';
 import { countsFor } from './context.js';
 import { withLocalRun, type LocalRunDependencies, type RunOutcome } from './run-lifecycle.js';
 
@@ -29,18 +29,28 @@ export async function runPurge(deps: LocalRunDependencies, settings: RetentionSe
   return counts ? { ...outcome, counts } : outcome;
 }
 
-/** What a purge would do now, without doing it (nothing is written, no run is recorded). */
-export function dryRunPurge(
-  deps: Pick<LocalRunDependencies, 'pool'>,
+/**
+ * What a purge would do now, without doing it (nothing is written, no run is recorded). It takes
+ * the run lock like a purge, so that its statements, rolled back, never hold up a sync's writes;
+ * 'locked' when another run holds it.
+ */
+export async function dryRunPurge(
+  deps: Pick<LocalRunDependencies, 'pool' | 'schema'>,
   settings: RetentionSettings,
-): Promise<PurgeCounts> {
-  return withTransaction(deps.pool, async (db) => {
-    const counts = await purgeExpired(db, settings);
-    throw new DryRunRollback(counts);
-  }).catch((err: unknown) => {
-    if (err instanceof DryRunRollback) return err.counts;
-    throw err;
-  });
+): Promise<PurgeCounts | 'locked'> {
+  const lock = await tryAcquireRunLock(deps.pool, deps.schema);
+  if (!lock) return 'locked';
+  try {
+    return await withTransaction(deps.pool, async (db) => {
+      const counts = await purgeExpired(db, settings);
+      throw new DryRunRollback(counts);
+    }).catch((err: unknown) => {
+      if (err instanceof DryRunRollback) return err.counts;
+      throw err;
+    });
+  } finally {
+    await lock.release();
+  }
 }
 
 /** Thrown out of the dry run's transaction so that it rolls back, carrying what it counted. */

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -116,9 +117,14 @@ describe('demo', () => {
     expect(result.stdout).not.toMatch(/Connect with/);
     expect(result.stdout).toMatch(/The embedded PostgreSQL has stopped with the demo; its data stays in .*pg\.\n/);
     expect(result.stdout).toMatch(/run `provet-sync demo --serve`/);
-    // The connection string it would answer to, password included: the tour is for the local user.
-    expect(result.stdout).toMatch(/^ {3}psql postgres:\/\/postgres:[A-Za-z0-9_-]{43}@127\.0\.0\.1:\d+\/provet$/m);
-    expect(result.stdout).toMatch(/the password is kept in .*provet-sync\.pgpass/);
+    // psql with the password in its file (not on a command line others can read), and the
+    // connection string it would answer to, password included: the tour is for the local user.
+    expect(result.stdout).toMatch(
+      /^ {3}PGPASSFILE=\S*provet-sync\.pgpass psql postgres:\/\/postgres@127\.0\.0\.1:\d+\/provet$/m,
+    );
+    expect(result.stdout).toMatch(
+      /\(connection string postgres:\/\/postgres:[A-Za-z0-9_-]{43}@127\.0\.0\.1:\d+\/provet; the password is kept in that file/,
+    );
     // Its log lines (the embedded database's start) are on stderr, not in the tour.
     expect(result.stdout).not.toMatch(/"level"/);
     expect(result.stderr).toMatch(/"msg":"starting the embedded PostgreSQL"|"msg":"embedded PostgreSQL ready/);
@@ -143,11 +149,18 @@ describe('demo', () => {
       const clients = Number(fullSync![1]);
       expect(clients).toBeGreaterThan(0);
 
-      // psql's connection string, as a person would paste it.
-      const psql = /^ {3}psql: +psql (postgres:\/\/\S+)$/m.exec(printed);
+      // psql's line, as a person would paste it: the password in a file (not on psql's command
+      // line, which every local user can read), and the connection string with it for other tools.
+      const psql = /^ {3}psql: +PGPASSFILE=(\S+) psql (postgres:\/\/\S+)$/m.exec(printed);
       expect(psql).not.toBeNull();
+      expect(psql![2]).not.toMatch(/:[^/@]*@/);
+      const connectionString = /^ +\(connection string (postgres:\/\/\S+)\)$/m.exec(printed);
+      expect(connectionString).not.toBeNull();
+      // The file is libpq's password file: host:port:database:user:password.
+      const passwordLine = readFileSync(psql![1]!, 'utf8').trim().split('\n')[0]!;
+      expect(new URL(connectionString![1]!).password).toBe(passwordLine.split(':').slice(4).join(':'));
       expect(printed).toMatch(/then: SET search_path TO provet_demo;/);
-      const viaPsqlUrl = new pg.Client({ connectionString: psql![1] });
+      const viaPsqlUrl = new pg.Client({ connectionString: connectionString![1] });
       await viaPsqlUrl.connect();
       try {
         await viaPsqlUrl.query('SET search_path TO provet_demo');

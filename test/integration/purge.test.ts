@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tryAcquireRunLock } from '../../src/db/run-lock.js';
 import { classifiedColumns } from '../../src/db/schema.js';
 import { dryRunPurge, runPurge } from '../../src/sync/purge.js';
 import { runReconcile } from '../../src/sync/reconcile.js';
@@ -164,7 +165,7 @@ describe('purge of deleted records', () => {
     );
     const mirror = await wholeMirror();
     const expected = await counts(victim);
-    const dry = await dryRunPurge({ pool: h.db.pool }, RETENTION);
+    const dry = await dryRunPurge({ pool: h.db.pool, schema: h.db.schema }, RETENTION);
     expect(dry).toEqual({
       clients: { purged: 1 },
       patients: { purged: expected.patients },
@@ -173,6 +174,13 @@ describe('purge of deleted records', () => {
       sync_rejects: { deleted: 0 },
     });
     expect(await wholeMirror()).toBe(mirror);
+    // Like a purge, it waits for no run: another run holding the lock, it does nothing.
+    const lock = await tryAcquireRunLock(h.db.pool, h.db.schema);
+    try {
+      expect(await dryRunPurge({ pool: h.db.pool, schema: h.db.schema }, RETENTION)).toBe('locked');
+    } finally {
+      await lock?.release();
+    }
 
     const cli = await runCli(['purge', '--dry-run'], {
       DATABASE_URL: h.testDatabase.url,
@@ -323,8 +331,8 @@ describe('rejects retention', () => {
          ('clients', '3', 'new', '{"email":"new@example.test"}', now() - interval '29 days'),
          ('clients', '4', 'new', '{"email":"newest@example.test"}', now())`,
     );
-    const dry = await dryRunPurge({ pool: h.db.pool }, RETENTION);
-    expect(dry.sync_rejects.deleted).toBe(2);
+    const dry = await dryRunPurge({ pool: h.db.pool, schema: h.db.schema }, RETENTION);
+    expect(dry).toMatchObject({ sync_rejects: { deleted: 2 } });
     const outcome = await purge();
     expectLanded(outcome);
     expect(outcome.counts?.sync_rejects.deleted).toBe(2);
