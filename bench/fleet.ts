@@ -1,4 +1,4 @@
-// provet-sync's fleet benchmark (issue 15): many installations mirrored by `provet-sync worker`
+// provet-sync's fleet benchmark: many installations mirrored by `provet-sync worker`
 // processes on this machine, with 1, 2 and 3 workers. See bench/README.md, "Fleet".
 //
 //   npm run bench:fleet                      200 small installations + one of 100,000 clients, ~12 min here

@@ -22,9 +22,8 @@ const LIMITS: Readonly<Record<string, number>> = { ...DEFAULT_RATE_LIMITS, 'GET 
 
 /**
  * Budget used, in windows: the sum over endpoints of units spent / that endpoint's limit. It is
- * also the wall-time floor in windows when the endpoints are read one after another, which is
- * the floor the issue defines (limits of different endpoints add up, so a client reading two
- * endpoints at once could go below it).
+ * also the wall-time floor in windows when the endpoints are read one after another (the summed
+ * floor); reading them at once, the floor is parallelWindows'.
  */
 export function windowsUsed(units: Record<string, number>): number {
   let sum = 0;
@@ -33,6 +32,19 @@ export function windowsUsed(units: Record<string, number>): number {
     if (limit !== undefined && n > 0) sum += n / limit; // endpoints without a limit cost no budget
   }
   return sum;
+}
+
+/**
+ * The wall-time floor in windows when every endpoint is read at the same time: Provet's limits
+ * are per endpoint and add up, so the endpoint that needs the most windows alone bounds the run.
+ */
+export function parallelWindows(units: Record<string, number>): number {
+  let most = 0;
+  for (const [key, n] of Object.entries(units)) {
+    const limit = LIMITS[key];
+    if (limit !== undefined && n > 0) most = Math.max(most, n / limit);
+  }
+  return most;
 }
 
 export function unitsOf(tap: TapCounts): Record<string, number> {

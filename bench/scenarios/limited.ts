@@ -10,6 +10,7 @@ import {
   DEFINITION_UNITS,
   addUnits,
   minimumScanUnits,
+  parallelWindows,
   scanUnits,
   totals,
   unitsOf,
@@ -113,8 +114,10 @@ export async function runLimited(
       'GET client/': scanUnits(clients, PAGE_SIZE),
       'GET patient/': scanUnits(patients, PAGE_SIZE),
     });
-    const floorMs = windowsUsed(neededUnits) * W * 1000;
-    ctx.log(`scenario 2: ${fmt.s(backfill.sync.wallMs)} against a floor of ${fmt.s(floorMs)}`);
+    const floors = floorsOf(neededUnits, W);
+    ctx.log(
+      `scenario 2: ${fmt.s(backfill.sync.wallMs)} against a parallel floor of ${fmt.s(floors.parallelMs)} (summed: ${fmt.s(floors.summedMs)})`,
+    );
 
     // ---- 3: incremental over a known change set ----
     const { changes, cascadePatients } = await chooseChanges(ctx, plan);
@@ -156,7 +159,13 @@ export async function runLimited(
 
     return {
       rows: [
-        ...limitedBackfillRows(plan, backfill, clients, patients, floorMs),
+        ...limitedBackfillRows(
+          `2 backfill under limits (window ${W} s = 60 s / ${60 / W})`,
+          backfill,
+          clients,
+          patients,
+          floors,
+        ),
         ...incrementalRows(plan, incremental, {
           changedClients,
           changedPatients,
@@ -169,7 +178,7 @@ export async function runLimited(
       ],
       details: {
         rateWindowSeconds: W,
-        backfill: { ...backfill, neededUnits, floorMs },
+        backfill: { ...backfill, neededUnits, ...floors },
         changeSet: { changedClients, changedPatients, archivedClients: changes.archiveClients.length, cascadePatients },
         incremental: { ...incremental, minimumUnits, minimumWindows, literalUnits, literalWindows, literalRequests },
         noChange: idle,
@@ -182,21 +191,39 @@ export async function runLimited(
   }
 }
 
+/** The two wall-time floors of reading `units` under Provet's limits, in ms. */
+function floorsOf(units: Record<string, number>, windowSeconds: number): { parallelMs: number; summedMs: number } {
+  return {
+    parallelMs: parallelWindows(units) * windowSeconds * 1000,
+    summedMs: windowsUsed(units) * windowSeconds * 1000,
+  };
+}
+
+/** A backfill's wall time may exceed the parallel floor by 10%, plus 1.5 s for the start and the end. */
+const FLOOR_SLACK = { ratio: 1.1, ms: 1_500 };
+
 function limitedBackfillRows(
-  plan: LimitedPlan,
+  scenario: string,
   m: Measured,
   clients: number,
   patients: number,
-  floorMs: number,
+  floors: { parallelMs: number; summedMs: number },
 ): ResultRow[] {
-  const s = `2 backfill under limits (window ${plan.rateWindowSeconds} s = 60 s / ${60 / plan.rateWindowSeconds})`;
+  const s = scenario;
   const t = totals(m.tap);
-  const ratio = m.sync.wallMs / floorMs;
+  const bound = floors.parallelMs * FLOOR_SLACK.ratio + FLOOR_SLACK.ms;
   return [
     {
       scenario: s,
-      figure: `budget floor (${fmt.int(clients)} clients + ${fmt.int(patients)} patients at page 1000)`,
-      value: fmt.s(floorMs),
+      figure: `parallel floor: the slowest endpoint's units / limit x window (${fmt.int(clients)} clients, ${fmt.int(patients)} patients at page 1000)`,
+      value: fmt.s(floors.parallelMs),
+      target: '',
+      met: null,
+    },
+    {
+      scenario: s,
+      figure: 'summed floor: every endpoint read one after another',
+      value: fmt.s(floors.summedMs),
       target: '',
       met: null,
     },
@@ -207,9 +234,62 @@ function limitedBackfillRows(
       target: '',
       met: null,
     },
-    { scenario: s, figure: 'wall time / budget floor', value: fmt.x(ratio), target: '<= 1.10x', met: ratio <= 1.1 },
+    {
+      scenario: s,
+      figure: 'wall time / parallel floor (bound: 1.1x floor + 1.5 s)',
+      value: `${fmt.x(m.sync.wallMs / floors.parallelMs)} (bound ${fmt.s(bound)}; ${fmt.x(m.sync.wallMs / floors.summedMs)} of the summed floor)`,
+      target: '<= 1.1x + 1.5 s',
+      met: m.sync.wallMs <= bound,
+    },
     { scenario: s, figure: '429 answers met', value: String(t.throttled), target: '0', met: t.throttled === 0 },
   ];
+}
+
+/**
+ * Scenario 2 again with Provet's real 60-second window, not compressed: the pacing must hold at
+ * the window's real granularity (the budget's time margin, latency against a minute instead of a
+ * few seconds).
+ */
+export async function runRealWindowBackfill(
+  ctx: BenchContext,
+  clients: number,
+): Promise<{ rows: ResultRow[]; details: Record<string, unknown> }> {
+  const W = 60;
+  const schema = 'bench_real_window';
+  const sim = await startSimulatorProcess({ clients, seed: 2, rateLimit: { windowMs: W * 1000 } });
+  try {
+    await sim.setLatency(ctx.latencyMs);
+    await ctx.db.dropSchema(schema);
+    const target: SyncTarget = { ...sim, databaseUrl: ctx.db.url, schema, rateWindowSeconds: W };
+    ctx.log(`scenario 2 (real window): backfill of ${fmt.int(clients)} clients under Provet's limits, 60 s window`);
+    const backfill = await measured(ctx, sim, target, 'real-window-backfill');
+    const counts = (
+      await ctx.db.pool.query(
+        `SELECT (SELECT count(*) FROM ${schema}.clients) AS c, (SELECT count(*) FROM ${schema}.patients) AS p`,
+      )
+    ).rows[0];
+    const neededUnits = addUnits(DEFINITION_UNITS, {
+      'GET client/': scanUnits(Number(counts.c), PAGE_SIZE),
+      'GET patient/': scanUnits(Number(counts.p), PAGE_SIZE),
+    });
+    const floors = floorsOf(neededUnits, W);
+    ctx.log(
+      `scenario 2 (real window): ${fmt.s(backfill.sync.wallMs)} against a parallel floor of ${fmt.s(floors.parallelMs)}`,
+    );
+    return {
+      rows: limitedBackfillRows(
+        `2 backfill under limits, real 60 s window (${fmt.int(clients)} clients)`,
+        backfill,
+        Number(counts.c),
+        Number(counts.p),
+        floors,
+      ),
+      details: { rateWindowSeconds: W, backfill: { ...backfill, neededUnits, ...floors } },
+    };
+  } finally {
+    await sim.stop();
+    await ctx.db.dropSchema(schema);
+  }
 }
 
 function incrementalRows(

@@ -47,6 +47,38 @@ export interface RunContext {
   findings: Record<string, Findings>;
   /** Test-only: where the process may be killed on purpose (see failpoints.ts). */
   failpoint: (point: FailpointName) => void;
+  /** Pages the run's streams hold at once, from their fetch until they have landed (see Slots). */
+  pageSlots?: Slots;
+}
+
+/**
+ * At most `size` holders at a time; the others wait in order. The client and patient streams of a
+ * run share one for the pages they hold (fetched ahead, mapped, waiting or being written): each
+ * stream on its own would hold as many as one stream did before they were read side by side, and
+ * both at once grew a million-client backfill's peak memory by a tenth, for no gain. Under
+ * Provet's limits pages arrive slower than they land, so the slots are seldom all taken; without
+ * limits the machine's cores are busy anyway.
+ */
+export class Slots {
+  private free: number;
+  private readonly waiting: Array<() => void> = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  /** Resolves with the function that gives the slot back (calling it again does nothing). */
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free += 1;
+    };
+  }
 }
 
 export function countsFor(ctx: Pick<RunContext, 'streams'>, stream: string): StreamCounts {

@@ -17,7 +17,7 @@ import { advanceWatermark, readWatermarks, type StreamName } from '../db/waterma
 import type { Logger } from '../log.js';
 import { syncClients } from './clients.js';
 import { syncCodelists } from './codelists.js';
-import type { RunContext } from './context.js';
+import { Slots, type RunContext } from './context.js';
 import { syncCustomFieldDefinitions } from './custom-fields.js';
 import { rereadPatientsOfFlippedClients } from './patient-rereads.js';
 import { syncPatients } from './patients.js';
@@ -54,6 +54,7 @@ async function syncSteps(ctx: RunContext, deps: SyncDependencies, watermarks: Ma
     sinceFor(stream, watermarks, startedAt, deps.lookbackSeconds + stepBackMs / 1000, kind, logger);
   const clientsSince = since('clients');
   const patientsSince = since('patients');
+  ctx.pageSlots = new Slots(PAGES_HELD_AT_ONCE);
 
   // Provet's rate limits are per endpoint and add up: the client and patient lists (and the
   // codelists) are read side by side, each at the pace of its own endpoint's budget, so that the
@@ -108,6 +109,15 @@ function throwFirstFailure(results: PromiseSettledResult<void>[], names: string[
   }
   throw error;
 }
+
+/**
+ * Pages the client and patient streams hold at once, together, from their fetch until they have
+ * landed (see Slots). Measured on a million-client backfill without rate limits, peak RSS: 2
+ * slots 144 MB, 3 slots 147 MB, 4 slots 155 MB (one stream alone held up to 4 pages: 138 MB).
+ * Under Provet's limits a stream waits for its budget far longer than a page takes to land, so two
+ * slots cost the backfill no time there; without limits they cost about a tenth of its speed.
+ */
+const PAGES_HELD_AT_ONCE = 2;
 
 /** Two clocks read a second apart at best (Date headers have whole seconds), plus request time. */
 const CLOCK_TOLERANCE_MS = 5_000;

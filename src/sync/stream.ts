@@ -4,7 +4,15 @@
 import type pg from 'pg';
 import type { PageResult } from '../provet/pages.js';
 import type { RecordDecoder } from '../provet/raw-records.js';
-import { countsFor, noteServerDate, prefetched, Progress, throwIfStopped, type RunContext } from './context.js';
+import {
+  countsFor,
+  noteServerDate,
+  prefetched,
+  Progress,
+  throwIfStopped,
+  type RunContext,
+  type Slots,
+} from './context.js';
 import { landPage } from './land.js';
 import { collectPage, compareTimestamps } from './page-rows.js';
 import type { Mapped, RawJson, Reject } from './rows.js';
@@ -68,8 +76,11 @@ export async function readStream<Row extends { id: number; modified: string; raw
   }
   // Read by id, so a record leaving the list meanwhile cannot make another one slide past unread
   // (ProvetClient.walk; list-walk.ts says how, and what happens where Provet ignores id__gt).
-  const pages = collectedPages(
-    ctx.provet.walk(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }),
+  const held = new HeldPages(ctx.pageSlots);
+  const pages = held.each(
+    collectedPages(
+      ctx.provet.walk(spec.path, spec.query, { pageSize, signal: ctx.signal, decodeRecord: spec.mapRecord }),
+    ),
   );
   // Pages are fetched and mapped while earlier ones are written, and up to PAGES_IN_FLIGHT pages
   // are written at once, each in its own transaction on its own connection: while one waits for
@@ -84,7 +95,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
     if (failed) throw failed.error;
   };
   try {
-    for await (const page of prefetched(pages)) {
+    for await (const { page, release } of prefetched(pages)) {
       throwIfFailed();
       noteServerDate(ctx, page.serverDate);
       const { rows, rejects } = page;
@@ -126,6 +137,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
         }
         progress.page(page, { written: result.written, rejected: result.rejects.length });
       });
+      void landed.then(release, release);
       // Observed when its turn comes or below; noted here so the loop stops at once.
       landed.catch((error: unknown) => (failed ??= { error }));
       landing.push(landed);
@@ -133,10 +145,55 @@ export async function readStream<Row extends { id: number; modified: string; raw
     while (landing.length > 0) await landing.shift();
     throwIfStopped(ctx);
   } finally {
-    // Whatever ended the loop, the pages being written land or roll back whole before we return.
+    // Whatever ended the loop, the pages being written land or roll back whole before we return,
+    // and the pages this stream held (one fetched ahead, say) are let go for the other streams.
     await Promise.allSettled(landing);
+    held.releaseAll();
   }
   progress.done();
+}
+
+/**
+ * Pages of a stream from the moment their fetch starts until they have landed, counted against
+ * the run's page slots (see Slots): a slot is taken before each page is asked for and given back
+ * by `release` once it has landed, or by releaseAll when the stream ends, whatever ended it.
+ */
+class HeldPages {
+  private readonly held = new Set<() => void>();
+  constructor(private readonly slots: Slots | undefined) {}
+
+  async *each<Page>(pages: AsyncGenerator<Page>): AsyncGenerator<{ page: Page; release: () => void }> {
+    try {
+      for (;;) {
+        const release = this.hold(await this.slots?.acquire());
+        const next = await pages.next().catch((err: unknown) => {
+          release();
+          throw err;
+        });
+        if (next.done) {
+          release();
+          return;
+        }
+        yield { page: next.value, release };
+      }
+    } finally {
+      await pages.return(undefined).catch(() => {});
+    }
+  }
+
+  private hold(release: (() => void) | undefined): () => void {
+    if (!release) return () => {};
+    const once = () => {
+      this.held.delete(once);
+      release();
+    };
+    this.held.add(once);
+    return once;
+  }
+
+  releaseAll(): void {
+    for (const release of [...this.held]) release();
+  }
 }
 
 /** A page once mapped: its rows, and of the records only how many there were. */
