@@ -16,6 +16,27 @@
 // as fast, measured end to end (same CPU, same wall time within noise, 100,000 clients). It must
 // be set before undici compiles the module, which it does at its first request.
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 setFlagsFromString('--heap-growing-percent=100');
 setFlagsFromString('--liftoff-only');
+
+// A full collection every few pages landed. A page's body, its raw records and its COPY payload
+// are a few megabytes outside V8's heap, held by small objects that outlive the young generation:
+// they go only at a full collection, which V8 times by its heap, not by that memory. With the
+// client and patient streams landing pages at once, that garbage made a million-client backfill
+// peak at 144-155 MB against 138 with one stream; a collection every 8 pages (about 10 ms each,
+// some 8,000 records apart) brought it to 131 MB, 10,000 clients from 114 to 110 MB, at no
+// measurable cost in wall time. (--expose-gc set now reaches the contexts made after it.)
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+const PAGES_PER_COLLECTION = 8;
+let pagesSinceCollection = 0;
+
+/** Called once a page of records has landed: every PAGES_PER_COLLECTION pages, a full collection. */
+export function pageLanded(): void {
+  pagesSinceCollection += 1;
+  if (pagesSinceCollection < PAGES_PER_COLLECTION) return;
+  pagesSinceCollection = 0;
+  collectGarbage();
+}

@@ -66,10 +66,27 @@ export class Slots {
     this.free = size;
   }
 
-  /** Resolves with the function that gives the slot back (calling it again does nothing). */
-  async acquire(): Promise<() => void> {
+  /**
+   * Resolves with the function that gives the slot back (calling it again does nothing); rejects,
+   * holding nothing, if `signal` aborts while it waits.
+   */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.free > 0) this.free -= 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const granted = () => {
+          signal?.removeEventListener('abort', abandoned);
+          resolve();
+        };
+        const abandoned = () => {
+          this.waiting.splice(this.waiting.indexOf(granted), 1);
+          reject(signal!.reason instanceof Error ? signal!.reason : new Error('gave up waiting for a page slot'));
+        };
+        this.waiting.push(granted);
+        signal?.addEventListener('abort', abandoned, { once: true });
+      });
+    }
     let released = false;
     return () => {
       if (released) return;

@@ -13,6 +13,7 @@ import {
   type RunContext,
   type Slots,
 } from './context.js';
+import { pageLanded } from '../v8-flags.js';
 import { landPage } from './land.js';
 import { collectPage, compareTimestamps } from './page-rows.js';
 import type { Mapped, RawJson, Reject } from './rows.js';
@@ -96,51 +97,60 @@ export async function readStream<Row extends { id: number; modified: string; raw
   };
   try {
     for await (const { page, release } of prefetched(pages)) {
-      throwIfFailed();
-      noteServerDate(ctx, page.serverDate);
-      const { rows, rejects } = page;
-      spec.checkPage?.(rows);
-      if (
-        spec.modifiedSince &&
-        !warnedIgnoredFilter &&
-        rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)
-      ) {
-        warnedIgnoredFilter = true;
-        logger.warn(
-          { endpoint: spec.path, since: spec.modifiedSince, count: page.count },
-          'Provet returned records older than modified__gte: the filter looks ignored, so this run reads the whole list',
-        );
-      }
-      await spec.prepare?.(rows);
-      if (landing.length >= PAGES_IN_FLIGHT) await landing.shift();
-      throwIfFailed();
-      throwIfStopped(ctx);
-      const landed = landPage(ctx, {
-        stream: spec.stream,
-        rows,
-        rejects,
-        write: spec.write,
-        describe: (row) => ({ recordId: String(row.id), payload: rawText(row.rawJson) }),
-      }).then((result) => {
-        counts.pages += 1;
-        counts.fetched += page.fetched;
-        counts.written += result.written;
-        counts.rejected += result.rejects.length;
-        if (result.rejects.length > 0) {
+      try {
+        throwIfFailed();
+        noteServerDate(ctx, page.serverDate);
+        const { rows, rejects } = page;
+        spec.checkPage?.(rows);
+        if (
+          spec.modifiedSince &&
+          !warnedIgnoredFilter &&
+          rows.some((r) => compareTimestamps(r.modified, spec.modifiedSince!) < 0)
+        ) {
+          warnedIgnoredFilter = true;
           logger.warn(
-            {
-              page: page.page,
-              rejected: result.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10),
-            },
-            `${result.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
+            { endpoint: spec.path, since: spec.modifiedSince, count: page.count },
+            'Provet returned records older than modified__gte: the filter looks ignored, so this run reads the whole list',
           );
         }
-        progress.page(page, { written: result.written, rejected: result.rejects.length });
-      });
-      void landed.then(release, release);
-      // Observed when its turn comes or below; noted here so the loop stops at once.
-      landed.catch((error: unknown) => (failed ??= { error }));
-      landing.push(landed);
+        await spec.prepare?.(rows);
+        if (landing.length >= PAGES_IN_FLIGHT) await landing.shift();
+        throwIfFailed();
+        throwIfStopped(ctx);
+        const landed = landPage(ctx, {
+          stream: spec.stream,
+          rows,
+          rejects,
+          write: spec.write,
+          describe: (row) => ({ recordId: String(row.id), payload: rawText(row.rawJson) }),
+        }).then((result) => {
+          counts.pages += 1;
+          counts.fetched += page.fetched;
+          counts.written += result.written;
+          counts.rejected += result.rejects.length;
+          if (result.rejects.length > 0) {
+            logger.warn(
+              {
+                page: page.page,
+                rejected: result.rejects.map((r) => ({ id: r.recordId, reason: r.reason })).slice(0, 10),
+              },
+              `${result.rejects.length} record(s) rejected on page ${page.page}; kept in sync_rejects`,
+            );
+          }
+          progress.page(page, { written: result.written, rejected: result.rejects.length });
+          pageLanded();
+        });
+        void landed.then(release, release);
+        // Observed when its turn comes or below; noted here so the loop stops at once.
+        landed.catch((error: unknown) => (failed ??= { error }));
+        landing.push(landed);
+      } catch (err) {
+        // This page's slot, and the one the next page's fetch may be waiting for, go back at
+        // once: the loop's end waits for that fetch, and the other stream may hold the last slot.
+        release();
+        held.close();
+        throw err;
+      }
     }
     while (landing.length > 0) await landing.shift();
     throwIfStopped(ctx);
@@ -148,7 +158,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
     // Whatever ended the loop, the pages being written land or roll back whole before we return,
     // and the pages this stream held (one fetched ahead, say) are let go for the other streams.
     await Promise.allSettled(landing);
-    held.releaseAll();
+    held.close();
   }
   progress.done();
 }
@@ -160,12 +170,13 @@ export async function readStream<Row extends { id: number; modified: string; raw
  */
 class HeldPages {
   private readonly held = new Set<() => void>();
+  private readonly closed = new AbortController();
   constructor(private readonly slots: Slots | undefined) {}
 
   async *each<Page>(pages: AsyncGenerator<Page>): AsyncGenerator<{ page: Page; release: () => void }> {
     try {
       for (;;) {
-        const release = this.hold(await this.slots?.acquire());
+        const release = this.hold(await this.slots?.acquire(this.closed.signal));
         const next = await pages.next().catch((err: unknown) => {
           release();
           throw err;
@@ -193,6 +204,12 @@ class HeldPages {
 
   releaseAll(): void {
     for (const release of [...this.held]) release();
+  }
+
+  /** The stream has stopped: its slots go back, and a fetch waiting for one gives up. */
+  close(): void {
+    this.closed.abort();
+    this.releaseAll();
   }
 }
 
