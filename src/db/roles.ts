@@ -5,7 +5,7 @@
 // With --no-identities the role reads identity-free views of the mirror instead (see
 // identity-free-views.ts) and nothing in the mirror's own schema.
 import type pg from 'pg';
-import { quoteIdent } from './connect.js';
+import { quoteIdent, withTransaction } from './connect.js';
 import { rebuildIdentityFreeViews } from './identity-free-views.js';
 import { MIRRORED_TABLES } from './schema.js';
 
@@ -38,29 +38,20 @@ export async function ensureReaderRole(client: pg.PoolClient, role: string): Pro
  * Creates the role (NOLOGIN: people or tools log in as members of it) unless it exists, and
  * grants it read access to the mirror in `schema`. Returns whether the role was created.
  */
-export async function grantReader(pool: pg.Pool, schema: string, role: string): Promise<{ created: boolean }> {
-  if (!ROLE_NAME.test(role))
-    throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
-  const r = quoteIdent(role);
+export function grantReader(pool: pg.Pool, schema: string, role: string): Promise<{ created: boolean }> {
   const s = quoteIdent(schema);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
+    // Checks the role's name before it is quoted into anything.
     const { created } = await ensureReaderRole(client, role);
+    const r = quoteIdent(role);
     await client.query(`GRANT USAGE ON SCHEMA ${s} TO ${r}`);
     await client.query(`REVOKE CREATE ON SCHEMA ${s} FROM ${r}`);
     // Start from nothing (views included), so a privilege granted by hand on sync_rejects goes too.
     await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`);
     const readable = READABLE_RELATIONS.map((t) => `${s}.${quoteIdent(t)}`).join(', ');
     await client.query(`GRANT SELECT ON ${readable} TO ${r}`);
-    await client.query('COMMIT');
     return { created };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }
 
 /**
@@ -70,19 +61,16 @@ export async function grantReader(pool: pg.Pool, schema: string, role: string): 
  * relations the role can still read through PUBLIC or another role it is a member of, which this
  * cannot revoke (empty unless someone granted them by hand or the role belongs to a full reader).
  */
-export async function grantIdentityFreeReader(
+export function grantIdentityFreeReader(
   pool: pg.Pool,
   schema: string,
   role: string,
 ): Promise<{ created: boolean; viewSchema: string; stillReadable: string[] }> {
-  if (!ROLE_NAME.test(role))
-    throw new RoleNameError(`role name '${role}' must be a lower-case SQL identifier (letters, digits, _)`);
-  const r = quoteIdent(role);
   const s = quoteIdent(schema);
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  return withTransaction(pool, async (client) => {
+    // Checks the role's name before it is quoted into anything.
     const { created } = await ensureReaderRole(client, role);
+    const r = quoteIdent(role);
     await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`);
     await client.query(`REVOKE ALL ON SCHEMA ${s} FROM ${r}`);
     const viewSchema = await rebuildIdentityFreeViews(client, schema);
@@ -98,12 +86,6 @@ export async function grantIdentityFreeReader(
        ORDER BY 1`,
       [schema, role],
     );
-    await client.query('COMMIT');
     return { created, viewSchema, stillReadable: rows.map((row) => row.relation) };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

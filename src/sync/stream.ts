@@ -166,7 +166,7 @@ export async function readStream<Row extends { id: number; modified: string; raw
 /**
  * Pages of a stream from the moment their fetch starts until they have landed, counted against
  * the run's page slots (see Slots): a slot is taken before each page is asked for and given back
- * by `release` once it has landed, or by releaseAll when the stream ends, whatever ended it.
+ * by `release` once it has landed, or by close() when the stream ends, whatever ended it.
  */
 class HeldPages {
   private readonly held = new Set<() => void>();
@@ -202,14 +202,10 @@ class HeldPages {
     return once;
   }
 
-  releaseAll(): void {
-    for (const release of [...this.held]) release();
-  }
-
   /** The stream has stopped: its slots go back, and a fetch waiting for one gives up. */
   close(): void {
     this.closed.abort();
-    this.releaseAll();
+    for (const release of [...this.held]) release();
   }
 }
 

@@ -1,13 +1,13 @@
 // Closing the zero-configuration database: every pooled connection is closed before the embedded
 // server stops, so the last thing a user sees of a command is not a warning about lost connections.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/connect.js';
+import { freePort } from '../support/ports.js';
 
 /**
  * The race is the server's shutdown against the connections' own goodbye: without the wait, a few
@@ -20,18 +20,6 @@ const dirs: string[] = [];
 afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 describe('the embedded database, closed', () => {
   it('closes every connection before stopping the server, with nothing logged about lost connections', async () => {

@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedDatabase } from '../../src/db/embedded.js';
 import { ownFolderProblem, unsafeTree, writableAncestor } from '../../src/db/embedded-paths.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../../src/db/embedded-server.js';
+import { freePort } from '../support/ports.js';
 
 let root: string;
 const servers: { stop(): Promise<void> }[] = [];
@@ -29,18 +30,6 @@ afterAll(async () => {
   for (const server of servers) await server.stop();
   await rm(root, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 async function connect(config: pg.ClientConfig): Promise<pg.Client> {
   const client = new pg.Client({ host: '127.0.0.1', user: 'postgres', database: 'postgres', ...config });

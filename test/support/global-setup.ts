@@ -2,29 +2,17 @@
 // Where it comes from, in order: TEST_DATABASE_URL or DATABASE_URL; a testcontainers PostgreSQL
 // where a Docker engine answers; else an embedded PostgreSQL (real binaries from npm) in /tmp.
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedServer } from '../../src/db/embedded-server.js';
+import { freePort } from './ports.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     adminDatabaseUrl: string;
     databaseSource: string;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 async function tryTestcontainers(): Promise<{ url: string; stop: () => Promise<void> } | null> {
