@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedDatabase } from '../../src/db/embedded.js';
 import { ownFolderProblem, unsafeTree, writableAncestor } from '../../src/db/embedded-paths.js';
 import { startEmbeddedServer, type EmbeddedServer } from '../../src/db/embedded-server.js';
-import { freePort } from '../support/ports.js';
+import { freePort, startOnFreePort } from '../support/ports.js';
 
 let root: string;
 const servers: { stop(): Promise<void> }[] = [];
@@ -264,7 +264,7 @@ describe('a program on the embedded PostgreSQL port that is not its server', () 
   );
 
   it('is not used when it is another embedded PostgreSQL, with another data folder', async () => {
-    const other = await startEmbeddedServer({ dataDir: join(root, 'other'), port: await freePort() });
+    const other = await startOnFreePort((port) => startEmbeddedServer({ dataDir: join(root, 'other'), port }));
     servers.push(other);
     try {
       const failure = startEmbeddedDatabase({ dataDir, dataDirChosen: true, port: other.port, logger: silentLogger() });

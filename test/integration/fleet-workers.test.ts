@@ -214,8 +214,10 @@ describe('fleet workers', () => {
   });
 
   it('a worker killed with SIGKILL mid-run: the other gives its run back to the queue and lands what came after', async () => {
-    // Slow pages, and every client changed: the next run of a takes several seconds.
-    sites.a.sim.setFaults('GET client/', { latencyMs: 700 });
+    // Slow pages, and every client changed: the next run of a takes several seconds (6 pages of
+    // 20 at 1.5 s each), so it is still going when the worker is killed after the lock's refresh,
+    // however loaded the machine.
+    sites.a.sim.setFaults('GET client/', { latencyMs: 1500 });
     for (const c of sites.a.sim.exportState().clients.slice(0, 110))
       sites.a.sim.updateClient(Number(c.id), { city: 'Turku' });
     // The worker whose slot holds a's job, read from the queue and the heartbeats.

@@ -12,3 +12,18 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * Starts a server on a free port, again on another one if the port was taken meanwhile: the port
+ * is free when asked for, but test files run side by side and another may take it before the
+ * server binds it.
+ */
+export async function startOnFreePort<T>(start: (port: number) => Promise<T>, tries = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      if (attempt >= tries || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
